@@ -1,0 +1,120 @@
+// The Fastify app factory. Routes are thin: validate, authenticate, authorise, then read
+// Postgres or start / signal a workflow. Everything is injected, so tests build the same app.
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Client } from '@temporalio/client';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Db } from '../db/client.js';
+import type { Config } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { createMetrics, type Metrics } from '../lib/metrics.js';
+import { createJwt } from './auth/jwt.js';
+import { registerAuthentication } from './authenticate.js';
+import { ErrorResponse, registerErrorHandling } from './errors.js';
+import { createOnboardingProcess } from './onboarding-process.js';
+import { authRoutes } from './routes/auth.js';
+import { devRoutes } from './routes/dev.js';
+import { healthRoutes } from './routes/health.js';
+import { onboardingRoutes } from './routes/onboarding.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  temporal: Client;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export const API_PREFIX = '/api/v1';
+
+// Bodies are validated strictly (no type coercion, unknown fields rejected by the schemas'
+// additionalProperties: false); query strings and params are strings on the wire, so they coerce.
+function validators() {
+  const make = (coerceTypes: boolean) => {
+    const ajv = new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, coerceTypes, strict: false });
+    addFormats.default(ajv);
+    return ajv;
+  };
+  return { body: make(false), other: make(true) };
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
+    // Carry the caller's X-Request-Id when it is sane; otherwise mint one. It is logged on every
+    // line of the request and passed into the workflows it starts.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const ajv = validators();
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
+  // JSON only: a text/plain body is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
+
+  registerErrorHandling(app);
+  app.addSchema(ErrorResponse);
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(helmet, { global: true });
+  await app.register(cors, {
+    origin: config.CORS_ORIGINS,
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'OFM Social OS API',
+        version: '0.1.0',
+        description: 'Creator onboarding, fan CRM, messaging and campaigns as durable Temporal workflows. Errors always have the shape {"error":{"code","message","details"}}.',
+      },
+      servers: [{ url: config.PUBLIC_API_URL }],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const jwt = createJwt(config);
+  registerAuthentication(app, jwt);
+  const onboarding = createOnboardingProcess(deps.temporal, config);
+  const routeDeps = { ...deps, jwt, onboarding };
+
+  await app.register(healthRoutes, { ...routeDeps, registry: metrics.registry });
+  await app.register(
+    async (api) => {
+      await api.register(healthRoutes, { ...routeDeps, registry: null });
+      await api.register(authRoutes, routeDeps);
+      await api.register(onboardingRoutes, routeDeps);
+      if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+export type RouteDeps = AppDeps & { jwt: ReturnType<typeof createJwt>; onboarding: ReturnType<typeof createOnboardingProcess> };

@@ -1,0 +1,26 @@
+// API process: wires dependencies, listens, and closes cleanly on SIGINT/SIGTERM.
+import { createDb } from '../db/client.js';
+import { configFromProcess } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { connectTemporalClient } from '../lib/temporal.js';
+import { buildApp } from './app.js';
+
+const config = configFromProcess();
+const logger = createLogger(config, 'api');
+const { db, close: closeDb } = createDb(config.DATABASE_URL);
+const temporal = await connectTemporalClient(config);
+const app = await buildApp({ config, db, temporal, logger });
+
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (closing) return;
+    closing = true;
+    await app.close();
+    await temporal.connection.close();
+    await closeDb();
+    process.exit(0);
+  });
+}
+
+await app.listen({ host: config.API_HOST, port: config.API_PORT });

@@ -1,0 +1,271 @@
+// SPEC §2 authentication routes.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, count, eq, gt, sql } from 'drizzle-orm';
+import { Type } from 'typebox';
+import { consumeEmailToken, secondsSinceLastEmailToken } from '../../db/email-tokens.js';
+import { emailTokens, users } from '../../db/schema.js';
+import { pickLocale } from '../../lib/email/templates.js';
+import type { RouteDeps } from '../app.js';
+import { loginThrottle, recordLoginAttempt } from '../auth/login-throttle.js';
+import { dummyPasswordHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
+import { issueRefreshToken, revokeAllSessions, revokeSessionOfToken, rotateRefreshToken } from '../auth/sessions.js';
+import { caller } from '../authenticate.js';
+import { ApiError, notFound, throttled, unauthenticated } from '../errors.js';
+import { bearerAuth, Email, errorResponses, OpaqueToken, Password, TokenPair, User } from '../schemas.js';
+import { isIanaTimezone } from '../timezones.js';
+
+type UserRow = typeof users.$inferSelect;
+export const publicUser = (u: UserRow) => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  role: u.role,
+  locale: u.locale,
+  timezone: u.timezone,
+  emailVerified: u.emailVerifiedAt !== null,
+  createdAt: u.createdAt.toISOString(),
+});
+
+/** Most verification emails a user may ask for in one hour. */
+const RESEND_MAX_PER_HOUR = 5;
+
+const invalidCredentials = () => new ApiError(401, 'invalid_credentials', 'email or password is incorrect');
+const invalidToken = () => new ApiError(400, 'invalid_token', 'token is invalid, expired or already used');
+const weakPassword = (problem: string) =>
+  new ApiError(400, 'validation_failed', `password ${problem}`, [{ field: 'body.password', message: problem }]);
+
+export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding }) => {
+  const tokenPair = async (userId: string, role: UserRow['role'], refreshToken: string) => ({
+    accessToken: await jwt.sign({ userId, role }),
+    refreshToken,
+    expiresIn: jwt.expiresIn,
+  });
+
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create a creator account and start its onboarding workflow',
+        body: Type.Object(
+          {
+            email: Email,
+            password: Password,
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+            timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({ userId: Type.String(), onboarding: Type.Object({ step: Type.String() }) }),
+          ...errorResponses(400, 409, 415, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const email = request.body.email.toLowerCase();
+      const problem = passwordProblem(request.body.password, email);
+      if (problem) throw weakPassword(problem);
+      const timezone = request.body.timezone ?? 'UTC';
+      if (!isIanaTimezone(timezone)) {
+        throw new ApiError(400, 'validation_failed', 'timezone must be an IANA name such as Europe/Paris', [{ field: 'body.timezone', message: 'unknown timezone' }]);
+      }
+      const [user] = await db
+        .insert(users)
+        .values({
+          email,
+          passwordHash: await hashPassword(request.body.password),
+          name: request.body.name ?? null,
+          locale: pickLocale(request.headers['accept-language']),
+          timezone,
+        })
+        .onConflictDoNothing({ target: users.email })
+        .returning({ id: users.id });
+      if (!user) throw new ApiError(409, 'email_taken', 'an account with this email already exists');
+      // The account is the truth; if Temporal is down the onboarding is started by the user's next
+      // status read, login or resend instead (see onboarding-process.ts).
+      await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.error({ err, userId: user.id }, 'onboarding start deferred'));
+      return reply.status(201).send({ userId: user.id, onboarding: { step: 'verify_email' } });
+    },
+  );
+
+  app.post(
+    '/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange email and password for an access and refresh token',
+        body: Type.Object({ email: Email, password: Password }, { additionalProperties: false }),
+        response: { 200: Type.Intersect([TokenPair, Type.Object({ user: User })]), ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const email = request.body.email.toLowerCase();
+      const ip = request.ip;
+      const blocked = await loginThrottle(db, email, ip, config);
+      if (blocked) {
+        await recordLoginAttempt(db, { email, userId: null, ip, outcome: blocked.outcome });
+        throw throttled(blocked.retryAfterSeconds, 'too many failed logins, try again later');
+      }
+      const user = await db.query.users.findFirst({ where: eq(users.email, email) });
+      // Unknown emails still pay for one argon2 verification: same answer, same time.
+      const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), request.body.password);
+      if (!user || !ok) {
+        await recordLoginAttempt(db, { email, userId: user?.id ?? null, ip, outcome: 'invalid_credentials' });
+        throw invalidCredentials();
+      }
+      await recordLoginAttempt(db, { email, userId: user.id, ip, outcome: 'ok' });
+      if (!user.emailVerifiedAt) {
+        await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
+      }
+      const refreshToken = await issueRefreshToken(db, user.id, config.REFRESH_TOKEN_TTL_DAYS);
+      return { ...(await tokenPair(user.id, user.role, refreshToken)), user: publicUser(user) };
+    },
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Rotate a refresh token; replaying a used one revokes its whole session family',
+        body: Type.Object({ refreshToken: OpaqueToken }, { additionalProperties: false }),
+        response: { 200: TokenPair, ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const rotated = await rotateRefreshToken(db, request.body.refreshToken, config.REFRESH_TOKEN_TTL_DAYS);
+      if (!rotated.ok) {
+        if (rotated.reason === 'reused') request.log.warn('refresh token reuse detected; session family revoked');
+        throw new ApiError(401, 'invalid_refresh_token', 'refresh token is invalid, expired or revoked');
+      }
+      const user = await db.query.users.findFirst({ where: eq(users.id, rotated.userId) });
+      if (!user) throw unauthenticated();
+      return tokenPair(user.id, user.role, rotated.refreshToken);
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'End the session the refresh token belongs to',
+        security: bearerAuth,
+        body: Type.Object({ refreshToken: OpaqueToken }, { additionalProperties: false }),
+        response: { 204: Type.Null(), ...errorResponses(400, 401) },
+      },
+    },
+    async (request, reply) => {
+      await revokeSessionOfToken(db, caller(request).userId, request.body.refreshToken);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/auth/me',
+    {
+      onRequest: app.authenticate,
+      schema: { tags: ['auth'], summary: 'The current user', security: bearerAuth, response: { 200: Type.Object({ user: User }), ...errorResponses(401, 404) } },
+    },
+    async (request) => {
+      const user = await db.query.users.findFirst({ where: eq(users.id, caller(request).userId) });
+      if (!user) throw notFound('user');
+      return { user: publicUser(user) };
+    },
+  );
+
+  app.post(
+    '/auth/verify-email',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Consume an email verification token and advance the onboarding workflow',
+        body: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+        response: { 200: Type.Object({ verified: Type.Literal(true) }), ...errorResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      // Consume, mark verified and signal in one transaction: if the signal cannot be delivered
+      // the token stays usable; if the commit fails after it, the workflow marks the email itself.
+      await db.transaction(async (tx) => {
+        const userId = await consumeEmailToken(tx, request.body.token, 'verify_email');
+        if (!userId) throw invalidToken();
+        await tx.update(users).set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` }).where(eq(users.id, userId));
+        await onboarding.emailVerified(userId, request.id);
+      });
+      return { verified: true as const };
+    },
+  );
+
+  app.post(
+    '/auth/resend-verification',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'Send a new verification link (older links stop working)',
+        security: bearerAuth,
+        response: { 202: Type.Object({ workflowId: Type.String() }), ...errorResponses(401, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = caller(request);
+      const user = await db.query.users.findFirst({ where: eq(users.id, userId) });
+      if (!user) throw notFound('user');
+      if (user.emailVerifiedAt) throw new ApiError(409, 'already_verified', 'the email address is already verified');
+      const age = await secondsSinceLastEmailToken(db, userId, 'verify_email');
+      if (age !== null && age < config.RESEND_VERIFICATION_MIN_INTERVAL_SECONDS) {
+        throw throttled(config.RESEND_VERIFICATION_MIN_INTERVAL_SECONDS - age, 'a verification email was sent moments ago');
+      }
+      const [recent] = await db
+        .select({ n: count() })
+        .from(emailTokens)
+        .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, 'verify_email'), gt(emailTokens.createdAt, sql`now() - interval '1 hour'`)));
+      if ((recent?.n ?? 0) >= RESEND_MAX_PER_HOUR) throw throttled(3600, 'too many verification emails this hour');
+      const workflowId = await onboarding.resendVerification(userId, request.id);
+      return reply.status(202).send({ workflowId });
+    },
+  );
+
+  app.post(
+    '/auth/forgot-password',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Email a password reset link; answers 202 whether or not the account exists',
+        body: Type.Object({ email: Email }, { additionalProperties: false }),
+        response: { 202: Type.Object({ accepted: Type.Literal(true) }), ...errorResponses(400, 503) },
+      },
+    },
+    async (request, reply) => {
+      await onboarding.requestPasswordReset(request.body.email.toLowerCase(), request.id);
+      return reply.status(202).send({ accepted: true as const });
+    },
+  );
+
+  app.post(
+    '/auth/reset-password',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Set a new password with a reset token; ends every session',
+        body: Type.Object({ token: OpaqueToken, password: Password }, { additionalProperties: false }),
+        response: { 200: Type.Object({ reset: Type.Literal(true) }), ...errorResponses(400) },
+      },
+    },
+    async (request) => {
+      const problem = passwordProblem(request.body.password);
+      if (problem) throw weakPassword(problem);
+      const passwordHash = await hashPassword(request.body.password);
+      await db.transaction(async (tx) => {
+        const userId = await consumeEmailToken(tx, request.body.token, 'reset_password');
+        if (!userId) throw invalidToken();
+        await tx.update(users).set({ passwordHash, updatedAt: sql`now()` }).where(eq(users.id, userId));
+        await revokeAllSessions(tx, userId);
+      });
+      return { reset: true as const };
+    },
+  );
+};

@@ -1,0 +1,65 @@
+// SPEC §2 onboarding status, read from the projection the workflow writes.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { eq } from 'drizzle-orm';
+import { Type } from 'typebox';
+import { onboardingStatus, users } from '../../db/schema.js';
+import type { RouteDeps } from '../app.js';
+import { caller } from '../authenticate.js';
+import { notFound } from '../errors.js';
+import { bearerAuth, errorResponses } from '../schemas.js';
+
+const StepRecord = Type.Object({
+  name: Type.String(),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('current'), Type.Literal('done'), Type.Literal('expired')]),
+  at: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, onboarding }) => {
+  app.get(
+    '/onboarding/status',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['onboarding'],
+        summary: 'Where the caller is in onboarding',
+        security: bearerAuth,
+        response: {
+          200: Type.Object({
+            step: Type.String(),
+            completed: Type.Boolean(),
+            steps: Type.Array(StepRecord),
+            locale: Type.String(),
+            timezone: Type.String(),
+          }),
+          ...errorResponses(401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { userId } = caller(request);
+      const [row] = await db
+        .select({ user: users, status: onboardingStatus })
+        .from(users)
+        .leftJoin(onboardingStatus, eq(onboardingStatus.userId, users.id))
+        .where(eq(users.id, userId));
+      if (!row) throw notFound('user');
+      const { user, status } = row;
+      if (!status) {
+        // No projection yet: the workflow has not run its first step (or never started: repair it).
+        await onboarding.ensureStarted(userId, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
+        return {
+          step: 'verify_email',
+          completed: false,
+          steps: ['verify_email', 'accept_terms', 'stripe_connect', 'activated'].map((name, i) => ({
+            name,
+            status: i === 0 ? ('current' as const) : ('pending' as const),
+            at: null,
+          })),
+          locale: user.locale,
+          timezone: user.timezone,
+        };
+      }
+      return { step: status.step, completed: status.completed, steps: status.steps, locale: user.locale, timezone: user.timezone };
+    },
+  );
+};

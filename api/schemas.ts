@@ -1,0 +1,28 @@
+// Schemas shared by several routes (request bodies and responses are also the OpenAPI document).
+import { Type } from 'typebox';
+
+export const Email = Type.String({ format: 'email', maxLength: 254 });
+export const Password = Type.String({ minLength: 1, maxLength: 256 });
+export const OpaqueToken = Type.String({ minLength: 1, maxLength: 512 });
+
+export const User = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  role: Type.Union([Type.Literal('creator'), Type.Literal('operator'), Type.Literal('admin')]),
+  locale: Type.String(),
+  timezone: Type.String(),
+  emailVerified: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const TokenPair = Type.Object({
+  accessToken: Type.String(),
+  refreshToken: Type.String(),
+  expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
+});
+
+export const errorResponses = (...codes: number[]) =>
+  Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
+
+export const bearerAuth = [{ bearerAuth: [] }];

@@ -1,0 +1,122 @@
+// Domain data (system of record). Process progress lives in Temporal; the onboarding
+// projection below is what the API reads so reads never depend on workflow history.
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const userRole = pgEnum('user_role', ['creator', 'operator', 'admin']);
+export const emailTokenPurpose = pgEnum('email_token_purpose', ['verify_email', 'reset_password']);
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // Stored lower-cased; the unique index enforces one account per address.
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    name: text('name'),
+    role: userRole('role').notNull().default('creator'),
+    locale: text('locale').notNull().default('en'),
+    timezone: text('timezone').notNull().default('UTC'),
+    emailVerifiedAt: timestamp('email_verified_at', { withTimezone: true }),
+    termsVersion: text('terms_version'),
+    termsAcceptedAt: timestamp('terms_accepted_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('users_email_key').on(t.email)],
+);
+
+/** Refresh tokens rotate inside a family; replaying a dead one revokes the whole family. */
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    familyId: uuid('family_id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    // Set when the token is exchanged for a new one (rotation) ...
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    // ... or when its family is revoked (logout, reuse detected, password reset).
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),
+    index('refresh_tokens_family_idx').on(t.familyId),
+    index('refresh_tokens_user_idx').on(t.userId),
+    index('refresh_tokens_expires_idx').on(t.expiresAt),
+  ],
+);
+
+/** Email verification and password reset tokens: only the SHA-256 of the token is stored. */
+export const emailTokens = pgTable(
+  'email_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    purpose: emailTokenPurpose('purpose').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    // A newer token of the same purpose makes the older ones dead.
+    invalidatedAt: timestamp('invalidated_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('email_tokens_hash_key').on(t.tokenHash),
+    index('email_tokens_user_purpose_idx').on(t.userId, t.purpose, t.createdAt),
+    index('email_tokens_expires_idx').on(t.expiresAt),
+  ],
+);
+
+/** Every login attempt, successful or not; the throttle reads it. */
+export const loginAttempts = pgTable(
+  'login_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    email: text('email').notNull(),
+    userId: uuid('user_id'),
+    ip: text('ip').notNull(),
+    success: boolean('success').notNull(),
+    // 'ok' | 'invalid_credentials' | 'throttled_account' | 'throttled_ip'
+    outcome: text('outcome').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('login_attempts_email_idx').on(t.email, t.createdAt),
+    index('login_attempts_ip_idx').on(t.ip, t.createdAt),
+  ],
+);
+
+export type OnboardingStepRecord = { name: string; status: 'pending' | 'current' | 'done' | 'expired'; at: string | null };
+
+/** Projection of the onboarding workflow, written only by its activities. */
+export const onboardingStatus = pgTable('onboarding_status', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  workflowId: text('workflow_id').notNull(),
+  // First run id of the execution chain: versions restart when an operator restarts the workflow.
+  executionId: text('execution_id').notNull(),
+  step: text('step').notNull(),
+  completed: boolean('completed').notNull().default(false),
+  steps: jsonb('steps').$type<OnboardingStepRecord[]>().notNull().default(sql`'[]'::jsonb`),
+  // Monotonic per workflow: a retried or late projection never overwrites a newer one.
+  version: integer('version').notNull().default(0),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -1,0 +1,117 @@
+// The one place that reads the environment. Everything else receives a Config.
+// Defaults give a working embedded stack; production refuses to start without
+// the secrets and real endpoints it needs.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+const port = z.coerce.number().int().min(0).max(65535);
+const commaList = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
+const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATA_DIR: z.string().default('.data'),
+
+    API_HOST: z.string().default('127.0.0.1'),
+    API_PORT: port.default(3000),
+    PUBLIC_API_URL: z.string().url().optional(),
+    BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    CORS_ORIGINS: commaList.optional(),
+    FRONTEND_URL: z.string().url().default('http://localhost:5173'),
+    TRUST_PROXY: bool.default(false),
+    ENABLE_DEV_ROUTES: bool.optional(),
+
+    DATABASE_URL: z.string().url().optional(),
+    EMBEDDED_PG_PORT: port.default(5433),
+
+    TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_UI_PORT: port.default(8233),
+    // Prepended to every task queue name; lets test runs and tenants share one server.
+    TEMPORAL_TASK_QUEUE_PREFIX: z.string().default(''),
+    TEMPORAL_CLI_PATH: z.string().optional(),
+    WORKER_METRICS_PORT: port.default(9464),
+
+    JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+    JWT_ISSUER: z.string().default('ofm-social-os'),
+    ACCESS_TOKEN_TTL_SECONDS: z.coerce.number().int().positive().default(900),
+    REFRESH_TOKEN_TTL_DAYS: z.coerce.number().int().positive().default(30),
+    EMAIL_TOKEN_TTL_MINUTES: z.coerce.number().int().positive().default(30),
+    LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(5),
+    LOGIN_LOCKOUT_BASE_SECONDS: z.coerce.number().int().positive().default(30),
+    LOGIN_IP_MAX_FAILURES_PER_15MIN: z.coerce.number().int().positive().default(50),
+    RESEND_VERIFICATION_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().default(60),
+
+    EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
+    SES_REGION: z.string().default('us-east-1'),
+    SES_ENDPOINT: z.string().url().optional(),
+    SES_STANDIN_PORT: port.default(8005),
+    AWS_ACCESS_KEY_ID: z.string().optional(),
+    AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  })
+  .transform((env) => {
+    const production = env.NODE_ENV === 'production';
+    // Outside production, mail goes to the local SES v2 stand-in unless an endpoint is given.
+    const sesEndpoint =
+      env.SES_ENDPOINT ?? (production ? undefined : `http://127.0.0.1:${env.SES_STANDIN_PORT}`);
+    return {
+      ...env,
+      production,
+      DATA_DIR: path.resolve(env.DATA_DIR),
+      CORS_ORIGINS: env.CORS_ORIGINS ?? [env.FRONTEND_URL],
+      PUBLIC_API_URL: env.PUBLIC_API_URL ?? `http://localhost:${env.API_PORT}`,
+      ENABLE_DEV_ROUTES: env.ENABLE_DEV_ROUTES ?? !production,
+      SES_ENDPOINT: sesEndpoint,
+      usesSesStandin: !production && env.SES_ENDPOINT === undefined,
+      // Without DATABASE_URL the dev launcher runs an embedded PostgreSQL on EMBEDDED_PG_PORT.
+      DATABASE_URL:
+        env.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/ofm`,
+      usesEmbeddedPostgres: env.DATABASE_URL === undefined,
+    };
+  })
+  .superRefine((cfg, ctx) => {
+    if (!cfg.production) return;
+    if (cfg.JWT_SECRET === DEV_JWT_SECRET)
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    if (cfg.usesEmbeddedPostgres)
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
+    if (cfg.ENABLE_DEV_ROUTES)
+      ctx.addIssue({ code: 'custom', path: ['ENABLE_DEV_ROUTES'], message: 'dev routes cannot run in production' });
+  });
+
+export type Config = z.output<typeof schema>;
+
+export class ConfigError extends Error {}
+
+/** Parse an environment (process.env by default). Throws ConfigError listing every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+/** Entry points call this: reads ./.env when present, then validates, exiting with a clear message on error. */
+export function configFromProcess(): Config {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

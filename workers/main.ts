@@ -1,0 +1,43 @@
+// Worker process: wires dependencies and runs a Worker per task queue until SIGINT/SIGTERM.
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { createDb } from '../db/client.js';
+import { configFromProcess } from '../lib/config.js';
+import { createSesEmailSender } from '../lib/email/sender.js';
+import { createLogger } from '../lib/logger.js';
+import { connectTemporalClient } from '../lib/temporal.js';
+import { createWorkers } from './create-workers.js';
+import { ensureMaintenanceSchedules } from './schedules.js';
+
+const config = configFromProcess();
+const logger = createLogger(config, 'worker');
+
+Runtime.install({
+  logger: {
+    log: (level, message, meta) => logger[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')]({ ...meta }, message),
+    trace: (m, meta) => logger.trace({ ...meta }, m),
+    debug: (m, meta) => logger.debug({ ...meta }, m),
+    info: (m, meta) => logger.info({ ...meta }, m),
+    warn: (m, meta) => logger.warn({ ...meta }, m),
+    error: (m, meta) => logger.error({ ...meta }, m),
+  },
+  telemetryOptions: {
+    logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
+    // Prometheus metrics of the SDK (task latencies, slots, polls) for this worker process.
+    metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_METRICS_PORT}` } },
+  },
+});
+
+const { db, close: closeDb } = createDb(config.DATABASE_URL);
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const client = await connectTemporalClient(config);
+await ensureMaintenanceSchedules(client, config);
+
+const workers = await createWorkers({ connection, config, db, email: createSesEmailSender(config) });
+logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` }, 'worker started');
+
+// Worker.run resolves after the SDK's default shutdown signals (SIGINT, SIGTERM) drain in-flight tasks.
+await Promise.all(workers.map((w) => w.run()));
+await client.connection.close();
+await connection.close();
+await closeDb();
+logger.info('worker stopped');

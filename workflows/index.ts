@@ -1,0 +1,4 @@
+// The workflow bundle entry: every workflow type the workers run.
+export { onboardingWorkflow } from './onboarding.js';
+export { passwordResetWorkflow } from './password-reset.js';
+export { purgeExpiredTokensWorkflow } from './maintenance.js';

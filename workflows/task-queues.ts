@@ -1,0 +1,5 @@
+// One task queue per area, so each scales and is rate limited on its own.
+export const TaskQueues = {
+  onboarding: 'onboarding',
+  maintenance: 'maintenance',
+} as const;
