@@ -16,7 +16,7 @@ import type { Logger } from '../lib/logger.js';
 import { createMetrics, type Metrics } from '../lib/metrics.js';
 import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
-import { ErrorResponse, registerErrorHandling } from './errors.js';
+import { ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
 import { devRoutes } from './routes/dev.js';
@@ -60,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { maxParamLength: 200 },
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const ajv = validators();

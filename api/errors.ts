@@ -1,7 +1,7 @@
 // The one error shape of the API: {"error": {"code", "message", "details"?}}. Every failure,
 // including the framework's own (bad JSON, body too large, wrong media type, unknown route),
 // goes through here; nothing a client sends produces a 500 or a stack trace.
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 
 export const ErrorResponse = Type.Object(
@@ -59,6 +59,11 @@ function isDependencyError(err: unknown): string | null {
   if (e.name === 'ServiceError' || e.name === 'TransportError' || /Temporal|14 UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '')) return 'Temporal';
   if (e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT' || e.code === 'CONNECTION_CLOSED' || e.code === '57P01') return 'database';
   return null;
+}
+
+/** Errors the router raises before any handler runs (a malformed URL): Fastify's `frameworkErrors` option. */
+export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  return sendError(reply, new ApiError(400, 'bad_url', err.code === 'FST_ERR_BAD_URL' ? 'the URL is malformed' : err.message));
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
 import type { Config } from '../lib/config.js';
@@ -11,15 +11,15 @@ export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.ur
 export interface WorkerDeps extends OnboardingActivityDeps {
   connection: NativeConnection;
   config: OnboardingActivityDeps['config'] & Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
-  /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled at start. */
+  /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
 /** One Worker per task queue; a single process may run them all. */
 export async function createWorkers(deps: WorkerDeps): Promise<Worker[]> {
   const { connection, config } = deps;
-  const workflowSource = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
-  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, ...workflowSource };
+  const workflowBundle = deps.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath }));
+  const common = { connection, namespace: config.TEMPORAL_NAMESPACE, workflowBundle };
   return Promise.all([
     Worker.create({ ...common, taskQueue: taskQueue(config, 'onboarding'), activities: createOnboardingActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'maintenance'), activities: createMaintenanceActivities(deps) }),

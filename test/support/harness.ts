@@ -1,0 +1,107 @@
+// Integration harness: the real API app (driven with inject), real Postgres and Temporal from
+// the global setup, real workers in this process on a task-queue prefix of the test file's
+// own, and the SES stand-in on a free port.
+import { randomUUID } from 'node:crypto';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { inject } from 'vitest';
+import { buildApp } from '../../api/app.js';
+import { createDb } from '../../db/client.js';
+import { loadConfig, type Config } from '../../lib/config.js';
+import { createSesEmailSender } from '../../lib/email/sender.js';
+import { fetchMailbox } from '../../lib/email/mailbox.js';
+import { createLogger } from '../../lib/logger.js';
+import { connectTemporalClient } from '../../lib/temporal.js';
+import { startSesStandin } from '../../standins/ses.js';
+import { createWorkers } from '../../workers/create-workers.js';
+import { waitFor } from './wait.js';
+
+// Keep the SDK's own worker logs to warnings: each test file runs in a fresh process.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: inject('databaseUrl'),
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE_PREFIX: `t-${randomUUID().slice(0, 8)}-`,
+    ...overrides,
+  });
+}
+
+export async function startHarness(options: { env?: Record<string, string>; workers?: boolean } = {}) {
+  const standin = await startSesStandin({ port: 0 });
+  const config = testConfig({ SES_STANDIN_PORT: new URL(standin.url).port, ...options.env });
+  const { db, sql, close: closeDb } = createDb(config.DATABASE_URL, { max: 5 });
+  const temporal = await connectTemporalClient(config);
+  const logger = createLogger(config, 'test');
+  const app: FastifyInstance = await buildApp({ config, db, temporal, logger });
+
+  let workers: Worker[] = [];
+  let runs: Promise<void>[] = [];
+  let connection: NativeConnection | undefined;
+  if (options.workers !== false) {
+    connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    workers = await createWorkers({
+      connection,
+      config,
+      db,
+      email: createSesEmailSender(config),
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+    });
+    runs = workers.map((w) => w.run());
+  }
+
+  const mailbox = (to: string) => fetchMailbox(standin.url, to);
+
+  return {
+    app,
+    config,
+    db,
+    sql,
+    temporal,
+    mailbox,
+    /** Waits for the newest mail to `to` whose text matches, and returns its token query parameter. */
+    async tokenFromMail(to: string, subjectPattern: RegExp, skip = 0): Promise<string> {
+      const mail = await waitFor(async () => {
+        const messages = (await mailbox(to)).filter((m) => subjectPattern.test(m.subject));
+        return messages.length > skip ? messages[0] : undefined;
+      }, `mail "${subjectPattern}" to ${to}`);
+      const token = /token=([\w-]+)/.exec(mail.text)?.[1];
+      if (!token) throw new Error(`no token in mail: ${mail.text}`);
+      return token;
+    },
+    async close() {
+      for (const w of workers) w.shutdown();
+      await Promise.all(runs);
+      await connection?.close();
+      await app.close();
+      await temporal.connection.close();
+      await closeDb();
+      await standin.close();
+    },
+  };
+}
+
+export type Harness = Awaited<ReturnType<typeof startHarness>>;
+
+let counter = 0;
+export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}@example.com`;
+export const STRONG_PASSWORD = 'violet-tangent-harbour-42';
+
+/** Registers a user and returns its id and email. */
+export async function register(h: Harness, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const email = (body.email as string | undefined) ?? uniqueEmail();
+  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email, password: STRONG_PASSWORD, ...body }, headers });
+  if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
+  return { userId: res.json().userId as string, email };
+}
+
+export async function login(h: Harness, email: string, password = STRONG_PASSWORD) {
+  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email, password } });
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+  return res.json() as { accessToken: string; refreshToken: string; expiresIn: number };
+}
+
+export const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` });
