@@ -51,6 +51,11 @@ const schema = z
     LOGIN_IP_MAX_FAILURES_PER_15MIN: z.coerce.number().int().positive().default(50),
     RESEND_VERIFICATION_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().default(60),
 
+    // Stripe Connect: without a secret key (outside production) the local stand-in plays Stripe.
+    STRIPE_SECRET_KEY: z.string().startsWith('sk_').optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().min(8).default('whsec_dev_standin_secret_0123456789'),
+    STRIPE_STANDIN_PORT: port.default(12111),
+
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
     SES_REGION: z.string().default('us-east-1'),
     SES_ENDPOINT: z.string().url().optional(),
@@ -76,12 +81,15 @@ const schema = z
       DATABASE_URL:
         env.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/ofm`,
       usesEmbeddedPostgres: env.DATABASE_URL === undefined,
+      usesStripeStandin: !production && env.STRIPE_SECRET_KEY === undefined,
     };
   })
   .superRefine((cfg, ctx) => {
     if (!cfg.production) return;
     if (cfg.JWT_SECRET === DEV_JWT_SECRET)
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    if (!cfg.STRIPE_SECRET_KEY)
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
     if (cfg.usesEmbeddedPostgres)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
     if (cfg.ENABLE_DEV_ROUTES)
