@@ -14,6 +14,7 @@ const commaList = z
   .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
 
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
+const DEV_STRIPE_WEBHOOK_SECRET = 'whsec_dev_standin_secret_0123456789';
 
 const schema = z
   .object({
@@ -53,7 +54,7 @@ const schema = z
 
     // Stripe Connect: without a secret key (outside production) the local stand-in plays Stripe.
     STRIPE_SECRET_KEY: z.string().startsWith('sk_').optional(),
-    STRIPE_WEBHOOK_SECRET: z.string().min(8).default('whsec_dev_standin_secret_0123456789'),
+    STRIPE_WEBHOOK_SECRET: z.string().min(8).default(DEV_STRIPE_WEBHOOK_SECRET),
     STRIPE_STANDIN_PORT: port.default(12111),
 
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
@@ -88,6 +89,8 @@ const schema = z
     if (!cfg.production) return;
     if (cfg.JWT_SECRET === DEV_JWT_SECRET)
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    if (cfg.STRIPE_WEBHOOK_SECRET === DEV_STRIPE_WEBHOOK_SECRET)
+      ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'must be set in production' });
     if (!cfg.STRIPE_SECRET_KEY)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
     if (cfg.usesEmbeddedPostgres)

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lib/config.js';
+
+describe('config', () => {
+  it('gives a working embedded stack with no environment at all', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ API_PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', usesEmbeddedPostgres: true, usesSesStandin: true, usesStripeStandin: true, ENABLE_DEV_ROUTES: true });
+    expect(c.DATABASE_URL).toMatch(/^postgres:\/\/.*:5433\/ofm$/);
+    expect(c.SES_ENDPOINT).toBe('http://127.0.0.1:8005');
+  });
+
+  it('lists every bad variable at once', () => {
+    expect(() => loadConfig({ API_PORT: 'eighty', LOG_LEVEL: 'loud' })).toThrow(ConfigError);
+    try {
+      loadConfig({ API_PORT: 'eighty', LOG_LEVEL: 'loud' });
+    } catch (err) {
+      expect(String(err)).toMatch(/API_PORT/);
+      expect(String(err)).toMatch(/LOG_LEVEL/);
+    }
+  });
+
+  it('refuses production without secrets, a database and real services', () => {
+    try {
+      loadConfig({ NODE_ENV: 'production' });
+      expect.unreachable();
+    } catch (err) {
+      for (const name of ['JWT_SECRET', 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']) expect(String(err)).toContain(name);
+    }
+    const ok = loadConfig({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'a-real-secret-that-is-long-enough-0123456789',
+      DATABASE_URL: 'postgres://u:p@db:5432/ofm',
+      STRIPE_SECRET_KEY: 'sk_live_x',
+      STRIPE_WEBHOOK_SECRET: 'whsec_real_secret_value',
+    });
+    expect(ok).toMatchObject({ ENABLE_DEV_ROUTES: false, usesSesStandin: false, SES_ENDPOINT: undefined });
+  });
+
+  it('splits CORS origins and defaults them to the frontend', () => {
+    expect(loadConfig({ FRONTEND_URL: 'https://app.example.com' }).CORS_ORIGINS).toEqual(['https://app.example.com']);
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.io, https://b.io' }).CORS_ORIGINS).toEqual(['https://a.io', 'https://b.io']);
+  });
+});

@@ -1,0 +1,57 @@
+// The token purge against the real database, run as the scheduled workflow runs it.
+import { randomUUID } from 'node:crypto';
+import { inArray, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emailTokens, refreshTokens } from '../../db/schema.js';
+import { taskQueue } from '../../lib/temporal.js';
+import { ensureMaintenanceSchedules, PURGE_TOKENS_SCHEDULE_ID } from '../../workers/schedules.js';
+import { purgeExpiredTokensWorkflow } from '../../workflows/maintenance.js';
+import { register, startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h?.close());
+
+describe('token purge', () => {
+  it('deletes tokens 24 h after expiry and keeps younger ones', async () => {
+    const { userId } = await register(h);
+    const ago = (interval: string) => sql`now() - ${interval}::interval`;
+    const rows = await h.db
+      .insert(emailTokens)
+      .values([
+        { userId, purpose: 'verify_email', tokenHash: randomUUID(), expiresAt: ago('25 hours') },
+        { userId, purpose: 'reset_password', tokenHash: randomUUID(), expiresAt: ago('23 hours') },
+        { userId, purpose: 'verify_email', tokenHash: randomUUID(), expiresAt: sql`now() + interval '10 minutes'` },
+      ])
+      .returning({ id: emailTokens.id });
+    const refresh = await h.db
+      .insert(refreshTokens)
+      .values([
+        { userId, familyId: randomUUID(), tokenHash: randomUUID(), expiresAt: ago('2 days') },
+        { userId, familyId: randomUUID(), tokenHash: randomUUID(), expiresAt: ago('1 hour') },
+      ])
+      .returning({ id: refreshTokens.id });
+
+    const result = await h.temporal.workflow.execute(purgeExpiredTokensWorkflow, {
+      taskQueue: taskQueue(h.config, 'maintenance'),
+      workflowId: `maintenance:purge-tokens:${randomUUID()}`,
+    });
+    expect(result.emailTokens).toBeGreaterThanOrEqual(1);
+    expect(result.refreshTokens).toBeGreaterThanOrEqual(1);
+
+    const leftEmail = await h.db.select({ id: emailTokens.id }).from(emailTokens).where(inArray(emailTokens.id, rows.map((r) => r.id)));
+    expect(leftEmail.map((r) => r.id).sort()).toEqual([rows[1]!.id, rows[2]!.id].sort());
+    const leftRefresh = await h.db.select({ id: refreshTokens.id }).from(refreshTokens).where(inArray(refreshTokens.id, refresh.map((r) => r.id)));
+    expect(leftRefresh.map((r) => r.id)).toEqual([refresh[1]!.id]);
+  });
+
+  it('is scheduled hourly by a Temporal Schedule that workers create once', async () => {
+    await ensureMaintenanceSchedules(h.temporal, h.config);
+    await ensureMaintenanceSchedules(h.temporal, h.config); // idempotent
+    const schedule = await h.temporal.schedule.getHandle(PURGE_TOKENS_SCHEDULE_ID).describe();
+    expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'purgeExpiredTokensWorkflow' });
+    expect(schedule.spec.intervals?.[0]?.every).toBe(3_600_000);
+  });
+});
