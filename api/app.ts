@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from '../lib/metrics.js';
 import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
 import { ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './errors.js';
+import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
 import { devRoutes } from './routes/dev.js';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const jwt = createJwt(config);
   registerAuthentication(app, jwt);
+  registerIdempotency(app, deps.db);
   const onboarding = createOnboardingProcess(deps.temporal, config);
   const routeDeps = { ...deps, jwt, onboarding };
 

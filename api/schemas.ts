@@ -26,3 +26,8 @@ export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
 
 export const bearerAuth = [{ bearerAuth: [] }];
+
+/** Documents (and bounds) the Idempotency-Key header on routes with `config: { idempotent: true }`. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first response to the same key and body for 24 h' })),
+});

@@ -11,7 +11,7 @@ import { dummyPasswordHash, hashPassword, passwordProblem, verifyPassword } from
 import { issueRefreshToken, revokeAllSessions, revokeSessionOfToken, rotateRefreshToken } from '../auth/sessions.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound, throttled, unauthenticated } from '../errors.js';
-import { bearerAuth, Email, errorResponses, OpaqueToken, Password, TokenPair, User } from '../schemas.js';
+import { bearerAuth, Email, errorResponses, IdempotencyHeaders, OpaqueToken, Password, TokenPair, User } from '../schemas.js';
 import { isIanaTimezone } from '../timezones.js';
 
 type UserRow = typeof users.$inferSelect;
@@ -44,9 +44,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/register',
     {
+      config: { idempotent: true },
       schema: {
         tags: ['auth'],
         summary: 'Create a creator account and start its onboarding workflow',
+        headers: IdempotencyHeaders,
         body: Type.Object(
           {
             email: Email,
@@ -203,9 +205,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     '/auth/resend-verification',
     {
       onRequest: app.authenticate,
+      config: { idempotent: true },
       schema: {
         tags: ['auth'],
         summary: 'Send a new verification link (older links stop working)',
+        headers: IdempotencyHeaders,
         security: bearerAuth,
         response: { 202: Type.Object({ workflowId: Type.String() }), ...errorResponses(401, 409, 429, 503) },
       },
@@ -232,9 +236,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/forgot-password',
     {
+      config: { idempotent: true },
       schema: {
         tags: ['auth'],
         summary: 'Email a password reset link; answers 202 whether or not the account exists',
+        headers: IdempotencyHeaders,
         body: Type.Object({ email: Email }, { additionalProperties: false }),
         response: { 202: Type.Object({ accepted: Type.Literal(true) }), ...errorResponses(400, 503) },
       },

@@ -1,0 +1,72 @@
+// Idempotency-Key (SPEC §1): routes that create things or send messages opt in with
+// `config: { idempotent: true }`. The same key and body replays the first response; the same key
+// with another body is a 422; a key whose first request is still running is a 409.
+import { and, eq, isNull, lt, sql } from 'drizzle-orm';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Db } from '../db/client.js';
+import { idempotencyKeys } from '../db/schema.js';
+import { sha256Hex } from '../lib/crypto.js';
+import { ApiError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    idempotent?: boolean;
+  }
+  interface FastifyRequest {
+    idempotency: { scope: string; key: string } | null;
+  }
+}
+
+const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
+/** A first request unanswered for this long died with its process; its key may be claimed again. */
+const ABANDONED_AFTER = sql`interval '1 minute'`;
+
+export function registerIdempotency(app: FastifyInstance, db: Db): void {
+  app.decorateRequest('idempotency', null);
+
+  // preHandler: after authentication and body validation, so only well-formed requests hold a key.
+  app.addHook('preHandler', async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (!request.routeOptions.config.idempotent || key === undefined) return;
+    if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
+      throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters');
+    }
+    const scope = request.auth?.userId ?? 'anonymous';
+    const route = `${request.method} ${request.routeOptions.url}`;
+    const requestHash = sha256Hex(`${route}\n${JSON.stringify(request.body ?? null)}`);
+    const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
+    await db.delete(idempotencyKeys).where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)));
+    const [claimed] = await db
+      .insert(idempotencyKeys)
+      .values({ scope, key, route, requestHash })
+      .onConflictDoNothing()
+      .returning({ key: idempotencyKeys.key });
+    if (claimed) {
+      request.idempotency = { scope, key };
+      return;
+    }
+    const [first] = await db.select().from(idempotencyKeys).where(where);
+    if (!first) throw new ApiError(409, 'idempotency_in_progress', 'retry the request'); // purged in between
+    if (first.route !== route || first.requestHash !== requestHash) {
+      throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+    }
+    if (first.statusCode === null) {
+      throw new ApiError(409, 'idempotency_in_progress', 'the first request with this Idempotency-Key is still running', undefined, 1);
+    }
+    return reply.status(first.statusCode).header('idempotent-replayed', 'true').type('application/json').send(first.responseBody);
+  });
+
+  app.addHook('onSend', async (request: FastifyRequest, reply, payload) => {
+    const held = request.idempotency;
+    if (!held) return payload;
+    request.idempotency = null;
+    const where = and(eq(idempotencyKeys.scope, held.scope), eq(idempotencyKeys.key, held.key));
+    if (reply.statusCode >= 500) {
+      // A failure on our side is not an answer to replay: free the key for a retry.
+      await db.delete(idempotencyKeys).where(where);
+    } else {
+      await db.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: typeof payload === 'string' ? payload : null }).where(where);
+    }
+    return payload;
+  });
+}
