@@ -2,25 +2,13 @@
 // processes (the same entry points `npm run dev` starts) against the run's Temporal and
 // Postgres; the test speaks HTTP only, and kills the worker with SIGKILL mid-flow.
 import { randomUUID } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { projectRoot, spawnManaged, type ManagedProcess } from '../../lib/toolchain.js';
+import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../lib/toolchain.js';
 import { OnboardingStep, UserId } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
-
-const tsx = path.join(projectRoot, 'node_modules', '.bin', 'tsx');
 let env: NodeJS.ProcessEnv;
 let api: ManagedProcess;
 let standin: ManagedProcess;
@@ -28,7 +16,8 @@ let worker: ManagedProcess | undefined;
 let base: string;
 let temporal: Client;
 
-const start = (name: string, entry: string) => spawnManaged(name, tsx, [path.join(projectRoot, entry)], { cwd: projectRoot, env });
+// `node --import tsx` rather than the tsx CLI: a SIGKILL must reach the process that runs the code.
+const start = (name: string, entry: string) => spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
 const startWorker = () => (worker = start('worker', 'workers/main.ts'));
 
 async function http(method: string, url: string, body?: unknown, token?: string) {

@@ -1,0 +1,77 @@
+// The stack a benchmark runs against, as separate processes on free ports: Temporal dev server
+// (in memory), Postgres (DATABASE_URL's server or an embedded one) with a fresh database,
+// migrations, the mail stand-in, one worker and the API. Nothing is shared with `npm run dev`.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import postgres from 'postgres';
+import { runMigrations } from '../db/migrate.js';
+import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
+import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../lib/toolchain.js';
+import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
+
+export async function startBenchStack(name: string) {
+  const stops: (() => Promise<unknown>)[] = [];
+  const dataDir = path.join(projectRoot, '.data', 'bench');
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  };
+  try {
+    let serverUrl = process.env.DATABASE_URL;
+    const postgresKind = serverUrl ? 'DATABASE_URL server' : 'embedded PostgreSQL 18';
+    if (!serverUrl) {
+      const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: await freePort(), database: 'postgres', postgresFlags: ['-c', 'fsync=off'] });
+      stops.push(() => pg.stop());
+      serverUrl = pg.url;
+    }
+    const database = `ofm_bench_${name}_${Date.now()}`;
+    const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${database}`);
+    await admin.end();
+    const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+    stops.push(async () => {
+      const a = postgres(serverUrl!, { max: 1, onnotice: () => {} });
+      await a.unsafe(`drop database if exists ${database} with (force)`);
+      await a.end();
+    });
+    await runMigrations(databaseUrl);
+
+    const temporal = await startTemporalDevServer({ port: await freePort(), searchAttributes: searchAttributeCliPairs() });
+    stops.push(() => temporal.stop());
+
+    const [apiPort, sesPort, stripePort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      DATA_DIR: path.join(dataDir, `${name}-${randomUUID().slice(0, 8)}`),
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporal.address,
+      API_PORT: String(apiPort),
+      PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
+      SES_STANDIN_PORT: String(sesPort),
+      STRIPE_STANDIN_PORT: String(stripePort),
+      WORKER_METRICS_PORT: String(metricsPort),
+      // Benchmarks measure throughput, not the abuse limits.
+      LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
+    };
+    const procs: ManagedProcess[] = [];
+    const start = (proc: string, entry: string) => {
+      const p = spawnManaged(proc, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env, onLine: (l) => /"level":(50|60)/.test(l) && console.error(`[${proc}] ${l}`) });
+      procs.push(p);
+      stops.push(() => p.stop());
+      return p;
+    };
+    start('ses', 'standins/ses-main.ts');
+    start('worker', 'workers/main.ts');
+    const api = start('api', 'api/main.ts');
+    const base = `http://127.0.0.1:${apiPort}`;
+    await waitFor('API ready', async () => (await fetch(`${base}/ready`)).status === 200, {
+      timeoutMs: 120_000,
+      abort: () => (api.isRunning() ? undefined : api.recentOutput()),
+    });
+    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, start, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
