@@ -35,6 +35,8 @@ const schema = z
     EMBEDDED_PG_PORT: port.default(5433),
 
     TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+    // `npm run dev` starts a Temporal dev server when TEMPORAL_ADDRESS is on this machine, unless false.
+    DEV_START_TEMPORAL: bool.default(true),
     TEMPORAL_NAMESPACE: z.string().default('default'),
     TEMPORAL_UI_PORT: port.default(8233),
     // Prepended to every task queue name; lets test runs and tenants share one server.

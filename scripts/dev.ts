@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   const dataDir = config.DATA_DIR;
   const temporal = hostPort(config.TEMPORAL_ADDRESS);
   const startTemporal =
-    process.env.DEV_START_TEMPORAL !== 'false' && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
+    config.DEV_START_TEMPORAL && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
   const has = (entry: string) => existsSync(path.join(projectRoot, entry));
   const startSes = config.usesSesStandin && has('standins/ses-main.ts');
 
