@@ -1,17 +1,31 @@
 // Side effects of the onboarding and password-reset workflows. Each is safe to run twice.
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import Stripe from 'stripe';
 import type { Db } from '../db/client.js';
 import { issueEmailToken, secondsSinceLastEmailToken } from '../db/email-tokens.js';
-import { onboardingStatus, users, type OnboardingStepRecord } from '../db/schema.js';
+import { creatorProfiles, onboardingStatus, stripeEvents, users, type OnboardingStepRecord } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { isPermanentEmailError, type EmailSender } from '../lib/email/sender.js';
-import { renderEmail } from '../lib/email/templates.js';
+import { renderEmail, type TemplateVars } from '../lib/email/templates.js';
+import type { MarketingAnalysis, MarketingInputs } from '../workflows/marketing-analysis.js';
 
 export interface OnboardingActivityDeps {
   db: Db;
   email: EmailSender;
+  stripe: Stripe;
   config: Pick<Config, 'FRONTEND_URL' | 'EMAIL_TOKEN_TTL_MINUTES'>;
+}
+
+/** What the workflow decides activation on: a fresh read of the Stripe account. */
+export interface StripeAccountState {
+  detailsSubmitted: boolean;
+  chargesEnabled: boolean;
+  payoutsEnabled: boolean;
+  currentlyDue: string[];
+  eventuallyDue: string[];
+  disabledReason: string | null;
+  deauthorized: boolean;
 }
 
 export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerified: false; expiresAt: string };
@@ -19,7 +33,14 @@ export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerif
 /** Minimum time between two password-reset mails to one account: stops mail bombing. */
 const RESET_EMAIL_MIN_INTERVAL_SECONDS = 60;
 
-export function createOnboardingActivities({ db, email, config }: OnboardingActivityDeps) {
+export function createOnboardingActivities({ db, email, stripe, config }: OnboardingActivityDeps) {
+  const loadUser = async (userId: string) => {
+    const user = await db.query.users.findFirst({ where: eq(users.id, userId) });
+    if (!user) throw ApplicationFailure.nonRetryable(`user ${userId} not found`, 'UserNotFound');
+    return user;
+  };
+  const ensureProfile = (userId: string) => db.insert(creatorProfiles).values({ userId }).onConflictDoNothing();
+
   const send = async (to: string, mail: { subject: string; text: string; html: string }) => {
     try {
       await email.send({ to, ...mail });
@@ -36,13 +57,13 @@ export function createOnboardingActivities({ db, email, config }: OnboardingActi
      * the mail went out sends a second mail whose link replaces the first: the user always has
      * one working link, never a dead newest one.
      */
-    async issueVerificationEmail(input: { userId: string; requestId?: string }): Promise<IssueVerificationResult> {
-      const user = await db.query.users.findFirst({ where: eq(users.id, input.userId) });
-      if (!user) throw ApplicationFailure.nonRetryable(`user ${input.userId} not found`, 'UserNotFound');
+    async issueVerificationEmail(input: { userId: string; requestId?: string; reminder?: boolean }): Promise<IssueVerificationResult> {
+      const user = await loadUser(input.userId);
       if (user.emailVerifiedAt) return { alreadyVerified: true };
       const { token, expiresAt } = await issueEmailToken(db, user.id, 'verify_email', config.EMAIL_TOKEN_TTL_MINUTES);
       const link = `${config.FRONTEND_URL}/verify-email?token=${token}`;
-      await send(user.email, renderEmail('verify_email', user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }));
+      const template = input.reminder ? 'verify_email_reminder' : 'verify_email';
+      await send(user.email, renderEmail(template, user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }));
       log.info('verification email sent', { userId: user.id, requestId: input.requestId });
       return { alreadyVerified: false, expiresAt: expiresAt.toISOString() };
     },
@@ -90,6 +111,138 @@ export function createOnboardingActivities({ db, email, config }: OnboardingActi
       await send(user.email, renderEmail('reset_password', user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }));
       log.info('password reset email sent', { userId: user.id, requestId: input.requestId });
       return { sent: true };
+    },
+
+    async sendOnboardingReminder(input: { userId: string; step: 'accept_terms' | 'stripe_connect'; reminder: number }): Promise<void> {
+      const user = await loadUser(input.userId);
+      const link = `${config.FRONTEND_URL}/onboarding`;
+      await send(user.email, renderEmail('onboarding_reminder', user.locale, { name: user.name, step: input.step, link }));
+      log.info('onboarding reminder sent', { userId: user.id, step: input.step, reminder: input.reminder });
+    },
+
+    /**
+     * Creates the user's Express account once. The stored id makes later calls return it; the
+     * Stripe idempotency key (from the workflow id) covers a crash between create and store.
+     */
+    async createStripeAccount(input: { userId: string; idempotencyKey: string }): Promise<string> {
+      await ensureProfile(input.userId);
+      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
+      if (profile?.stripeAccountId) return profile.stripeAccountId;
+      const user = await loadUser(input.userId);
+      const account = await stripe.accounts.create(
+        {
+          type: 'express',
+          email: user.email,
+          capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
+          metadata: { userId: user.id },
+        },
+        { idempotencyKey: input.idempotencyKey },
+      );
+      await db
+        .update(creatorProfiles)
+        .set({ stripeAccountId: account.id, updatedAt: sql`now()` })
+        .where(and(eq(creatorProfiles.userId, input.userId), isNull(creatorProfiles.stripeAccountId)));
+      log.info('stripe account created', { userId: user.id, accountId: account.id });
+      return account.id;
+    },
+
+    /** A new single-use hosted onboarding link (every call is a new link, so no idempotency key). */
+    async createStripeAccountLink(input: { accountId: string; returnUrl: string; refreshUrl: string }): Promise<{ url: string; expiresAt: string }> {
+      const link = await stripe.accountLinks.create({
+        account: input.accountId,
+        type: 'account_onboarding',
+        return_url: input.returnUrl,
+        refresh_url: input.refreshUrl,
+      });
+      return { url: link.url, expiresAt: new Date(link.expires_at * 1000).toISOString() };
+    },
+
+    async createStripeDashboardLink(input: { accountId: string }): Promise<string> {
+      try {
+        return (await stripe.accounts.createLoginLink(input.accountId)).url;
+      } catch (err) {
+        if (err instanceof Stripe.errors.StripeInvalidRequestError) throw ApplicationFailure.nonRetryable(err.message, 'StripeRefused');
+        throw err;
+      }
+    },
+
+    /** Re-reads the account (webhooks can be late, duplicated or out of order) and projects it. */
+    async syncStripeAccount(input: { userId: string; accountId: string }): Promise<StripeAccountState> {
+      const [deauthorization] = await db
+        .select({ id: stripeEvents.id })
+        .from(stripeEvents)
+        .where(and(eq(stripeEvents.accountId, input.accountId), eq(stripeEvents.type, 'account.application.deauthorized')))
+        .limit(1);
+      let state: StripeAccountState;
+      try {
+        const account = await stripe.accounts.retrieve(input.accountId);
+        state = {
+          detailsSubmitted: account.details_submitted ?? false,
+          chargesEnabled: account.charges_enabled ?? false,
+          payoutsEnabled: account.payouts_enabled ?? false,
+          currentlyDue: account.requirements?.currently_due ?? [],
+          eventuallyDue: account.requirements?.eventually_due ?? [],
+          disabledReason: account.requirements?.disabled_reason ?? null,
+          deauthorized: deauthorization !== undefined,
+        };
+      } catch (err) {
+        // After a deauthorization Stripe refuses to show the account to the platform.
+        if (!(err instanceof Stripe.errors.StripePermissionError)) throw err;
+        state = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: [], eventuallyDue: [], disabledReason: 'deauthorized', deauthorized: true };
+      }
+      await db
+        .update(creatorProfiles)
+        .set({
+          detailsSubmitted: state.detailsSubmitted,
+          chargesEnabled: state.chargesEnabled,
+          payoutsEnabled: state.payoutsEnabled,
+          requirements: { currentlyDue: state.currentlyDue, eventuallyDue: state.eventuallyDue, disabledReason: state.disabledReason },
+          deauthorizedAt: state.deauthorized ? sql`coalesce(${creatorProfiles.deauthorizedAt}, now())` : null,
+          stripeSyncedAt: sql`now()`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(creatorProfiles.userId, input.userId));
+      return state;
+    },
+
+    /** Idempotent: keeps the first activation time. */
+    async activateCreator(input: { userId: string }): Promise<void> {
+      await db
+        .update(creatorProfiles)
+        .set({ status: 'active', activatedAt: sql`coalesce(${creatorProfiles.activatedAt}, now())`, restrictedAt: null, updatedAt: sql`now()` })
+        .where(eq(creatorProfiles.userId, input.userId));
+    },
+
+    async setCreatorStatus(input: { userId: string; status: 'active' | 'restricted' }): Promise<void> {
+      await db
+        .update(creatorProfiles)
+        .set({ status: input.status, restrictedAt: input.status === 'restricted' ? sql`now()` : null, updatedAt: sql`now()` })
+        .where(eq(creatorProfiles.userId, input.userId));
+    },
+
+    /** Welcome and restriction mails (at least once: a retry after sending may repeat it). */
+    async sendLifecycleEmail(input: { userId: string; template: 'welcome' } | { userId: string; template: 'account_restricted'; reason: string }): Promise<void> {
+      const user = await loadUser(input.userId);
+      const link = `${config.FRONTEND_URL}/${input.template === 'welcome' ? 'dashboard' : 'settings/payouts'}`;
+      const mail =
+        input.template === 'welcome'
+          ? renderEmail('welcome', user.locale, { name: user.name, link } satisfies TemplateVars['welcome'])
+          : renderEmail('account_restricted', user.locale, { name: user.name, link, reason: input.reason });
+      await send(user.email, mail);
+      log.info('lifecycle email sent', { userId: user.id, template: input.template });
+    },
+
+    async loadMarketingInputs(input: { userId: string }): Promise<MarketingInputs> {
+      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
+      // The fan CRM (next milestone) will supply the real fan count; until then the declared one.
+      return { fanCount: profile?.declaredFanCount ?? 0, subscriptionPriceCents: profile?.subscriptionPriceCents ?? null, niche: profile?.niche ?? null };
+    },
+
+    async saveMarketingAnalysis(input: { userId: string } & MarketingAnalysis): Promise<void> {
+      await db
+        .update(creatorProfiles)
+        .set({ accountSize: input.accountSize, pricingTier: input.pricingTier, contentCategories: input.contentCategories, analysedAt: sql`now()`, updatedAt: sql`now()` })
+        .where(eq(creatorProfiles.userId, input.userId));
     },
   };
 }

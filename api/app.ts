@@ -10,6 +10,7 @@ import type { Client } from '@temporalio/client';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type Stripe from 'stripe';
 import type { Db } from '../db/client.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -23,11 +24,14 @@ import { authRoutes } from './routes/auth.js';
 import { devRoutes } from './routes/dev.js';
 import { healthRoutes } from './routes/health.js';
 import { onboardingRoutes } from './routes/onboarding.js';
+import { stripeRoutes } from './routes/stripe.js';
+import { webhookRoutes } from './routes/webhooks.js';
 
 export interface AppDeps {
   config: Config;
   db: Db;
   temporal: Client;
+  stripe: Stripe;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -113,6 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(healthRoutes, { ...routeDeps, registry: null });
       await api.register(authRoutes, routeDeps);
       await api.register(onboardingRoutes, routeDeps);
+      await api.register(stripeRoutes, routeDeps);
+      await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },
     { prefix: API_PREFIX },

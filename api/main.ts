@@ -2,6 +2,7 @@
 import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
+import { createStripeClient } from '../lib/stripe.js';
 import { connectTemporalClient } from '../lib/temporal.js';
 import { buildApp } from './app.js';
 
@@ -9,7 +10,7 @@ const config = configFromProcess();
 const logger = createLogger(config, 'api');
 const { db, close: closeDb } = createDb(config.DATABASE_URL);
 const temporal = await connectTemporalClient(config);
-const app = await buildApp({ config, db, temporal, logger });
+const app = await buildApp({ config, db, temporal, stripe: createStripeClient(config), logger });
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -19,6 +19,7 @@ import {
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
 export const userRole = pgEnum('user_role', ['creator', 'operator', 'admin']);
+export const creatorStatus = pgEnum('creator_status', ['onboarding', 'active', 'restricted']);
 export const emailTokenPurpose = pgEnum('email_token_purpose', ['verify_email', 'reset_password']);
 
 export const users = pgTable(
@@ -137,4 +138,56 @@ export const idempotencyKeys = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);
+
+export interface StripeRequirements {
+  currentlyDue: string[];
+  eventuallyDue: string[];
+  disabledReason: string | null;
+}
+
+/** A creator's business profile: the Stripe Connect account as last read, and activation. */
+export const creatorProfiles = pgTable(
+  'creator_profiles',
+  {
+    userId: uuid('user_id')
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: creatorStatus('status').notNull().default('onboarding'),
+    stripeAccountId: text('stripe_account_id'),
+    detailsSubmitted: boolean('details_submitted').notNull().default(false),
+    chargesEnabled: boolean('charges_enabled').notNull().default(false),
+    payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
+    requirements: jsonb('requirements').$type<StripeRequirements>().notNull().default(sql`'{"currentlyDue":[],"eventuallyDue":[],"disabledReason":null}'::jsonb`),
+    // Set when Stripe reports the platform's access to the account revoked.
+    deauthorizedAt: timestamp('deauthorized_at', { withTimezone: true }),
+    stripeSyncedAt: timestamp('stripe_synced_at', { withTimezone: true }),
+    activatedAt: timestamp('activated_at', { withTimezone: true }),
+    restrictedAt: timestamp('restricted_at', { withTimezone: true }),
+    // What the creator declares about their business (PUT /creator/profile); inputs of the analysis.
+    niche: text('niche'),
+    subscriptionPriceCents: integer('subscription_price_cents'),
+    declaredFanCount: integer('declared_fan_count'),
+    // Marketing analysis (started in the background at activation).
+    accountSize: text('account_size'),
+    pricingTier: text('pricing_tier'),
+    contentCategories: text('content_categories').array(),
+    analysedAt: timestamp('analysed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('creator_profiles_stripe_account_key').on(t.stripeAccountId)],
+);
+
+/** Every Stripe webhook event, stored once by id: duplicates are acknowledged and ignored. */
+export const stripeEvents = pgTable(
+  'stripe_events',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    accountId: text('account_id'),
+    payload: jsonb('payload').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('stripe_events_account_idx').on(t.accountId, t.receivedAt)],
 );

@@ -4,6 +4,7 @@ import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
 import { createSesEmailSender } from '../lib/email/sender.js';
 import { createLogger } from '../lib/logger.js';
+import { createStripeClient } from '../lib/stripe.js';
 import { connectTemporalClient } from '../lib/temporal.js';
 import { createWorkers } from './create-workers.js';
 import { ensureMaintenanceSchedules } from './schedules.js';
@@ -32,7 +33,7 @@ const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADD
 const client = await connectTemporalClient(config);
 await ensureMaintenanceSchedules(client, config);
 
-const workers = await createWorkers({ connection, config, db, email: createSesEmailSender(config) });
+const workers = await createWorkers({ connection, config, db, email: createSesEmailSender(config), stripe: createStripeClient(config) });
 logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` }, 'worker started');
 
 // Worker.run resolves after the SDK's default shutdown signals (SIGINT, SIGTERM) drain in-flight tasks.

@@ -12,7 +12,7 @@ import { issueRefreshToken, revokeAllSessions, revokeSessionOfToken, rotateRefre
 import { caller } from '../authenticate.js';
 import { ApiError, notFound, throttled, unauthenticated } from '../errors.js';
 import { bearerAuth, Email, errorResponses, IdempotencyHeaders, OpaqueToken, Password, TokenPair, User } from '../schemas.js';
-import { isIanaTimezone } from '../timezones.js';
+import { assertIanaTimezone } from '../timezones.js';
 
 type UserRow = typeof users.$inferSelect;
 export const publicUser = (u: UserRow) => ({
@@ -69,9 +69,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       const problem = passwordProblem(request.body.password, email);
       if (problem) throw weakPassword(problem);
       const timezone = request.body.timezone ?? 'UTC';
-      if (!isIanaTimezone(timezone)) {
-        throw new ApiError(400, 'validation_failed', 'timezone must be an IANA name such as Europe/Paris', [{ field: 'body.timezone', message: 'unknown timezone' }]);
-      }
+      assertIanaTimezone(timezone);
       const [user] = await db
         .insert(users)
         .values({
@@ -230,6 +228,38 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       if ((recent?.n ?? 0) >= RESEND_MAX_PER_HOUR) throw throttled(3600, 'too many verification emails this hour');
       const workflowId = await onboarding.resendVerification(userId, request.id);
       return reply.status(202).send({ workflowId });
+    },
+  );
+
+  app.post(
+    '/auth/accept-terms',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'Accept a version of the terms of service; requires a verified email (else 422)',
+        security: bearerAuth,
+        body: Type.Object({ termsVersion: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\w.-]+$' }) }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({ termsVersion: Type.String(), acceptedAt: Type.String({ format: 'date-time' }) }),
+          ...errorResponses(400, 401, 404, 422, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { userId } = caller(request);
+      // Stored and signalled together: a failed signal rolls the acceptance back (503, retry).
+      return db.transaction(async (tx) => {
+        const [user] = await tx
+          .update(users)
+          .set({ termsVersion: request.body.termsVersion, termsAcceptedAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(users.id, userId))
+          .returning();
+        if (!user) throw notFound('user');
+        if (!user.emailVerifiedAt) throw new ApiError(422, 'email_not_verified', 'verify your email address before accepting the terms');
+        await onboarding.termsAccepted(userId, request.body.termsVersion, request.id);
+        return { termsVersion: request.body.termsVersion, acceptedAt: user.termsAcceptedAt!.toISOString() };
+      });
     },
   );
 

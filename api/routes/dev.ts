@@ -3,10 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { fetchMailbox } from '../../lib/email/mailbox.js';
 import type { RouteDeps } from '../app.js';
-import { ApiError, dependencyDown } from '../errors.js';
-import { Email, errorResponses } from '../schemas.js';
+import { and, eq } from 'drizzle-orm';
+import { creatorProfiles } from '../../db/schema.js';
+import { caller } from '../authenticate.js';
+import { ApiError, dependencyDown, notFound } from '../errors.js';
+import { bearerAuth, Email, errorResponses } from '../schemas.js';
 
-export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { config }) => {
+export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { config, db }) => {
   // Unauthenticated on purpose: it lets a person or an end-to-end test read the mail of an
   // account that cannot log in yet. It only exists outside production.
   app.get(
@@ -36,6 +39,33 @@ export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { con
         request.log.warn({ err }, 'mail stand-in unreachable');
         throw dependencyDown('mail stand-in');
       }
+    },
+  );
+
+  // Finishes KYC in the local Stripe stand-in, which then delivers a signed account.updated to
+  // POST /webhooks/stripe, exactly as Stripe would after a person completes the hosted form.
+  app.post(
+    '/dev/stripe/accounts/:accountId/complete',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['dev'],
+        summary: 'Make the local Stripe stand-in complete KYC for one of the caller’s accounts',
+        security: bearerAuth,
+        params: Type.Object({ accountId: Type.String({ pattern: '^acct_\\w{1,64}$' }) }),
+        response: { 200: Type.Object({ completed: Type.Literal(true) }), ...errorResponses(400, 401, 404, 503) },
+      },
+    },
+    async (request) => {
+      if (!config.usesStripeStandin) throw new ApiError(404, 'not_found', 'no local Stripe stand-in is configured (STRIPE_SECRET_KEY is set)');
+      const { accountId } = request.params;
+      const owned = await db.query.creatorProfiles.findFirst({
+        where: and(eq(creatorProfiles.stripeAccountId, accountId), eq(creatorProfiles.userId, caller(request).userId)),
+      });
+      if (!owned) throw notFound('account');
+      const res = await fetch(`http://127.0.0.1:${config.STRIPE_STANDIN_PORT}/_standin/accounts/${accountId}/complete`, { method: 'POST', signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      if (!res?.ok) throw dependencyDown('Stripe stand-in');
+      return { completed: true as const };
     },
   );
 };

@@ -2,10 +2,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { eq } from 'drizzle-orm';
 import { Type } from 'typebox';
+import { sql } from 'drizzle-orm';
 import { onboardingStatus, users } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { notFound } from '../errors.js';
+import { assertIanaTimezone } from '../timezones.js';
 import { bearerAuth, errorResponses } from '../schemas.js';
 
 const StepRecord = Type.Object({
@@ -60,6 +62,27 @@ export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
         };
       }
       return { step: status.step, completed: status.completed, steps: status.steps, locale: user.locale, timezone: user.timezone };
+    },
+  );
+
+  app.post(
+    '/onboarding/update-timezone',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['onboarding'],
+        summary: 'Set the caller’s timezone (IANA names only)',
+        security: bearerAuth,
+        body: Type.Object({ timezone: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ timezone: Type.String() }), ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const { timezone } = request.body;
+      assertIanaTimezone(timezone);
+      const [user] = await db.update(users).set({ timezone, updatedAt: sql`now()` }).where(eq(users.id, caller(request).userId)).returning({ timezone: users.timezone });
+      if (!user) throw notFound('user');
+      return user;
     },
   );
 };

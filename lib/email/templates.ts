@@ -18,7 +18,12 @@ export interface TokenLinkVars {
 /** Every template and the vars it needs. Add a template by adding a key here and an entry in `templates`. */
 export interface TemplateVars {
   verify_email: TokenLinkVars;
+  /** A stalled verification: a fresh link, worded as a reminder. */
+  verify_email_reminder: TokenLinkVars;
   reset_password: TokenLinkVars;
+  onboarding_reminder: { name?: string | null; step: 'accept_terms' | 'stripe_connect'; link: string };
+  welcome: { name?: string | null; link: string };
+  account_restricted: { name?: string | null; reason: string; link: string };
 }
 
 export type EmailTemplate = keyof TemplateVars;
@@ -59,11 +64,11 @@ function duration(minutes: number, locale: Locale): string {
   return `${value} ${value === 1 ? one : many}`;
 }
 
-const greetEn = (v: TokenLinkVars) => {
+const greetEn = (v: { name?: string | null }) => {
   const name = displayName(v.name);
   return name ? `Hi ${name},` : 'Hi,';
 };
-const greetFr = (v: TokenLinkVars) => {
+const greetFr = (v: { name?: string | null }) => {
   const name = displayName(v.name);
   return name ? `Bonjour ${name},` : 'Bonjour,';
 };
@@ -91,6 +96,72 @@ const templates: { [T in EmailTemplate]: TemplateDefinition<TemplateVars[T]> } =
         `Ce lien expire dans ${duration(v.expiresInMinutes, 'fr')}.`,
         "Si vous n'avez pas créé de compte, vous pouvez ignorer cet e-mail.",
       ],
+    }),
+  },
+  verify_email_reminder: {
+    en: (v) => ({
+      subject: 'Reminder: confirm your email address',
+      greeting: greetEn(v),
+      paragraphs: ['Your OFM Social OS account is waiting for you. Confirm your email address to continue setting it up.'],
+      action: { label: 'Confirm my email', url: v.link },
+      footer: [`This link expires in ${duration(v.expiresInMinutes, 'en')}; earlier links no longer work.`],
+    }),
+    fr: (v) => ({
+      subject: 'Rappel : confirmez votre adresse e-mail',
+      greeting: greetFr(v),
+      paragraphs: ['Votre compte OFM Social OS vous attend. Confirmez votre adresse e-mail pour poursuivre sa configuration.'],
+      action: { label: 'Confirmer mon adresse e-mail', url: v.link },
+      footer: [`Ce lien expire dans ${duration(v.expiresInMinutes, 'fr')} ; les liens précédents ne fonctionnent plus.`],
+    }),
+  },
+  onboarding_reminder: {
+    en: (v) => ({
+      subject: v.step === 'accept_terms' ? 'One step left: accept the terms' : 'Finish setting up your payouts',
+      greeting: greetEn(v),
+      paragraphs: [
+        v.step === 'accept_terms'
+          ? 'You are almost there: accept the terms of service to continue setting up your creator account.'
+          : 'Complete the Stripe verification so that you can receive payments and payouts.',
+      ],
+      action: { label: 'Continue', url: v.link },
+    }),
+    fr: (v) => ({
+      subject: v.step === 'accept_terms' ? 'Plus qu’une étape : acceptez les conditions' : 'Terminez la configuration de vos paiements',
+      greeting: greetFr(v),
+      paragraphs: [
+        v.step === 'accept_terms'
+          ? 'Vous y êtes presque : acceptez les conditions d’utilisation pour poursuivre la configuration de votre compte créateur.'
+          : 'Terminez la vérification Stripe pour pouvoir recevoir paiements et versements.',
+      ],
+      action: { label: 'Continuer', url: v.link },
+    }),
+  },
+  welcome: {
+    en: (v) => ({
+      subject: 'Your creator account is active',
+      greeting: greetEn(v),
+      paragraphs: ['Your identity is verified and payouts are enabled: your OFM Social OS account is ready.'],
+      action: { label: 'Open my dashboard', url: v.link },
+    }),
+    fr: (v) => ({
+      subject: 'Votre compte créateur est actif',
+      greeting: greetFr(v),
+      paragraphs: ['Votre identité est vérifiée et les versements sont activés : votre compte OFM Social OS est prêt.'],
+      action: { label: 'Ouvrir mon tableau de bord', url: v.link },
+    }),
+  },
+  account_restricted: {
+    en: (v) => ({
+      subject: 'Action needed: your payouts are restricted',
+      greeting: greetEn(v),
+      paragraphs: [`Stripe restricted your account (${v.reason}). Payments and payouts are paused until it is resolved.`],
+      action: { label: 'Resolve it', url: v.link },
+    }),
+    fr: (v) => ({
+      subject: 'Action requise : vos versements sont restreints',
+      greeting: greetFr(v),
+      paragraphs: [`Stripe a restreint votre compte (${v.reason}). Paiements et versements sont suspendus jusqu’à résolution.`],
+      action: { label: 'Résoudre', url: v.link },
     }),
   },
   reset_password: {

@@ -12,7 +12,10 @@ import { createSesEmailSender } from '../../lib/email/sender.js';
 import { fetchMailbox } from '../../lib/email/mailbox.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectTemporalClient } from '../../lib/temporal.js';
+import { createStripeClient } from '../../lib/stripe.js';
+import { freePort } from '../../lib/toolchain.js';
 import { startSesStandin } from '../../standins/ses.js';
+import { startStripeStandin } from '../../standins/stripe.js';
 import { createWorkers } from '../../workers/create-workers.js';
 import { waitFor } from './wait.js';
 
@@ -32,11 +35,26 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 
 export async function startHarness(options: { env?: Record<string, string>; workers?: boolean } = {}) {
   const standin = await startSesStandin({ port: 0 });
-  const config = testConfig({ SES_STANDIN_PORT: new URL(standin.url).port, ...options.env });
+  // The API listens on a real port so that the Stripe stand-in can deliver its webhooks to it.
+  const apiPort = await freePort();
+  const stripeStandin = await startStripeStandin({
+    port: 0,
+    webhookUrl: `http://127.0.0.1:${apiPort}/api/v1/webhooks/stripe`,
+    webhookSecret: testConfig().STRIPE_WEBHOOK_SECRET,
+    webhookRetryDelaysMs: [100, 500, 1000],
+  });
+  const config = testConfig({
+    SES_STANDIN_PORT: new URL(standin.url).port,
+    STRIPE_STANDIN_PORT: new URL(stripeStandin.url).port,
+    API_PORT: String(apiPort),
+    ...options.env,
+  });
   const { db, sql, close: closeDb } = createDb(config.DATABASE_URL, { max: 5 });
   const temporal = await connectTemporalClient(config);
   const logger = createLogger(config, 'test');
-  const app: FastifyInstance = await buildApp({ config, db, temporal, logger });
+  const stripe = createStripeClient(config);
+  const app: FastifyInstance = await buildApp({ config, db, temporal, stripe, logger });
+  await app.listen({ host: '127.0.0.1', port: apiPort });
 
   let workers: Worker[] = [];
   let runs: Promise<void>[] = [];
@@ -48,6 +66,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
       config,
       db,
       email: createSesEmailSender(config),
+      stripe,
       workflowBundle: { codePath: inject('workflowBundlePath') },
     });
     runs = workers.map((w) => w.run());
@@ -61,6 +80,8 @@ export async function startHarness(options: { env?: Record<string, string>; work
     db,
     sql,
     temporal,
+    stripe,
+    stripeStandin,
     mailbox,
     /** Waits for the newest mail to `to` whose text matches, and returns its token query parameter. */
     async tokenFromMail(to: string, subjectPattern: RegExp, skip = 0): Promise<string> {
@@ -80,6 +101,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
       await temporal.connection.close();
       await closeDb();
       await standin.close();
+      await stripeStandin.close();
     },
   };
 }

@@ -4,12 +4,18 @@ import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import type { OnboardingActivities } from '../../activities/onboarding.js';
+import type { OnboardingActivities, StripeAccountState } from '../../activities/onboarding.js';
 import { temporalTestServerPath } from '../../lib/toolchain.js';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
+  createDashboardLinkUpdate,
   emailVerifiedSignal,
+  refreshStripeLinkUpdate,
+  REMINDER_DELAYS_MS,
+  startStripeConnectUpdate,
+  stripeAccountChangedSignal,
   onboardingStateQuery,
   onboardingWorkflow,
   resendVerificationSignal,
@@ -21,8 +27,10 @@ import { waitFor } from '../support/wait.js';
 
 const LINK_TTL_MS = 30 * 60_000;
 
+// A test server per test: its clock is shared by every workflow on it, so timers of workflows a
+// previous test left behind (with no worker any more) would fire during this test's sleeps.
 let env: TestWorkflowEnvironment;
-beforeAll(async () => {
+beforeEach(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
   });
@@ -33,33 +41,74 @@ beforeAll(async () => {
     searchAttributes: Object.fromEntries(allSearchAttributes.map((k) => [k.name, IndexedValueType[`INDEXED_VALUE_TYPE_${k.type}`]])),
   });
 });
-afterAll(() => env?.teardown());
+afterEach(() => env?.teardown());
 
 function recordingActivities() {
   const calls: { name: string; input: unknown; at: number }[] = [];
   const projections: { step: string; steps: { name: string; status: string }[]; version: number }[] = [];
   let verified = false;
+  let links = 0;
+  // What the fake Stripe reports on the next read; tests change it between webhook signals.
+  const account: StripeAccountState = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: ['individual.id_number'], eventuallyDue: [], disabledReason: null, deauthorized: false };
+  const record = (name: string, input: unknown) => calls.push({ name, input, at: Date.now() });
   const activities: OnboardingActivities = {
     async issueVerificationEmail(input) {
-      calls.push({ name: 'issueVerificationEmail', input, at: Date.now() });
+      record('issueVerificationEmail', input);
       if (verified) return { alreadyVerified: true };
       // Expiry is computed from the test server's clock, as the real activity does from the DB's.
       return { alreadyVerified: false, expiresAt: new Date((await env.currentTimeMs()) + LINK_TTL_MS).toISOString() };
     },
     async markEmailVerified(input) {
       verified = true;
-      calls.push({ name: 'markEmailVerified', input, at: Date.now() });
+      record('markEmailVerified', input);
     },
     async projectOnboarding(input) {
       projections.push(input);
     },
     async issuePasswordResetEmail(input) {
-      calls.push({ name: 'issuePasswordResetEmail', input, at: Date.now() });
+      record('issuePasswordResetEmail', input);
       return { sent: input.email.endsWith('@known.test') };
+    },
+    async sendOnboardingReminder(input) {
+      record('sendOnboardingReminder', input);
+    },
+    async createStripeAccount(input) {
+      record('createStripeAccount', input);
+      return 'acct_test123';
+    },
+    async createStripeAccountLink(input) {
+      record('createStripeAccountLink', input);
+      links += 1;
+      return { url: `https://connect.example/link-${links}`, expiresAt: new Date(Date.now() + 300_000).toISOString() };
+    },
+    async createStripeDashboardLink(input) {
+      record('createStripeDashboardLink', input);
+      return 'https://connect.example/express';
+    },
+    async syncStripeAccount(input) {
+      record('syncStripeAccount', input);
+      return { ...account };
+    },
+    async activateCreator(input) {
+      record('activateCreator', input);
+    },
+    async setCreatorStatus(input) {
+      record('setCreatorStatus', input);
+    },
+    async sendLifecycleEmail(input) {
+      record('sendLifecycleEmail', input);
+    },
+    async loadMarketingInputs(input) {
+      record('loadMarketingInputs', input);
+      return { fanCount: 2500, subscriptionPriceCents: 1499, niche: 'fitness and travel' };
+    },
+    async saveMarketingAnalysis(input) {
+      record('saveMarketingAnalysis', input);
     },
   };
   const count = (name: string) => calls.filter((c) => c.name === name).length;
-  return { activities, calls, projections, count };
+  const inputs = (name: string) => calls.filter((c) => c.name === name).map((c) => c.input);
+  return { activities, calls, projections, count, inputs, account };
 }
 
 async function withWorker<T>(activities: OnboardingActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
@@ -73,12 +122,16 @@ async function withWorker<T>(activities: OnboardingActivities, fn: (taskQueue: s
   return worker.runUntil(fn(taskQueue));
 }
 
+async function startOnboardingWorkflow(taskQueue: string): Promise<WorkflowHandle<typeof onboardingWorkflow>> {
+  const userId = randomUUID();
+  return env.client.workflow.start(onboardingWorkflow, { taskQueue, workflowId: `onboarding:${userId}`, args: [{ userId }] });
+}
+
 describe('onboarding workflow', () => {
   it('sends a link, waits for verification, marks it and moves to accept_terms', async () => {
     const rec = recordingActivities();
     await withWorker(rec.activities, async (taskQueue) => {
-      const userId = randomUUID();
-      const handle = await env.client.workflow.start(onboardingWorkflow, { taskQueue, workflowId: `onboarding:${userId}`, args: [{ userId }] });
+      const handle = await startOnboardingWorkflow(taskQueue);
       await waitFor(() => rec.count('issueVerificationEmail') === 1, 'first email');
       await handle.signal(emailVerifiedSignal, { requestId: 'req-1' });
       await waitFor(async () => (await handle.query(onboardingStateQuery)).step === 'accept_terms', 'accept_terms');
@@ -91,9 +144,8 @@ describe('onboarding workflow', () => {
       expect(versions).toEqual([...versions].sort((a, b) => a - b));
       expect(new Set(versions).size).toBe(versions.length);
 
-      // Terms (built by the next milestone) move it on to Stripe.
       await handle.signal(termsAcceptedSignal, { termsVersion: '2026-01' });
-      await handle.result();
+      await waitFor(async () => (await handle.query(onboardingStateQuery)).step === 'stripe_connect', 'stripe_connect');
       expect(rec.projections.at(-1)!.step).toBe('stripe_connect');
     });
   });
@@ -101,8 +153,7 @@ describe('onboarding workflow', () => {
   it('marks the link expired after 30 minutes unused; a resend issues a fresh one that works', async () => {
     const rec = recordingActivities();
     await withWorker(rec.activities, async (taskQueue) => {
-      const userId = randomUUID();
-      const handle = await env.client.workflow.start(onboardingWorkflow, { taskQueue, workflowId: `onboarding:${userId}`, args: [{ userId }] });
+      const handle = await startOnboardingWorkflow(taskQueue);
       await waitFor(() => rec.count('issueVerificationEmail') === 1, 'first email');
       expect((await handle.query(onboardingStateQuery)).verificationLinkExpired).toBe(false);
 
@@ -133,8 +184,7 @@ describe('onboarding workflow', () => {
   it('a resend before expiry sends another link and restarts the expiry clock', async () => {
     const rec = recordingActivities();
     await withWorker(rec.activities, async (taskQueue) => {
-      const userId = randomUUID();
-      const handle = await env.client.workflow.start(onboardingWorkflow, { taskQueue, workflowId: `onboarding:${userId}`, args: [{ userId }] });
+      const handle = await startOnboardingWorkflow(taskQueue);
       await waitFor(() => rec.count('issueVerificationEmail') === 1, 'first email');
       await env.sleep(20 * 60_000);
       await handle.signal(resendVerificationSignal, {});
@@ -144,6 +194,159 @@ describe('onboarding workflow', () => {
       expect((await handle.query(onboardingStateQuery)).verificationLinkExpired).toBe(false);
       await env.sleep(15 * 60_000);
       expect((await handle.query(onboardingStateQuery)).verificationLinkExpired).toBe(true);
+    });
+  });
+});
+
+const HOUR = 3_600_000;
+const link = { returnUrl: 'https://app.example/return', refreshUrl: 'https://app.example/refresh' };
+type Rec = ReturnType<typeof recordingActivities>;
+type Handle = WorkflowHandle<typeof onboardingWorkflow>;
+
+const stepIs = (handle: Handle, step: string) => waitFor(async () => (await handle.query(onboardingStateQuery)).step === step, step);
+
+async function startOnboarding(rec: Rec, taskQueue: string): Promise<Handle> {
+  const handle = await startOnboardingWorkflow(taskQueue);
+  await waitFor(() => rec.count('issueVerificationEmail') >= 1, 'first email');
+  return handle;
+}
+
+async function toStripeStep(rec: Rec, taskQueue: string): Promise<Handle> {
+  const handle = await startOnboarding(rec, taskQueue);
+  await handle.signal(emailVerifiedSignal, {});
+  await stepIs(handle, 'accept_terms');
+  await handle.signal(termsAcceptedSignal, { termsVersion: 'v1' });
+  await stepIs(handle, 'stripe_connect');
+  return handle;
+}
+
+async function activate(rec: Rec, handle: Handle) {
+  await handle.executeUpdate(startStripeConnectUpdate, { args: [link] });
+  Object.assign(rec.account, { detailsSubmitted: true, chargesEnabled: true, payoutsEnabled: true, currentlyDue: [] });
+  await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_1', type: 'account.updated' });
+  await stepIs(handle, 'activated');
+}
+
+async function updateRejection(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  return String(((err as WorkflowUpdateFailedError).cause as { details?: unknown[] }).details?.[0]);
+}
+
+describe('stripe connect and activation', () => {
+  it('refuses Connect before the terms, creates one account for concurrent starts, refreshes links', async () => {
+    const rec = recordingActivities();
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await startOnboarding(rec, taskQueue);
+      expect(await updateRejection(handle.executeUpdate(startStripeConnectUpdate, { args: [link] }))).toBe('terms_not_accepted');
+      expect(await updateRejection(handle.executeUpdate(refreshStripeLinkUpdate, { args: [link] }))).toBe('connect_not_started');
+      expect(await updateRejection(handle.executeUpdate(createDashboardLinkUpdate))).toBe('connect_not_started');
+      await handle.signal(emailVerifiedSignal, {});
+      await stepIs(handle, 'accept_terms');
+      await handle.signal(termsAcceptedSignal, { termsVersion: 'v1' });
+
+      const [a, b] = await Promise.all([handle.executeUpdate(startStripeConnectUpdate, { args: [link] }), handle.executeUpdate(startStripeConnectUpdate, { args: [link] })]);
+      expect(a.accountId).toBe('acct_test123');
+      expect(b.accountId).toBe('acct_test123');
+      expect(a.onboardingUrl).not.toBe(b.onboardingUrl);
+      expect(rec.count('createStripeAccount')).toBe(1);
+      expect(rec.inputs('createStripeAccount')[0]).toEqual({ userId: expect.any(String), idempotencyKey: `${handle.workflowId}:create-account` });
+      const refreshed = await handle.executeUpdate(refreshStripeLinkUpdate, { args: [link] });
+      expect(refreshed.onboardingUrl).toMatch(/link-3$/);
+      expect(rec.inputs('createStripeAccountLink').at(-1)).toEqual({ accountId: 'acct_test123', ...link });
+    });
+  });
+
+  it('stays on stripe_connect while the account is incomplete and activates on a read that says so', async () => {
+    const rec = recordingActivities();
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await toStripeStep(rec, taskQueue);
+      await handle.executeUpdate(startStripeConnectUpdate, { args: [link] });
+      // A late or partial event: details submitted but payouts not enabled yet.
+      Object.assign(rec.account, { detailsSubmitted: true, chargesEnabled: true, currentlyDue: [] });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_a', type: 'account.updated' });
+      await waitFor(() => rec.count('syncStripeAccount') === 1, 'first sync');
+      expect((await handle.query(onboardingStateQuery)).step).toBe('stripe_connect');
+
+      Object.assign(rec.account, { payoutsEnabled: true });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_b', type: 'capability.updated' });
+      await stepIs(handle, 'activated');
+      const state = await handle.query(onboardingStateQuery);
+      expect(state).toMatchObject({ completed: true, status: 'active', accountId: 'acct_test123' });
+      expect(rec.count('activateCreator')).toBe(1);
+      expect(rec.inputs('sendLifecycleEmail')).toEqual([{ userId: expect.any(String), template: 'welcome' }]);
+      expect(rec.projections.at(-1)).toMatchObject({ step: 'activated', completed: true });
+
+      // The marketing analysis runs in the background as its own workflow.
+      await waitFor(() => rec.count('saveMarketingAnalysis') === 1, 'marketing analysis');
+      expect(rec.inputs('saveMarketingAnalysis')[0]).toMatchObject({ accountSize: 'small', pricingTier: 'mid', contentCategories: ['fitness', 'lifestyle'] });
+      expect(await handle.executeUpdate(createDashboardLinkUpdate)).toEqual({ url: 'https://connect.example/express' });
+    });
+  });
+
+  it('moves an active creator to restricted (one email), back to active, and restricted on deauthorization', async () => {
+    const rec = recordingActivities();
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await toStripeStep(rec, taskQueue);
+      await activate(rec, handle);
+
+      Object.assign(rec.account, { chargesEnabled: false, payoutsEnabled: false, disabledReason: 'requirements.past_due' });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_r1', type: 'account.updated' });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_r2', type: 'account.updated' }); // duplicate
+      await waitFor(async () => (await handle.query(onboardingStateQuery)).status === 'restricted', 'restricted');
+      // Signals that arrive together are coalesced into one re-read of the account.
+      await waitFor(() => rec.count('syncStripeAccount') >= 2, 'sync after activation');
+      expect(rec.inputs('setCreatorStatus')).toEqual([{ userId: expect.any(String), status: 'restricted' }]);
+      expect(rec.inputs('sendLifecycleEmail').filter((i) => (i as { template: string }).template === 'account_restricted')).toEqual([
+        { userId: expect.any(String), template: 'account_restricted', reason: 'requirements.past_due' },
+      ]);
+
+      Object.assign(rec.account, { chargesEnabled: true, payoutsEnabled: true, disabledReason: null });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_ok', type: 'account.updated' });
+      await waitFor(async () => (await handle.query(onboardingStateQuery)).status === 'active', 'active again');
+
+      Object.assign(rec.account, { deauthorized: true });
+      await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_d', type: 'account.application.deauthorized' });
+      await waitFor(async () => (await handle.query(onboardingStateQuery)).status === 'restricted', 'restricted again');
+      await waitFor(() => rec.inputs('sendLifecycleEmail').some((i) => (i as { reason?: string }).reason === 'deauthorized'), 'deauthorized email');
+    });
+  });
+});
+
+describe('reminders', () => {
+  it('reminds a stalled verification at 24 h and 72 h with a fresh link, then stops once verified', async () => {
+    const rec = recordingActivities();
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await startOnboarding(rec, taskQueue);
+      await env.sleep(REMINDER_DELAYS_MS[0]! + 60_000);
+      await waitFor(() => rec.count('issueVerificationEmail') === 2, 'first reminder');
+      expect(rec.inputs('issueVerificationEmail')[1]).toMatchObject({ reminder: true });
+      await env.sleep(REMINDER_DELAYS_MS[1]! - REMINDER_DELAYS_MS[0]!);
+      await waitFor(() => rec.count('issueVerificationEmail') === 3, 'second reminder');
+      await handle.signal(emailVerifiedSignal, {});
+      await stepIs(handle, 'accept_terms');
+      await env.sleep(10 * 24 * HOUR);
+      // Verified: no third verification reminder; now the terms step has had its own two.
+      expect(rec.count('issueVerificationEmail')).toBe(3);
+      expect(rec.inputs('sendOnboardingReminder')).toEqual([
+        { userId: expect.any(String), step: 'accept_terms', reminder: 1 },
+        { userId: expect.any(String), step: 'accept_terms', reminder: 2 },
+      ]);
+      expect((await handle.query(onboardingStateQuery)).remindersSent).toBe(4);
+    });
+  });
+
+  it('sends no reminder for a step done in time, and cancels the rest when a step completes', async () => {
+    const rec = recordingActivities();
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await toStripeStep(rec, taskQueue);
+      await env.sleep(REMINDER_DELAYS_MS[0]! + HOUR);
+      await waitFor(() => rec.count('sendOnboardingReminder') === 1, 'stripe reminder');
+      expect(rec.inputs('sendOnboardingReminder')[0]).toMatchObject({ step: 'stripe_connect', reminder: 1 });
+      await activate(rec, handle);
+      await env.sleep(10 * 24 * HOUR);
+      expect(rec.count('sendOnboardingReminder')).toBe(1);
+      expect(rec.count('issueVerificationEmail')).toBe(1);
     });
   });
 });
