@@ -4,6 +4,7 @@
 //   Temporal   `temporal server start-dev` on SQLite in ${DATA_DIR}/temporal (started only when
 //              TEMPORAL_ADDRESS is on this machine; DEV_START_TEMPORAL=false uses a server you run)
 //   SES        standins/ses-main.ts when no SES_ENDPOINT is configured (config.usesSesStandin)
+//   Stripe     standins/stripe-main.ts when no STRIPE_SECRET_KEY is configured (config.usesStripeStandin)
 //   worker     workers/main.ts
 //   API        api/main.ts
 // Children inherit the environment (plus the resolved DATABASE_URL), each output line is prefixed
@@ -15,7 +16,7 @@
 // which then stops them in order. Run it as `npm run dev` (node --import tsx), not through the
 // tsx CLI: its signal relay SIGKILLs a child that is slow to acknowledge a signal, and a
 // SIGKILLed launcher leaves its children running.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { runMigrations } from '../db/migrate.js';
 import { configFromProcess } from '../lib/config.js';
@@ -133,12 +134,8 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
 }
 
 /** Runs a TypeScript entry point (tsx as a Node loader: one process, signals reach it directly). */
-function startEntry(name: string, entry: string): Running | undefined {
+function startEntry(name: string, entry: string): Running {
   const file = path.join(projectRoot, entry);
-  if (!existsSync(file)) {
-    say(`WARNING: ${entry} does not exist yet; not starting ${name}`);
-    return undefined;
-  }
   const proc = spawnManaged(name, process.execPath, ['--import', 'tsx', file], {
     cwd: projectRoot,
     detached: true,
@@ -164,8 +161,8 @@ async function main(): Promise<void> {
   const temporal = hostPort(config.TEMPORAL_ADDRESS);
   const startTemporal =
     config.DEV_START_TEMPORAL && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
-  const has = (entry: string) => existsSync(path.join(projectRoot, entry));
-  const startSes = config.usesSesStandin && has('standins/ses-main.ts');
+  const startSes = config.usesSesStandin;
+  const startStripe = config.usesStripeStandin;
 
   // Fail fast, with the variable to change, rather than half-starting into a busy port.
   if (config.usesEmbeddedPostgres) await assertPortFree(config.EMBEDDED_PG_PORT, 'EMBEDDED_PG_PORT');
@@ -174,8 +171,9 @@ async function main(): Promise<void> {
     await assertPortFree(config.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT');
   }
   if (startSes) await assertPortFree(config.SES_STANDIN_PORT, 'SES_STANDIN_PORT');
-  if (has('workers/main.ts')) await assertPortFree(config.WORKER_METRICS_PORT, 'WORKER_METRICS_PORT');
-  if (has('api/main.ts')) await assertPortFree(config.API_PORT, 'API_PORT');
+  if (startStripe) await assertPortFree(config.STRIPE_STANDIN_PORT, 'STRIPE_STANDIN_PORT');
+  await assertPortFree(config.WORKER_METRICS_PORT, 'WORKER_METRICS_PORT');
+  await assertPortFree(config.API_PORT, 'API_PORT');
 
   // (a) Postgres
   if (config.usesEmbeddedPostgres) {
@@ -230,33 +228,31 @@ async function main(): Promise<void> {
   }
   if (stopping) return;
 
-  // (d) SES stand-in, (e) worker, (f) API
+  // (d) stand-ins, (e) worker, (f) API
   const ses = startSes ? startEntry('ses', 'standins/ses-main.ts') : undefined;
   if (ses) await waitFor(`the SES stand-in on port ${config.SES_STANDIN_PORT}`, () => isPortOpen(config.SES_STANDIN_PORT), { abort: childGone(ses) });
+  const stripe = startStripe ? startEntry('stripe', 'standins/stripe-main.ts') : undefined;
+  if (stripe) await waitFor(`the Stripe stand-in on port ${config.STRIPE_STANDIN_PORT}`, () => isPortOpen(config.STRIPE_STANDIN_PORT), { abort: childGone(stripe) });
   if (stopping) return;
   const worker = startEntry('worker', 'workers/main.ts');
   const api = startEntry('api', 'api/main.ts');
   const healthUrl = `http://127.0.0.1:${config.API_PORT}/api/v1/health`;
-  if (api) {
-    const abort = () => childGone(api)() ?? childGone(worker)();
-    await waitFor(`the API at ${healthUrl}`, async () => (await fetch(healthUrl)).ok, { abort });
-  }
+  await waitFor(`the API at ${healthUrl}`, async () => (await fetch(healthUrl)).ok, { abort: () => childGone(api)() ?? childGone(worker)() });
   // The worker serves SDK metrics once its runtime is up; a crash at start shows up here or above.
-  if (worker) {
-    await waitFor(`the worker (metrics port ${config.WORKER_METRICS_PORT})`, () => isPortOpen(config.WORKER_METRICS_PORT), { abort: childGone(worker) });
-  }
+  await waitFor(`the worker (metrics port ${config.WORKER_METRICS_PORT})`, () => isPortOpen(config.WORKER_METRICS_PORT), { abort: childGone(worker) });
   if (stopping) return;
 
   const apiUrl = `http://localhost:${config.API_PORT}`;
   const lines = [
     '',
     'OFM Social OS is running:',
-    `  API            ${api ? `${apiUrl}  (docs: ${apiUrl}/docs)` : 'not started (api/main.ts missing)'}`,
+    `  API            ${apiUrl}/api/v1  (docs: ${apiUrl}/docs)`,
     `  Temporal UI    ${startTemporal ? `http://localhost:${config.TEMPORAL_UI_PORT}` : '(the UI of your Temporal server)'}`,
     `  Temporal gRPC  ${config.TEMPORAL_ADDRESS}  (namespace ${config.TEMPORAL_NAMESPACE})`,
     `  Postgres       ${redact(config.DATABASE_URL)}${config.usesEmbeddedPostgres ? '  (embedded)' : ''}`,
-    `  Mail           ${ses ? `SES stand-in at ${config.SES_ENDPOINT}` : config.usesSesStandin ? 'stand-in not started (standins/ses-main.ts missing)' : `SES at ${config.SES_ENDPOINT ?? 'AWS default endpoint'}`}`,
-    `  Worker         ${worker ? `running (metrics port ${config.WORKER_METRICS_PORT})` : 'not started (workers/main.ts missing)'}`,
+    `  Mail           ${ses ? `SES stand-in at ${config.SES_ENDPOINT} (read it: ${apiUrl}/api/v1/dev/mailbox?to=<email>)` : `SES at ${config.SES_ENDPOINT ?? 'the AWS default endpoint'}`}`,
+    `  Stripe         ${stripe ? `stand-in at http://127.0.0.1:${config.STRIPE_STANDIN_PORT} (webhooks to ${config.PUBLIC_API_URL}/api/v1/webhooks/stripe)` : 'api.stripe.com'}`,
+    `  Worker         running (metrics http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics)`,
     `  Data           ${dataDir}`,
     'Press Ctrl-C to stop.',
     '',

@@ -12,6 +12,8 @@ import { waitFor } from '../support/wait.js';
 let env: NodeJS.ProcessEnv;
 let api: ManagedProcess;
 let standin: ManagedProcess;
+let stripeStandin: ManagedProcess;
+let stripeUrl: string;
 let worker: ManagedProcess | undefined;
 let base: string;
 let temporal: Client;
@@ -36,7 +38,7 @@ async function mailTokens(email: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const [apiPort, sesPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [apiPort, sesPort, stripePort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   env = {
     ...process.env,
     NODE_ENV: 'development',
@@ -47,10 +49,14 @@ beforeAll(async () => {
     TEMPORAL_TASK_QUEUE_PREFIX: `e2e-${randomUUID().slice(0, 8)}-`,
     API_PORT: String(apiPort),
     SES_STANDIN_PORT: String(sesPort),
+    STRIPE_STANDIN_PORT: String(stripePort),
+    PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
     WORKER_METRICS_PORT: String(metricsPort),
   };
   base = `http://127.0.0.1:${apiPort}`;
   standin = start('ses', 'standins/ses-main.ts');
+  stripeStandin = start('stripe', 'standins/stripe-main.ts');
+  stripeUrl = `http://127.0.0.1:${stripePort}`;
   api = start('api', 'api/main.ts');
   startWorker();
   await waitFor(async () => (await fetch(`${base}/ready`)).status === 200, 'API ready', 60_000).catch((err) => {
@@ -60,7 +66,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([api?.stop(), worker?.stop(), standin?.stop()]);
+  await Promise.all([api?.stop(), worker?.stop(), standin?.stop(), stripeStandin?.stop()]);
   await temporal?.connection.close();
 });
 
@@ -98,5 +104,64 @@ describe('onboarding over HTTP with the worker killed between steps', () => {
     expect(description.status.name).toBe('RUNNING');
     expect(description.typedSearchAttributes.get(UserId)).toBe(userId);
     expect(description.typedSearchAttributes.get(OnboardingStep)).toBe('accept_terms');
+  });
+});
+
+describe('full onboarding over HTTP, worker killed at every step', () => {
+  it('ends activated with a welcome email and exactly one Stripe account', async () => {
+    const email = `e2e-full-${randomUUID().slice(0, 8)}@example.com`;
+    const password = 'granite-orchid-velvet-19';
+    const killAndRestart = async () => {
+      await worker!.stop({ signal: 'SIGKILL' });
+      startWorker();
+    };
+    const status = (token: string) => http('GET', '/api/v1/onboarding/status', undefined, token);
+    const stepIs = (token: string, step: string) =>
+      waitFor(async () => ((await status(token)).body.step === step ? true : undefined), `step ${step}`, 90_000);
+
+    // register, killed before the mail goes out
+    const reg = await http('POST', '/api/v1/auth/register', { email, password });
+    const userId = reg.body.userId as string;
+    await killAndRestart();
+    const [token] = await waitFor(async () => ((await mailTokens(email)).length ? mailTokens(email) : undefined), 'verification mail', 90_000);
+
+    // verify and accept the terms while no worker runs
+    await worker!.stop({ signal: 'SIGKILL' });
+    expect((await http('POST', '/api/v1/auth/verify-email', { token })).status).toBe(200);
+    const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
+    expect((await http('POST', '/api/v1/auth/accept-terms', { termsVersion: '2026-11' }, accessToken)).status).toBe(200);
+    startWorker();
+    await stepIs(accessToken, 'stripe_connect');
+
+    // Connect (an update: it needs a worker), then again after a crash: the same account
+    const connect = () =>
+      waitFor(async () => {
+        const res = await http('POST', '/api/v1/stripe/connect/start', {}, accessToken);
+        return res.status === 200 ? res.body : undefined;
+      }, 'connect/start', 90_000);
+    const first = await connect();
+    expect(first.onboardingUrl).toMatch(/^http/);
+    await killAndRestart();
+    const second = await connect();
+    expect(second.accountId).toBe(first.accountId);
+
+    // KYC completed while the worker is down: the webhook is stored and signalled, and the
+    // workflow acts on it once a worker is back
+    await worker!.stop({ signal: 'SIGKILL' });
+    expect((await http('POST', `/api/v1/dev/stripe/accounts/${first.accountId}/complete`, {}, accessToken)).status).toBe(200);
+    startWorker();
+    await stepIs(accessToken, 'activated');
+    expect((await status(accessToken)).body.completed).toBe(true);
+    const stripeStatus = (await http('GET', '/api/v1/stripe/status', undefined, accessToken)).body;
+    expect(stripeStatus).toMatchObject({ accountId: first.accountId, detailsSubmitted: true, chargesEnabled: true, payoutsEnabled: true });
+
+    const mail = await waitFor(async () => {
+      const res = await http('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
+      return (res.body.messages as { subject: string }[]).find((m) => /active/i.test(m.subject));
+    }, 'welcome mail', 60_000);
+    expect(mail.subject).toMatch(/creator account is active/);
+
+    const accounts = (await (await fetch(`${stripeUrl}/_standin/accounts`)).json()) as { accounts: { account: { metadata?: Record<string, string> } }[] };
+    expect(accounts.accounts.filter((a) => a.account.metadata?.userId === userId)).toHaveLength(1);
   });
 });
