@@ -62,6 +62,7 @@ export async function startBenchStack(name: string) {
       return p;
     };
     start('ses', 'standins/ses-main.ts');
+    start('stripe', 'standins/stripe-main.ts');
     start('worker', 'workers/main.ts');
     const api = start('api', 'api/main.ts');
     const base = `http://127.0.0.1:${apiPort}`;
@@ -69,7 +70,7 @@ export async function startBenchStack(name: string) {
       timeoutMs: 120_000,
       abort: () => (api.isRunning() ? undefined : api.recentOutput()),
     });
-    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, start, stop };
+    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, stripeStandinUrl: `http://127.0.0.1:${stripePort}`, start, stop };
   } catch (err) {
     await stop();
     throw err;
