@@ -21,6 +21,7 @@ import { ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './e
 import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
+import { creatorRoutes } from './routes/creator.js';
 import { devRoutes } from './routes/dev.js';
 import { healthRoutes } from './routes/health.js';
 import { onboardingRoutes } from './routes/onboarding.js';
@@ -118,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(authRoutes, routeDeps);
       await api.register(onboardingRoutes, routeDeps);
       await api.register(stripeRoutes, routeDeps);
+      await api.register(creatorRoutes, routeDeps);
       await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },
