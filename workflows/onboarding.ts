@@ -202,7 +202,11 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     async (request) => {
       // One account per user: concurrent updates share the same creation; the activity also
       // passes a Stripe idempotency key derived from this workflow id.
-      accountCreation ??= activities.createStripeAccount({ userId, idempotencyKey: `${workflowInfo().workflowId}:create-account` });
+      accountCreation ??= activities.createStripeAccount({ userId, idempotencyKey: `${workflowInfo().workflowId}:create-account` }).then((id) => {
+        // Read the new account once, so the status shows what Stripe requires from the start.
+        stripeChanges += 1;
+        return id;
+      });
       accountId = await accountCreation;
       return linkFor(request);
     },

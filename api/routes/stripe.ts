@@ -10,12 +10,16 @@ import { bearerAuth, errorResponses } from '../schemas.js';
 
 const HttpUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 });
 const LinkBody = Type.Object({ returnUrl: Type.Optional(HttpUrl), refreshUrl: Type.Optional(HttpUrl) }, { additionalProperties: false });
+/** The body is optional: a POST without one is validated as `{}`. */
+const emptyBodyIsEmptyObject = async (request: { body: unknown }) => {
+  request.body ??= {};
+};
 const Link = Type.Object({ accountId: Type.String(), onboardingUrl: Type.String(), expiresAt: Type.String({ format: 'date-time' }) });
 
 export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, onboarding }) => {
-  const linkRequest = (body: { returnUrl?: string; refreshUrl?: string } | undefined) => ({
-    returnUrl: body?.returnUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/return`,
-    refreshUrl: body?.refreshUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/refresh`,
+  const linkRequest = (body: { returnUrl?: string; refreshUrl?: string }) => ({
+    returnUrl: body.returnUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/return`,
+    refreshUrl: body.refreshUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/refresh`,
   });
 
   app.post(
@@ -26,9 +30,10 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         tags: ['stripe'],
         summary: 'Create the Express account (once) and a hosted onboarding link; 422 before the terms are accepted',
         security: bearerAuth,
-        body: Type.Optional(LinkBody),
+        body: LinkBody,
         response: { 200: Link, ...errorResponses(400, 401, 422, 503) },
       },
+      preValidation: emptyBodyIsEmptyObject,
     },
     async (request) => onboarding.startStripeConnect(caller(request).userId, linkRequest(request.body)),
   );
@@ -41,9 +46,10 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         tags: ['stripe'],
         summary: 'A fresh single-use onboarding link for the existing account',
         security: bearerAuth,
-        body: Type.Optional(LinkBody),
+        body: LinkBody,
         response: { 200: Type.Object({ onboardingUrl: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 422, 503) },
       },
+      preValidation: emptyBodyIsEmptyObject,
     },
     async (request) => {
       const link = await onboarding.refreshStripeLink(caller(request).userId, linkRequest(request.body));
