@@ -40,6 +40,17 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
     return user;
   };
   const ensureProfile = (userId: string) => db.insert(creatorProfiles).values({ userId }).onConflictDoNothing();
+  /** Stripe's 4xx refusals will not change on retry: fail for good (the API answers 422). */
+  const refusalsAreFinal = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      if (err instanceof Stripe.errors.StripeInvalidRequestError || err instanceof Stripe.errors.StripePermissionError) {
+        throw ApplicationFailure.nonRetryable(err.message, 'StripeRefused');
+      }
+      throw err;
+    }
+  };
 
   const send = async (to: string, mail: { subject: string; text: string; html: string }) => {
     try {
@@ -129,7 +140,7 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
       const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
       if (profile?.stripeAccountId) return profile.stripeAccountId;
       const user = await loadUser(input.userId);
-      const account = await stripe.accounts.create(
+      const account = await refusalsAreFinal(() => stripe.accounts.create(
         {
           type: 'express',
           email: user.email,
@@ -137,7 +148,7 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
           metadata: { userId: user.id },
         },
         { idempotencyKey: input.idempotencyKey },
-      );
+      ));
       await db
         .update(creatorProfiles)
         .set({ stripeAccountId: account.id, updatedAt: sql`now()` })
@@ -148,22 +159,14 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
 
     /** A new single-use hosted onboarding link (every call is a new link, so no idempotency key). */
     async createStripeAccountLink(input: { accountId: string; returnUrl: string; refreshUrl: string }): Promise<{ url: string; expiresAt: string }> {
-      const link = await stripe.accountLinks.create({
-        account: input.accountId,
-        type: 'account_onboarding',
-        return_url: input.returnUrl,
-        refresh_url: input.refreshUrl,
-      });
+      const link = await refusalsAreFinal(() =>
+        stripe.accountLinks.create({ account: input.accountId, type: 'account_onboarding', return_url: input.returnUrl, refresh_url: input.refreshUrl }),
+      );
       return { url: link.url, expiresAt: new Date(link.expires_at * 1000).toISOString() };
     },
 
     async createStripeDashboardLink(input: { accountId: string }): Promise<string> {
-      try {
-        return (await stripe.accounts.createLoginLink(input.accountId)).url;
-      } catch (err) {
-        if (err instanceof Stripe.errors.StripeInvalidRequestError) throw ApplicationFailure.nonRetryable(err.message, 'StripeRefused');
-        throw err;
-      }
+      return (await refusalsAreFinal(() => stripe.accounts.createLoginLink(input.accountId))).url;
     },
 
     /** Re-reads the account (webhooks can be late, duplicated or out of order) and projects it. */
@@ -186,8 +189,9 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
           deauthorized: deauthorization !== undefined,
         };
       } catch (err) {
-        // After a deauthorization Stripe refuses to show the account to the platform.
-        if (!(err instanceof Stripe.errors.StripePermissionError)) throw err;
+        // After a deauthorization Stripe refuses to show the account to the platform. Any other
+        // permission error (a misconfigured key, say) is retried, not taken as deauthorization.
+        if (!(err instanceof Stripe.errors.StripePermissionError && deauthorization)) throw err;
         state = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: [], eventuallyDue: [], disabledReason: 'deauthorized', deauthorized: true };
       }
       await db

@@ -17,7 +17,7 @@ import type { Logger } from '../lib/logger.js';
 import { createMetrics, type Metrics } from '../lib/metrics.js';
 import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
-import { ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './errors.js';
+import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
@@ -52,13 +52,21 @@ function validators() {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** PostgreSQL text cannot hold U+0000; finding it here makes it a 400 instead of a failed write. */
+function containsNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (depth > 32 || value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return false;
+  return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v, depth + 1));
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config } = deps;
   const metrics = deps.metrics ?? createMetrics();
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    // The option's overloads take each form separately; the value is one of them.
+    trustProxy: config.TRUST_PROXY as string[],
     // Carry the caller's X-Request-Id when it is sane; otherwise mint one. It is logged on every
     // line of the request and passed into the workflows it starts.
     genReqId: (req) => {
@@ -77,6 +85,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerErrorHandling(app);
   app.addSchema(ErrorResponse);
 
+  app.addHook('preValidation', async (request) => {
+    if (containsNul(request.body) || containsNul(request.query)) {
+      throw new ApiError(400, 'validation_failed', 'text must not contain the NUL character (U+0000)');
+    }
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -108,7 +121,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const jwt = createJwt(config);
   registerAuthentication(app, jwt);
-  registerIdempotency(app, deps.db);
+  registerIdempotency(app, deps.db, config.JWT_SECRET);
   const onboarding = createOnboardingProcess(deps.temporal, config);
   const routeDeps = { ...deps, jwt, onboarding };
 

@@ -53,15 +53,22 @@ const frameworkErrors: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INSTANCE_ALREADY_STARTED: [500, 'internal_error', 'internal error'],
 };
 
+/** Temporal or Postgres unreachable, looking through wrappers (drizzle wraps driver errors as `cause`). */
 function isDependencyError(err: unknown): string | null {
-  const e = err as { name?: string; code?: string | number; message?: string } | null;
-  if (!e) return null;
-  if (e.name === 'ServiceError' || e.name === 'TransportError' || /Temporal|14 UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '')) return 'Temporal';
-  if (e.code === 'ECONNREFUSED' || e.code === 'CONNECT_TIMEOUT' || e.code === 'CONNECTION_CLOSED' || e.code === '57P01') return 'database';
+  for (let e = err as { name?: string; code?: string | number; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'ServiceError' || e.name === 'TransportError' || /14 UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '')) return 'Temporal';
+    if (['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03', '53300'].includes(String(e.code))) return 'database';
+  }
   return null;
 }
 
-/** Errors the router raises before any handler runs (a malformed URL): Fastify's `frameworkErrors` option. */
+/** What is safe to log of an unexpected error: drizzle puts the query parameters (emails, hashes) in its message. */
+function loggable(err: unknown) {
+  const e = err as { name?: string; code?: unknown; message?: string; stack?: string; cause?: { message?: string; code?: unknown } };
+  const query = e.name === 'DrizzleQueryError';
+  return { type: e.name, code: e.code ?? e.cause?.code, message: query ? (e.cause?.message ?? 'query failed') : e.message, stack: query ? undefined : e.stack };
+}
+
 export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
   return sendError(reply, new ApiError(400, 'bad_url', err.code === 'FST_ERR_BAD_URL' ? 'the URL is malformed' : err.message));
 }
@@ -87,10 +94,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     const dependency = isDependencyError(err);
     if (dependency) {
-      request.log.warn({ err }, `${dependency} unavailable`);
+      request.log.warn({ err: loggable(err) }, `${dependency} unavailable`);
       return sendError(reply, dependencyDown(dependency));
     }
-    request.log.error({ err }, 'unhandled error');
+    request.log.error({ err: loggable(err) }, 'unhandled error');
     return sendError(reply, new ApiError(500, 'internal_error', 'internal error'));
   });
 

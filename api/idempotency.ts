@@ -5,7 +5,7 @@ import { and, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client.js';
 import { idempotencyKeys } from '../db/schema.js';
-import { sha256Hex } from '../lib/crypto.js';
+import { createHmac } from 'node:crypto';
 import { ApiError } from './errors.js';
 
 declare module 'fastify' {
@@ -21,7 +21,13 @@ const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 /** A first request unanswered for this long died with its process; its key may be claimed again. */
 const ABANDONED_AFTER = sql`interval '1 minute'`;
 
-export function registerIdempotency(app: FastifyInstance, db: Db): void {
+/**
+ * `secret` keys the request fingerprint: a plain hash of a register body would be a fast,
+ * offline-crackable hash of the password kept for 24 h beside the argon2id one.
+ */
+export function registerIdempotency(app: FastifyInstance, db: Db, secret: string): void {
+  const key = createHmac('sha256', secret).update('idempotency-request-fingerprint').digest(); // a key of its own
+  const fingerprint = (text: string) => createHmac('sha256', key).update(text).digest('hex');
   app.decorateRequest('idempotency', null);
 
   // preHandler: after authentication and body validation, so only well-formed requests hold a key.
@@ -33,7 +39,7 @@ export function registerIdempotency(app: FastifyInstance, db: Db): void {
     }
     const scope = request.auth?.userId ?? 'anonymous';
     const route = `${request.method} ${request.routeOptions.url}`;
-    const requestHash = sha256Hex(`${route}\n${JSON.stringify(request.body ?? null)}`);
+    const requestHash = fingerprint(`${route}\n${JSON.stringify(request.body ?? null)}`);
     const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
     await db.delete(idempotencyKeys).where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)));
     const [claimed] = await db
@@ -61,8 +67,9 @@ export function registerIdempotency(app: FastifyInstance, db: Db): void {
     if (!held) return payload;
     request.idempotency = null;
     const where = and(eq(idempotencyKeys.scope, held.scope), eq(idempotencyKeys.key, held.key));
-    if (reply.statusCode >= 500) {
-      // A failure on our side is not an answer to replay: free the key for a retry.
+    if (reply.statusCode >= 500 || reply.statusCode === 429 || reply.statusCode === 409) {
+      // Not answers to replay (our failure, "slow down", "conflict right now"): free the key
+      // so that the same request can be tried again.
       await db.delete(idempotencyKeys).where(where);
     } else {
       await db.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: typeof payload === 'string' ? payload : null }).where(where);

@@ -37,6 +37,8 @@ function updateError(err: unknown): unknown {
       return new ApiError(422, String(cause.details?.[0] ?? 'onboarding_step'), cause.message);
     }
     if (cause instanceof ApplicationFailure && cause.type === 'StripeRefused') return new ApiError(422, 'stripe_refused', cause.message);
+    // Anything else (Stripe unreachable past the activity's deadline, ...) is worth a retry.
+    return dependencyDown('Stripe');
   }
   if (err instanceof WorkflowNotFoundError) return new ApiError(422, 'onboarding_not_started', 'onboarding has not started for this account');
   if (isGrpcDeadlineError(err)) return dependencyDown('the onboarding worker');
@@ -48,14 +50,15 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     taskQueue: taskQueue(config, 'onboarding'),
     args: [{ userId, requestId }] as [Parameters<typeof onboardingWorkflow>[0]],
     workflowIdConflictPolicy: 'USE_EXISTING' as const,
-    workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+    // A completed onboarding is final; a failed one (a bug, an operator's terminate) may start again.
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' as const,
     typedSearchAttributes: [
       { key: UserId, value: userId },
       { key: OnboardingStep, value: 'verify_email' },
     ],
   });
 
-  /** A closed onboarding is final: signalling it again is a no-op, not a new process. */
+  /** A completed onboarding is final: signalling it again is a no-op, not a new process. */
   const ignoreClosed = (err: unknown) => {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   };

@@ -8,6 +8,16 @@ import { emailTokens } from './schema.js';
 export type EmailTokenPurpose = (typeof emailTokens.$inferSelect)['purpose'];
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
+/** The token's row, if it is unused, not superseded and not expired. */
+const liveToken = (token: string, purpose: EmailTokenPurpose) =>
+  and(
+    eq(emailTokens.tokenHash, sha256Hex(token)),
+    eq(emailTokens.purpose, purpose),
+    isNull(emailTokens.usedAt),
+    isNull(emailTokens.invalidatedAt),
+    gt(emailTokens.expiresAt, sql`now()`),
+  );
+
 /** Returns the plaintext token (to put in the email; never stored) and its expiry. */
 export async function issueEmailToken(
   db: Db | Tx,
@@ -33,17 +43,18 @@ export async function consumeEmailToken(db: Db | Tx, token: string, purpose: Ema
   const [row] = await db
     .update(emailTokens)
     .set({ usedAt: sql`now()` })
-    .where(
-      and(
-        eq(emailTokens.tokenHash, sha256Hex(token)),
-        eq(emailTokens.purpose, purpose),
-        isNull(emailTokens.usedAt),
-        isNull(emailTokens.invalidatedAt),
-        gt(emailTokens.expiresAt, sql`now()`),
-      ),
-    )
+    .where(liveToken(token, purpose))
     .returning({ userId: emailTokens.userId });
   return row?.userId ?? null;
+}
+
+/** Whether the token is live (unused, current, unexpired), without consuming it. */
+export async function isLiveEmailToken(db: Db | Tx, token: string, purpose: EmailTokenPurpose): Promise<boolean> {
+  const [row] = await db
+    .select({ id: emailTokens.id })
+    .from(emailTokens)
+    .where(liveToken(token, purpose));
+  return row !== undefined;
 }
 
 /** Seconds since the newest token of this purpose was issued to the user (null if none). */

@@ -28,7 +28,13 @@ const schema = z
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
     CORS_ORIGINS: commaList.optional(),
     FRONTEND_URL: z.string().url().default('http://localhost:5173'),
-    TRUST_PROXY: bool.default(false),
+    // Whose X-Forwarded-For to believe: false, or a comma-separated list of the proxies'
+    // addresses/CIDRs. "true" believes any hop, which a client can forge: use it only when every
+    // request comes through a proxy that overwrites the header.
+    TRUST_PROXY: z
+      .string()
+      .default('false')
+      .transform((v) => (v === 'false' ? false : v === 'true' ? true : v.split(',').map((s) => s.trim()))),
     ENABLE_DEV_ROUTES: bool.optional(),
 
     DATABASE_URL: z.string().url().optional(),

@@ -3,6 +3,7 @@
 // deauthorization). The workflow decides; its activities send mail, talk to Stripe and project
 // each transition into Postgres.
 import {
+  ActivityFailure,
   ApplicationFailure,
   ParentClosePolicy,
   allHandlersFinished,
@@ -40,7 +41,14 @@ export interface RequestContext {
 export interface OnboardingInput {
   userId: string;
   requestId?: string;
-  carried?: { stepTimes: Partial<Record<OnboardingStepName, string>>; accountId: string; status: CreatorStatus; version: number };
+  carried?: {
+    stepTimes: Partial<Record<OnboardingStepName, string>>;
+    accountId: string;
+    status: CreatorStatus;
+    version: number;
+    /** Stripe signals received while the previous run was finishing. */
+    stripeChanges: number;
+  };
 }
 
 /** Sent by the API after it consumed a valid verification token. */
@@ -90,6 +98,13 @@ const activities = proxyActivities<OnboardingActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+// Stripe calls made while the API waits on an update: bounded below the API's 20 s deadline, so a
+// caller gets an answer and the update handler does not retry behind their back.
+const stripeCalls = proxyActivities<OnboardingActivities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '18 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2 },
+});
 const { projectOnboarding } = proxyActivities<OnboardingActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds' },
@@ -112,7 +127,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
   let termsAccepted = !!input.carried;
   let resendRequested = false;
   let reminderDue = 0; // a verification reminder waiting to be sent with a fresh link
-  let stripeChanges = 0; // webhook signals not yet acted on
+  let stripeChanges = input.carried?.stripeChanges ?? 0; // webhook signals not yet acted on
   let linkExpiresAt: string | null = null;
   let linkExpired = false;
   let emailsSent = 0;
@@ -158,6 +173,21 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     await project();
   };
 
+  /**
+   * Mail is best effort for the process: an address SES refuses for good must not fail the
+   * onboarding (the user can still verify with another link, or act on the status page).
+   */
+  const bestEffort = async (what: string, send: () => Promise<unknown>) => {
+    try {
+      await send();
+      return true;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.warn(`${what} failed for good`, { userId, error: err.cause?.message });
+      return false;
+    }
+  };
+
   /** Durable reminders for a stalled step; the timers are cancelled as soon as `done` holds. */
   const remindWhileStalled = async (forStep: 'verify_email' | 'accept_terms' | 'stripe_connect', done: () => boolean) => {
     const began = Date.now();
@@ -167,7 +197,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       if (forStep === 'verify_email') {
         reminderDue = i + 1; // the verification loop sends it, with a fresh link
       } else {
-        await activities.sendOnboardingReminder({ userId, step: forStep, reminder: i + 1 });
+        await bestEffort('reminder', () => activities.sendOnboardingReminder({ userId, step: forStep, reminder: i + 1 }));
       }
     }
   };
@@ -175,7 +205,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
   /** `code` becomes the API's 422 error code. */
   const rule = (code: string, message: string) => ApplicationFailure.create({ type: OnboardingRuleViolation, message, details: [code], nonRetryable: true });
   const linkFor = async (request: ConnectLinkRequest): Promise<ConnectLink> => {
-    const link = await activities.createStripeAccountLink({ accountId: accountId!, ...request });
+    const link = await stripeCalls.createStripeAccountLink({ accountId: accountId!, ...request });
     return { accountId: accountId!, onboardingUrl: link.url, expiresAt: link.expiresAt };
   };
   let accountCreation: Promise<string> | undefined;
@@ -202,29 +232,44 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     async (request) => {
       // One account per user: concurrent updates share the same creation; the activity also
       // passes a Stripe idempotency key derived from this workflow id.
-      accountCreation ??= activities.createStripeAccount({ userId, idempotencyKey: `${workflowInfo().workflowId}:create-account` }).then((id) => {
-        // Read the new account once, so the status shows what Stripe requires from the start.
-        stripeChanges += 1;
-        return id;
-      });
+      accountCreation ??= stripeCalls.createStripeAccount({ userId, idempotencyKey: `${workflowInfo().workflowId}:create-account` }).then(
+        (id) => {
+          // Read the new account once, so the status shows what Stripe requires from the start.
+          stripeChanges += 1;
+          return id;
+        },
+        (err: unknown) => {
+          accountCreation = undefined; // a later start tries again (same idempotency key)
+          throw err;
+        },
+      );
       accountId = await accountCreation;
       return linkFor(request);
     },
     {
       validator: (_request: ConnectLinkRequest) => {
         if (!termsAccepted) throw rule('terms_not_accepted', 'accept the terms before connecting Stripe');
-        if (step === 'activated') throw rule('already_activated', 'the Stripe account is already connected and active');
+        if (status === 'active') throw rule('already_activated', 'the Stripe account is already connected and active');
       },
     },
   );
-  setHandler(refreshStripeLinkUpdate, linkFor, {
-    validator: (_request: ConnectLinkRequest) => {
-      if (!accountId) throw rule('connect_not_started', 'start Stripe Connect first');
-      if (step === 'activated') throw rule('already_activated', 'the Stripe account is already connected and active');
+  setHandler(
+    refreshStripeLinkUpdate,
+    async (request) => {
+      // Also re-read the account: a webhook that came before the account id was stored is covered.
+      stripeChanges += 1;
+      return linkFor(request);
     },
-  });
+    {
+      // A restricted creator needs a link to supply what Stripe now asks for.
+      validator: (_request: ConnectLinkRequest) => {
+        if (!accountId) throw rule('connect_not_started', 'start Stripe Connect first');
+        if (status === 'active') throw rule('already_activated', 'the Stripe account is already connected and active');
+      },
+    },
+  );
 
-  setHandler(createDashboardLinkUpdate, async () => ({ url: await activities.createStripeDashboardLink({ accountId: accountId! }) }), {
+  setHandler(createDashboardLinkUpdate, async () => ({ url: await stripeCalls.createStripeDashboardLink({ accountId: accountId! }) }), {
     validator: () => {
       if (!accountId) throw rule('connect_not_started', 'start Stripe Connect first');
     },
@@ -240,7 +285,16 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       const reminder = reminderDue;
       resendRequested = false;
       reminderDue = 0;
-      const sent = await activities.issueVerificationEmail({ userId, requestId: lastRequestId, reminder: reminder > 0 });
+      let sent: Awaited<ReturnType<typeof activities.issueVerificationEmail>> | undefined;
+      await bestEffort('verification email', async () => {
+        sent = await activities.issueVerificationEmail({ userId, requestId: lastRequestId, reminder: reminder > 0 });
+      });
+      if (!sent) {
+        // No working link went out: show the step as expired so the frontend offers a resend.
+        linkExpired = true;
+        await project();
+        return;
+      }
       if (sent.alreadyVerified) {
         emailVerified = true;
         return;
@@ -290,7 +344,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     status = 'active';
     await activities.activateCreator({ userId });
     await enterStep('activated');
-    await activities.sendLifecycleEmail({ userId, template: 'welcome' });
+    await bestEffort('welcome email', () => activities.sendLifecycleEmail({ userId, template: 'welcome' }));
     await startChild(marketingAnalysisWorkflow, {
       workflowId: `marketing-analysis:${userId}`,
       args: [{ userId }],
@@ -310,9 +364,10 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     status = next;
     await activities.setCreatorStatus({ userId, status });
     if (status === 'restricted') {
-      await activities.sendLifecycleEmail({ userId, template: 'account_restricted', reason: account.deauthorized ? 'deauthorized' : account.disabledReason ?? 'requirements_due' });
+      const reason = account.deauthorized ? 'deauthorized' : (account.disabledReason ?? 'requirements_due');
+      await bestEffort('restriction email', () => activities.sendLifecycleEmail({ userId, template: 'account_restricted', reason }));
     }
   }
   await condition(allHandlersFinished);
-  await continueAsNew<typeof onboardingWorkflow>({ userId, carried: { stepTimes, accountId: accountId!, status, version } });
+  await continueAsNew<typeof onboardingWorkflow>({ userId, carried: { stepTimes, accountId: accountId!, status, version, stripeChanges } });
 }

@@ -17,8 +17,10 @@ export function lockoutSeconds(consecutiveFailures: number, config: ThrottleConf
 }
 
 /** Seconds the caller must wait, with the reason, or null when a login may be tried. */
+type Executor = Db | Parameters<Parameters<Db['transaction']>[0]>[0];
+
 export async function loginThrottle(
-  db: Db,
+  db: Executor,
   email: string,
   ip: string,
   config: ThrottleConfig,
@@ -45,7 +47,7 @@ export async function loginThrottle(
 }
 
 export async function recordLoginAttempt(
-  db: Db,
+  db: Executor,
   attempt: { email: string; userId: string | null; ip: string; outcome: LoginOutcome },
 ): Promise<void> {
   await db.insert(loginAttempts).values({ ...attempt, success: attempt.outcome === 'ok' });

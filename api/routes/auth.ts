@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, count, eq, gt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
-import { consumeEmailToken, secondsSinceLastEmailToken } from '../../db/email-tokens.js';
+import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../db/email-tokens.js';
 import { emailTokens, users } from '../../db/schema.js';
 import { pickLocale } from '../../lib/email/templates.js';
 import type { RouteDeps } from '../app.js';
@@ -102,19 +102,24 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     async (request) => {
       const email = request.body.email.toLowerCase();
       const ip = request.ip;
-      const blocked = await loginThrottle(db, email, ip, config);
-      if (blocked) {
-        await recordLoginAttempt(db, { email, userId: null, ip, outcome: blocked.outcome });
-        throw throttled(blocked.retryAfterSeconds, 'too many failed logins, try again later');
-      }
-      const user = await db.query.users.findFirst({ where: eq(users.email, email) });
-      // Unknown emails still pay for one argon2 verification: same answer, same time.
-      const ok = await verifyPassword(user?.passwordHash ?? (await dummyPasswordHash()), request.body.password);
-      if (!user || !ok) {
-        await recordLoginAttempt(db, { email, userId: user?.id ?? null, ip, outcome: 'invalid_credentials' });
-        throw invalidCredentials();
-      }
-      await recordLoginAttempt(db, { email, userId: user.id, ip, outcome: 'ok' });
+      // One login at a time per email (a transaction-scoped advisory lock): parallel guesses
+      // would otherwise all pass the throttle check before any failure is recorded.
+      const attempt = await db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`login:${email}`}))`);
+        const blocked = await loginThrottle(tx, email, ip, config);
+        if (blocked) {
+          await recordLoginAttempt(tx, { email, userId: null, ip, outcome: blocked.outcome });
+          return { blocked, user: null } as const;
+        }
+        const found = await tx.query.users.findFirst({ where: eq(users.email, email) });
+        // Unknown emails still pay for one argon2 verification: same answer, same time.
+        const ok = await verifyPassword(found?.passwordHash ?? (await dummyPasswordHash()), request.body.password);
+        await recordLoginAttempt(tx, { email, userId: found?.id ?? null, ip, outcome: found && ok ? 'ok' : 'invalid_credentials' });
+        return { blocked: null, user: found && ok ? found : null } as const;
+      });
+      if (attempt.blocked) throw throttled(attempt.blocked.retryAfterSeconds, 'too many failed logins, try again later');
+      const { user } = attempt;
+      if (!user) throw invalidCredentials();
       if (!user.emailVerifiedAt) {
         await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
       }
@@ -294,6 +299,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     async (request) => {
       const problem = passwordProblem(request.body.password);
       if (problem) throw weakPassword(problem);
+      // A bogus token costs a lookup, not an argon2 hash.
+      if (!(await isLiveEmailToken(db, request.body.token, 'reset_password'))) throw invalidToken();
       const passwordHash = await hashPassword(request.body.password);
       await db.transaction(async (tx) => {
         const userId = await consumeEmailToken(tx, request.body.token, 'reset_password');

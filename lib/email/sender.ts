@@ -59,18 +59,13 @@ export function createSesEmailSender(config: SesSenderConfig): EmailSender {
   };
 }
 
-// SES answers these when the request itself (or the account/sender) is wrong: sending
-// the same email again cannot succeed until a human fixes something. Throttling
-// (TooManyRequestsException), daily quota (LimitExceededException, resets by itself),
-// 5xx and network errors are transient and deliberately absent.
-const PERMANENT_SES_ERRORS = new Set([
-  'MessageRejected',
-  'BadRequestException',
-  'NotFoundException',
-  'AccountSuspendedException',
-  'SendingPausedException',
-  'MailFromDomainNotVerifiedException',
-]);
+// SES answers these when this one message is wrong: sending it again cannot succeed.
+// Account-level refusals (AccountSuspended, SendingPaused, MailFromDomainNotVerified,
+// NotFound for a configuration set) stop every mail until an operator fixes the account, so
+// they stay retryable: the mail goes out once the account works again, instead of every
+// onboarding in flight losing it. Throttling, the daily quota, 5xx and network errors are
+// transient too.
+const PERMANENT_SES_ERRORS = new Set(['MessageRejected', 'BadRequestException']);
 
 /**
  * True when retrying cannot help (a Temporal activity should throw a non-retryable

@@ -188,7 +188,7 @@ describe('login', () => {
   });
 
   it('throttles an IP that fails across many accounts', async () => {
-    const tight = await startHarness({ workers: false, env: { LOGIN_IP_MAX_FAILURES_PER_15MIN: '3', TRUST_PROXY: 'true' } });
+    const tight = await startHarness({ workers: false, env: { LOGIN_IP_MAX_FAILURES_PER_15MIN: '3', TRUST_PROXY: '127.0.0.1' } });
     try {
       const ip = { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250)}` };
       for (let i = 0; i < 3; i++) {

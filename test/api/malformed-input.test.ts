@@ -35,7 +35,7 @@ const bodyCases: Case[] = [
   { name: 'text/plain', payload: '{}', contentType: 'text/plain', expect: { status: 415, code: 'unsupported_media_type' } },
   ...INJECTIONS.map((s) => ({
     name: `injection ${JSON.stringify(s)}`,
-    payload: JSON.stringify({ email: `${s}@example.com`, password: s, token: s, refreshToken: s }),
+    payload: JSON.stringify({ email: `${s}@example.com`, password: s, token: s, refreshToken: s, name: s, niche: s, termsVersion: s, timezone: s }),
     contentType: 'application/json',
   })),
 ];
@@ -90,6 +90,14 @@ describe('hostile input on every route', () => {
       expect([400, 404], url).toContain(res.statusCode);
       expectErrorShape(res.statusCode, res.body, url);
     }
+  });
+
+  it('text with NUL characters is a 400, not a failed database write', async () => {
+    const register = await h.app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'nul@example.com', password: 'violet-tangent-harbour-42', name: 'a\u0000b' } });
+    expect(register.statusCode).toBe(400);
+    const profile = await h.app.inject({ method: 'PUT', url: '/api/v1/creator/profile', headers: auth, payload: { niche: 'yoga\u0000' } });
+    expect(profile.statusCode).toBe(400);
+    expect(profile.json().error.code).toBe('validation_failed');
   });
 
   it('unknown fields are rejected, not dropped', async () => {

@@ -114,13 +114,14 @@ describe('isPermanentEmailError', () => {
   it.each([
     ['MessageRejected', new MessageRejected(opts)],
     ['BadRequestException', new BadRequestException(opts)],
-    ['NotFoundException', new NotFoundException(opts)],
-    ['AccountSuspendedException', new AccountSuspendedException(opts)],
   ])('%s is permanent', (_name, err) => {
     expect(isPermanentEmailError(err)).toBe(true);
   });
 
   it.each([
+    // Account-level: every mail fails until an operator fixes the account, then all go out.
+    ['NotFoundException', new NotFoundException(opts)],
+    ['AccountSuspendedException', new AccountSuspendedException(opts)],
     ['TooManyRequestsException', new TooManyRequestsException(opts)],
     ['LimitExceededException', new LimitExceededException(opts)],
     ['InternalServiceErrorException', new InternalServiceErrorException(opts)],
