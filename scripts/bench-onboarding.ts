@@ -12,33 +12,28 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { apiClient } from '../lib/api-client.js';
 import { percentile, writeBenchmarkSection } from './bench-report.js';
 import { startBenchStack } from './bench-stack.js';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const PASSWORD = 'bench-password-violet-42';
+// How often a waiting client looks again (mailbox, status); part of the load, like a real frontend's.
+const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 200);
 
 Runtime.install({ logger: new DefaultLogger('WARN') }); // the in-process no-op worker's logs
 const stack = await startBenchStack('onboarding');
 const { base } = stack;
 
-async function json(method: string, url: string, body?: unknown, token?: string) {
-  const res = await fetch(`${base}${url}`, {
-    method,
-    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const json = apiClient(base);
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, started: number): Promise<T> {
   for (;;) {
     const value = await check();
     if (value !== undefined) return value;
     if (performance.now() - started > 180_000) throw new Error(`${what}: nothing after 180 s`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
@@ -123,7 +118,7 @@ try {
   for (const [k, v] of rows) console.log(`${k.padEnd(42)} ${v}`);
   await writeBenchmarkSection(path.join(stack.root, 'docs', 'BENCHMARKS.md'), 'onboarding', {
     title: 'Onboarding: concurrent full flows against the local stand-ins',
-    command: `BENCH_FLOWS=${FLOWS} BENCH_CONCURRENCY=${CONCURRENCY} npm run bench:onboarding`,
+    command: `BENCH_FLOWS=${FLOWS} BENCH_CONCURRENCY=${CONCURRENCY} BENCH_POLL_MS=${POLL_MS} npm run bench:onboarding`,
     environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${stack.postgresKind}, Temporal dev server (in memory); API, one worker process, SES and Stripe stand-ins as separate processes; the load generator and the no-op worker in the benchmark process`,
     rows,
     notes:

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { mailboxMessageSchema, type MailboxMessage } from '../lib/email/mailbox.js';
 import type { Logger } from '../lib/logger.js';
+import { readBody, sendJson } from './http.js';
 
 export interface SesStandinOptions {
   /** 0 picks a free port; the returned url has the actual one. */
@@ -111,27 +112,9 @@ function parseSendEmail(body: unknown): ParsedEmail {
   return { from: body.FromEmailAddress as string, recipients, subject, text: text ?? '', html: html ?? '' };
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw badRequest(`Request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(payload),
-    'x-amzn-requestid': randomUUID(),
-    ...headers,
-  });
-  res.end(payload);
-}
+/** Every SES answer carries a request id, as AWS's do. */
+const sendSes = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) =>
+  sendJson(res, status, body, { 'x-amzn-requestid': randomUUID(), ...headers });
 
 /** Loads the JSON-lines store, skipping lines a crash may have left half-written. */
 async function loadStore(file: string, logger?: Logger): Promise<MailboxMessage[]> {
@@ -174,7 +157,7 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
   }
 
   async function sendEmail(req: IncomingMessage, res: ServerResponse) {
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY_BYTES, badRequest);
     let body: unknown;
     try {
       body = JSON.parse(raw);
@@ -198,13 +181,13 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
     await persist(entries);
     messages.push(...entries);
     logger?.info({ messageId, to: email.recipients, subject: email.subject }, 'captured email');
-    sendJson(res, 200, { MessageId: messageId });
+    sendSes(res, 200, { MessageId: messageId });
   }
 
   function mailbox(url: URL, res: ServerResponse) {
     const to = url.searchParams.get('to')?.trim().toLowerCase();
     const found = messages.filter((m) => !to || m.to.toLowerCase() === to).reverse();
-    sendJson(res, 200, { messages: found });
+    sendSes(res, 200, { messages: found });
   }
 
   const server = createServer((req, res) => {
@@ -213,7 +196,7 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
     const handle = async () => {
       if (route === `POST ${SEND_EMAIL_PATH}`) return sendEmail(req, res);
       if (route === 'GET /_standin/mailbox') return mailbox(url, res);
-      if (route === 'GET /_standin/health') return sendJson(res, 200, { status: 'ok', messages: messages.length });
+      if (route === 'GET /_standin/health') return sendSes(res, 200, { status: 'ok', messages: messages.length });
       throw new SesError('NotFoundException', 404, `The SES stand-in has no route for ${route}`);
     };
     handle().catch((err: unknown) => {
@@ -223,7 +206,7 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
       else logger?.warn({ route, type: error.type, message: error.message }, 'SES stand-in rejected request');
       if (res.headersSent) return res.destroy();
       // AWS REST-JSON error shape: the SDK maps x-amzn-ErrorType to its exception class.
-      sendJson(res, error.status, { message: error.message }, { 'x-amzn-errortype': error.type });
+      sendSes(res, error.status, { message: error.message }, { 'x-amzn-errortype': error.type });
     });
   });
 

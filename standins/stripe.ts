@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Stripe from 'stripe';
 import type { Logger } from '../lib/logger.js';
+import { readBody, sendJson } from './http.js';
 
 export interface StripeStandinOptions {
   /** 0 picks a free port; the returned url has the actual one. */
@@ -430,27 +431,6 @@ function buildAccount(params: FormParams): Stripe.Account {
 
 // ---------------------------------------------------------------- HTTP helpers
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw invalidRequest(`Request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
-  const payload = JSON.stringify(body, null, 2);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(payload),
-    ...headers,
-  });
-  res.end(payload);
-}
-
 function redirect(res: ServerResponse, status: 302 | 303, location: string) {
   res.writeHead(status, { location, 'content-length': 0 });
   res.end();
@@ -795,7 +775,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     const stripeAccount = req.headers['stripe-account'] as string | undefined;
     if (stripeAccount) accessibleAccount(stripeAccount, apiKey);
 
-    const raw = await readBody(req);
+    const raw = await readBody(req, MAX_BODY_BYTES, invalidRequest);
     const contentType = req.headers['content-type'] ?? '';
     if (raw !== '' && !contentType.startsWith('application/x-www-form-urlencoded'))
       throw invalidRequest(`Invalid request: unsupported Content-Type ${contentType}. If error persists and you need assistance, please contact support@stripe.com.`);
@@ -861,7 +841,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
       );
     }
 
-    const form = new URLSearchParams(await readBody(req));
+    const form = new URLSearchParams(await readBody(req, MAX_BODY_BYTES, invalidRequest));
     if (link.submitted || !link.session || form.get('session') !== link.session)
       return redirect(res, 303, link.refreshUrl);
     link.submitted = true;
@@ -922,7 +902,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     if (m[2] === 'restrict') {
       let reason: unknown;
       try {
-        reason = (JSON.parse((await readBody(req)) || '{}') as { reason?: unknown }).reason;
+        reason = (JSON.parse((await readBody(req, MAX_BODY_BYTES, invalidRequest)) || '{}') as { reason?: unknown }).reason;
       } catch {
         reason = undefined;
       }

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { apiClient, type ApiCall } from '../../lib/api-client.js';
 import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../lib/toolchain.js';
 import { OnboardingStep, UserId } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
@@ -22,15 +23,7 @@ let temporal: Client;
 const start = (name: string, entry: string) => spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
 const startWorker = () => (worker = start('worker', 'workers/main.ts'));
 
-async function http(method: string, url: string, body?: unknown, token?: string) {
-  const res = await fetch(`${base}${url}`, {
-    method,
-    headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
+const http = (...args: Parameters<ApiCall>) => apiClient(base)(...args);
 
 async function mailTokens(email: string): Promise<string[]> {
   const res = await http('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
