@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -17,7 +18,7 @@ import type { Logger } from '../lib/logger.js';
 import { createMetrics, type Metrics } from '../lib/metrics.js';
 import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
-import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling } from './errors.js';
+import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
@@ -99,6 +100,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(helmet, { global: true });
+  // Opt-in per route (`config: { rateLimit: ... }`), in memory per API instance: a first line
+  // against floods; the durable limits (login throttle, resend and reset intervals) are in Postgres.
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) => throttled(context.ttl / 1000, `too many requests, retry in ${context.after}`),
+  });
   await app.register(cors, {
     origin: config.CORS_ORIGINS,
     exposedHeaders: ['x-request-id', 'retry-after'],

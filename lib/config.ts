@@ -58,6 +58,9 @@ const schema = z
     LOGIN_MAX_FAILURES: z.coerce.number().int().positive().default(5),
     LOGIN_LOCKOUT_BASE_SECONDS: z.coerce.number().int().positive().default(30),
     LOGIN_IP_MAX_FAILURES_PER_15MIN: z.coerce.number().int().positive().default(50),
+    // Per client IP and API instance, on the public routes that create work or send mail
+    // (register, verify-email, forgot-password, reset-password); 429 with Retry-After past it.
+    PUBLIC_ROUTE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(20),
     RESEND_VERIFICATION_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().default(60),
 
     // Stripe Connect: without a secret key (outside production) the local stand-in plays Stripe.

@@ -51,6 +51,7 @@ export async function startBenchStack(name: string) {
       SES_STANDIN_PORT: String(sesPort),
       STRIPE_STANDIN_PORT: String(stripePort),
       WORKER_METRICS_PORT: String(metricsPort),
+    PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
       // Benchmarks measure throughput, not the abuse limits.
       LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
     };

@@ -35,6 +35,7 @@ const weakPassword = (problem: string) =>
   new ApiError(400, 'validation_failed', `password ${problem}`, [{ field: 'body.password', message: problem }]);
 
 export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding }) => {
+  const publicLimit = { rateLimit: { max: config.PUBLIC_ROUTE_LIMIT_PER_MINUTE, timeWindow: '1 minute' } };
   const tokenPair = async (userId: string, role: UserRow['role'], refreshToken: string) => ({
     accessToken: await jwt.sign({ userId, role }),
     refreshToken,
@@ -44,7 +45,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/register',
     {
-      config: { idempotent: true },
+      config: { idempotent: true, ...publicLimit },
       schema: {
         tags: ['auth'],
         summary: 'Create a creator account and start its onboarding workflow',
@@ -184,6 +185,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/verify-email',
     {
+      config: publicLimit,
       schema: {
         tags: ['auth'],
         summary: 'Consume an email verification token and advance the onboarding workflow',
@@ -271,7 +273,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/forgot-password',
     {
-      config: { idempotent: true },
+      config: { idempotent: true, ...publicLimit },
       schema: {
         tags: ['auth'],
         summary: 'Email a password reset link; answers 202 whether or not the account exists',
@@ -289,6 +291,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/reset-password',
     {
+      config: publicLimit,
       schema: {
         tags: ['auth'],
         summary: 'Set a new password with a reset token; ends every session',

@@ -66,6 +66,23 @@ describe('operations endpoints', () => {
     }
   });
 
+  it('limits the public routes per client IP with 429, Retry-After and the error shape', async () => {
+    const limited = await startHarness({ workers: false, env: { PUBLIC_ROUTE_LIMIT_PER_MINUTE: '2' } });
+    try {
+      const verify = () => limited.app.inject({ method: 'POST', url: '/api/v1/auth/verify-email', payload: { token: 'not-a-real-token' } });
+      expect((await verify()).statusCode).toBe(400);
+      expect((await verify()).statusCode).toBe(400);
+      const third = await verify();
+      expect(third.statusCode).toBe(429);
+      expect(third.json().error.code).toBe('throttled');
+      expect(Number(third.headers['retry-after'])).toBeGreaterThan(0);
+      // Authenticated and operations routes are not under this limit.
+      expect((await limited.app.inject({ url: '/health' })).statusCode).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('reports not ready with 503 when Temporal is unreachable', async () => {
     const broken = await startHarness({ workers: false });
     try {

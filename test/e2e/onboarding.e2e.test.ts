@@ -45,6 +45,7 @@ beforeAll(async () => {
     STRIPE_STANDIN_PORT: String(stripePort),
     PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
     WORKER_METRICS_PORT: String(metricsPort),
+    PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
   };
   base = `http://127.0.0.1:${apiPort}`;
   standin = start('ses', 'standins/ses-main.ts');
