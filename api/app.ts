@@ -24,6 +24,7 @@ import { createOnboardingProcess } from './onboarding-process.js';
 import { authRoutes } from './routes/auth.js';
 import { creatorRoutes } from './routes/creator.js';
 import { devRoutes } from './routes/dev.js';
+import { fanRoutes } from './routes/fans.js';
 import { healthRoutes } from './routes/health.js';
 import { onboardingRoutes } from './routes/onboarding.js';
 import { stripeRoutes } from './routes/stripe.js';
@@ -140,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(onboardingRoutes, routeDeps);
       await api.register(stripeRoutes, routeDeps);
       await api.register(creatorRoutes, routeDeps);
+      await api.register(fanRoutes, routeDeps);
       await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },

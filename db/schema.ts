@@ -2,6 +2,7 @@
 // projection below is what the API reads so reads never depend on workflow history.
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   index,
@@ -190,4 +191,42 @@ export const stripeEvents = pgTable(
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('stripe_events_account_idx').on(t.accountId, t.receivedAt)],
+);
+
+/**
+ * A creator's fans (SPEC §3). Every CRM row carries its creator and every query is scoped by it.
+ * Delete is soft: the row stays for history and attribution but is hidden and never messaged.
+ */
+export const fans = pgTable(
+  'fans',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    creatorId: uuid('creator_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    platform: text('platform').notNull().default('onlyfans'),
+    handle: text('handle').notNull(),
+    name: text('name'),
+    email: text('email'),
+    avatarUrl: text('avatar_url'),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    // Lifetime spend; bigint because a whale's lifetime value can pass 2^31 cents.
+    valueCents: bigint('value_cents', { mode: 'number' }).notNull().default(0),
+    subscriptionTier: text('subscription_tier'),
+    notes: text('notes'),
+    lastSeenAt: timestamp('last_seen_at', { withTimezone: true }),
+    optedOutAt: timestamp('opted_out_at', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // Among live fans only: a deleted fan's handle can be added again.
+    uniqueIndex('fans_creator_platform_handle_key').on(t.creatorId, t.platform, t.handle).where(sql`deleted_at is null`),
+    // One index per list order (keyset pagination: sort value, then id).
+    index('fans_creator_value_idx').on(t.creatorId, t.valueCents.desc(), t.id),
+    index('fans_creator_last_seen_idx').on(t.creatorId, t.lastSeenAt.desc().nullsLast(), t.id),
+    index('fans_creator_created_idx').on(t.creatorId, t.createdAt, t.id),
+    index('fans_tags_idx').using('gin', t.tags),
+  ],
 );

@@ -1,0 +1,36 @@
+// Cursor pagination (SPEC §1): `?limit=` (default 50, max 200) and an opaque `?cursor=`; lists
+// answer `{items, nextCursor}`. Keyset, never OFFSET: the cursor holds the last row's sort value
+// and id, and the next page starts strictly after it.
+import { Type } from 'typebox';
+import { ApiError } from './errors.js';
+
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+};
+
+export type CursorValue = string | number | null;
+
+export function encodeCursor(value: CursorValue, id: string): string {
+  return Buffer.from(JSON.stringify([value, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { value: CursorValue; id: string } {
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[1] === 'string' && /^[0-9a-f-]{36}$/.test(parsed[1])) {
+      const [value] = parsed;
+      if (value === null || typeof value === 'string' || typeof value === 'number') return { value, id: parsed[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API issued');
+}
+
+/** The page and the cursor of the next one (null at the end); `rows` holds one row more than the page. */
+export function page<T extends { id: string }>(rows: T[], limit: number, sortValue: (row: T) => CursorValue) {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor(sortValue(last), last.id) : null };
+}
