@@ -79,6 +79,23 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
       return { alreadyVerified: false, expiresAt: expiresAt.toISOString() };
     },
 
+    /** What the user already did, so that a (re)started onboarding resumes where they are. */
+    async loadOnboardingFacts(input: { userId: string }): Promise<{
+      emailVerified: boolean;
+      termsAccepted: boolean;
+      accountId: string | null;
+      status: 'onboarding' | 'active' | 'restricted';
+    }> {
+      const user = await loadUser(input.userId);
+      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
+      return {
+        emailVerified: user.emailVerifiedAt !== null,
+        termsAccepted: user.termsAcceptedAt !== null,
+        accountId: profile?.stripeAccountId ?? null,
+        status: profile?.activatedAt ? profile.status : 'onboarding',
+      };
+    },
+
     /** Idempotent: keeps the first verification time. */
     async markEmailVerified(input: { userId: string }): Promise<void> {
       await db

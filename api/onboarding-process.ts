@@ -3,7 +3,7 @@
 // by the next interaction instead of being lost; a user's onboarding runs once, ever.
 import { randomUUID } from 'node:crypto';
 import { isGrpcDeadlineError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
 import {
@@ -37,8 +37,9 @@ function updateError(err: unknown): unknown {
       return new ApiError(422, String(cause.details?.[0] ?? 'onboarding_step'), cause.message);
     }
     if (cause instanceof ApplicationFailure && cause.type === 'StripeRefused') return new ApiError(422, 'stripe_refused', cause.message);
-    // Anything else (Stripe unreachable past the activity's deadline, ...) is worth a retry.
-    return dependencyDown('Stripe');
+    // Stripe unreachable past the activity's deadline is worth a retry; anything else is a bug
+    // and stays a 500 (logged).
+    for (let c: unknown = err.cause; c; c = (c as Error).cause) if (c instanceof TimeoutFailure) return dependencyDown('Stripe');
   }
   if (err instanceof WorkflowNotFoundError) return new ApiError(422, 'onboarding_not_started', 'onboarding has not started for this account');
   if (isGrpcDeadlineError(err)) return dependencyDown('the onboarding worker');

@@ -96,7 +96,7 @@ export const loginAttempts = pgTable(
     userId: uuid('user_id'),
     ip: text('ip').notNull(),
     success: boolean('success').notNull(),
-    // 'ok' | 'invalid_credentials' | 'throttled_account' | 'throttled_ip'
+    // 'pending' (being checked) | 'ok' | 'invalid_credentials' | 'throttled_account' | 'throttled_ip'
     outcome: text('outcome').notNull(),
     createdAt: createdAt(),
   },

@@ -2,6 +2,7 @@
 // Defaults give a working embedded stack; production refuses to start without
 // the secrets and real endpoints it needs.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -34,7 +35,13 @@ const schema = z
     TRUST_PROXY: z
       .string()
       .default('false')
-      .transform((v) => (v === 'false' ? false : v === 'true' ? true : v.split(',').map((s) => s.trim()))),
+      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .pipe(
+        z.union([
+          z.tuple([z.enum(['true', 'false'])]).transform(([v]) => v === 'true'),
+          z.array(z.string().refine((a) => isIP(a.split('/')[0]!) !== 0, 'each entry must be an IP address or CIDR, or the list "true"/"false"')).min(1),
+        ]),
+      ),
     ENABLE_DEV_ROUTES: bool.optional(),
 
     DATABASE_URL: z.string().url().optional(),

@@ -101,9 +101,16 @@ const activities = proxyActivities<OnboardingActivities>({
 // Stripe calls made while the API waits on an update: bounded below the API's 20 s deadline, so a
 // caller gets an answer and the update handler does not retry behind their back.
 const stripeCalls = proxyActivities<OnboardingActivities>({
-  startToCloseTimeout: '10 seconds',
-  scheduleToCloseTimeout: '18 seconds',
+  startToCloseTimeout: '8 seconds',
+  scheduleToCloseTimeout: '9 seconds', // two in a row (account, then link) stay under 20 s
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2 },
+});
+// Mail retries through an SES outage for a day, then gives up (bestEffort logs it); sends that
+// are not on the critical path run in the background so they never hold the process up.
+const mails = proxyActivities<OnboardingActivities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '24 hours',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
 const { projectOnboarding } = proxyActivities<OnboardingActivities>({
   startToCloseTimeout: '10 seconds',
@@ -133,6 +140,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
   let emailsSent = 0;
   let remindersSent = 0;
   let lastRequestId = input.requestId;
+  let pendingMails = 0;
 
   const state = (): OnboardingState => ({
     step,
@@ -188,6 +196,13 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     }
   };
 
+  const mailInBackground = (what: string, send: () => Promise<unknown>) => {
+    pendingMails += 1;
+    void bestEffort(what, send).finally(() => {
+      pendingMails -= 1;
+    });
+  };
+
   /** Durable reminders for a stalled step; the timers are cancelled as soon as `done` holds. */
   const remindWhileStalled = async (forStep: 'verify_email' | 'accept_terms' | 'stripe_connect', done: () => boolean) => {
     const began = Date.now();
@@ -197,7 +212,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       if (forStep === 'verify_email') {
         reminderDue = i + 1; // the verification loop sends it, with a fresh link
       } else {
-        await bestEffort('reminder', () => activities.sendOnboardingReminder({ userId, step: forStep, reminder: i + 1 }));
+        await bestEffort('reminder', () => mails.sendOnboardingReminder({ userId, step: forStep, reminder: i + 1 }));
       }
     }
   };
@@ -275,10 +290,25 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     },
   });
 
+  // A fresh start (registration, or a restart after a failed run) resumes from the facts in
+  // Postgres, so a restarted onboarding never asks for a step the user already did.
   if (!input.carried) {
+    const facts = await activities.loadOnboardingFacts({ userId });
+    emailVerified ||= facts.emailVerified;
+    termsAccepted ||= facts.termsAccepted;
+    if (facts.accountId) {
+      accountId = facts.accountId;
+      stripeChanges += 1; // read the account before deciding anything
+    }
+    if (facts.status !== 'onboarding') {
+      status = facts.status;
+      step = 'activated';
+    }
     upsertSearchAttributes([{ key: UserId, value: userId }, { key: OnboardingStep, value: step }]);
     await project();
+  }
 
+  if (step !== 'activated') {
     // 1. Verification: a resend (or a reminder) issues a new link, killing older ones; when the
     // current link expires unused, the status says so, so the frontend can offer a resend.
     const sendLink = async () => {
@@ -287,7 +317,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       reminderDue = 0;
       let sent: Awaited<ReturnType<typeof activities.issueVerificationEmail>> | undefined;
       await bestEffort('verification email', async () => {
-        sent = await activities.issueVerificationEmail({ userId, requestId: lastRequestId, reminder: reminder > 0 });
+        sent = await mails.issueVerificationEmail({ userId, requestId: lastRequestId, reminder: reminder > 0 });
       });
       if (!sent) {
         // No working link went out: show the step as expired so the frontend offers a resend.
@@ -306,27 +336,31 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
         await project();
       }
     };
-    void remindWhileStalled('verify_email', () => emailVerified);
-    await sendLink();
-    while (!emailVerified) {
-      const wake = () => emailVerified || resendRequested || reminderDue > 0;
-      const woken = linkExpired ? await condition(wake).then(() => true) : await condition(wake, Math.max(Date.parse(linkExpiresAt!) - Date.now(), 1));
-      if (emailVerified) break;
-      if (resendRequested || reminderDue > 0) {
-        await sendLink();
-      } else if (!woken) {
-        linkExpired = true;
-        await project();
+    if (!emailVerified) {
+      void remindWhileStalled('verify_email', () => emailVerified);
+      await sendLink();
+      while (!emailVerified) {
+        const wake = () => emailVerified || resendRequested || reminderDue > 0;
+        const woken = linkExpired ? await condition(wake).then(() => true) : await condition(wake, Math.max(Date.parse(linkExpiresAt!) - Date.now(), 1));
+        if (emailVerified) break;
+        if (resendRequested || reminderDue > 0) {
+          await sendLink();
+        } else if (!woken) {
+          linkExpired = true;
+          await project();
+        }
       }
+      await activities.markEmailVerified({ userId });
+      linkExpired = false;
+      log.info('email verified', { userId, requestId: lastRequestId });
     }
-    await activities.markEmailVerified({ userId });
-    linkExpired = false;
-    log.info('email verified', { userId, requestId: lastRequestId });
     await enterStep('accept_terms');
 
     // 2. Terms.
-    void remindWhileStalled('accept_terms', () => termsAccepted);
-    await condition(() => termsAccepted);
+    if (!termsAccepted) {
+      void remindWhileStalled('accept_terms', () => termsAccepted);
+      await condition(() => termsAccepted);
+    }
     await enterStep('stripe_connect');
 
     // 3. Stripe Connect: the user opens the hosted onboarding (update above); Stripe tells us by
@@ -344,7 +378,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     status = 'active';
     await activities.activateCreator({ userId });
     await enterStep('activated');
-    await bestEffort('welcome email', () => activities.sendLifecycleEmail({ userId, template: 'welcome' }));
+    mailInBackground('welcome email', () => mails.sendLifecycleEmail({ userId, template: 'welcome' }));
     await startChild(marketingAnalysisWorkflow, {
       workflowId: `marketing-analysis:${userId}`,
       args: [{ userId }],
@@ -365,9 +399,9 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
     await activities.setCreatorStatus({ userId, status });
     if (status === 'restricted') {
       const reason = account.deauthorized ? 'deauthorized' : (account.disabledReason ?? 'requirements_due');
-      await bestEffort('restriction email', () => activities.sendLifecycleEmail({ userId, template: 'account_restricted', reason }));
+      mailInBackground('restriction email', () => mails.sendLifecycleEmail({ userId, template: 'account_restricted', reason }));
     }
   }
-  await condition(allHandlersFinished);
+  await condition(() => pendingMails === 0 && allHandlersFinished());
   await continueAsNew<typeof onboardingWorkflow>({ userId, carried: { stepTimes, accountId: accountId!, status, version, stripeChanges } });
 }

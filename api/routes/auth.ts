@@ -6,7 +6,7 @@ import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from 
 import { emailTokens, users } from '../../db/schema.js';
 import { pickLocale } from '../../lib/email/templates.js';
 import type { RouteDeps } from '../app.js';
-import { loginThrottle, recordLoginAttempt } from '../auth/login-throttle.js';
+import { loginThrottle, recordLoginAttempt, settleLoginAttempt } from '../auth/login-throttle.js';
 import { dummyPasswordHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
 import { issueRefreshToken, revokeAllSessions, revokeSessionOfToken, rotateRefreshToken } from '../auth/sessions.js';
 import { caller } from '../authenticate.js';
@@ -93,6 +93,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
   app.post(
     '/auth/login',
     {
+      config: publicLimit,
       schema: {
         tags: ['auth'],
         summary: 'Exchange email and password for an access and refresh token',
@@ -103,23 +104,21 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     async (request) => {
       const email = request.body.email.toLowerCase();
       const ip = request.ip;
-      // One login at a time per email (a transaction-scoped advisory lock): parallel guesses
-      // would otherwise all pass the throttle check before any failure is recorded.
-      const attempt = await db.transaction(async (tx) => {
+      // The throttle check and the attempt's record happen under a short per-email lock, the
+      // attempt counting as a failure until it is known ('pending'): parallel guesses cannot all
+      // pass the check. argon2 runs after the transaction, holding no connection.
+      const gate = await db.transaction(async (tx) => {
         await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`login:${email}`}))`);
         const blocked = await loginThrottle(tx, email, ip, config);
-        if (blocked) {
-          await recordLoginAttempt(tx, { email, userId: null, ip, outcome: blocked.outcome });
-          return { blocked, user: null } as const;
-        }
-        const found = await tx.query.users.findFirst({ where: eq(users.email, email) });
-        // Unknown emails still pay for one argon2 verification: same answer, same time.
-        const ok = await verifyPassword(found?.passwordHash ?? (await dummyPasswordHash()), request.body.password);
-        await recordLoginAttempt(tx, { email, userId: found?.id ?? null, ip, outcome: found && ok ? 'ok' : 'invalid_credentials' });
-        return { blocked: null, user: found && ok ? found : null } as const;
+        const attemptId = await recordLoginAttempt(tx, { email, userId: null, ip, outcome: blocked?.outcome ?? 'pending' });
+        return { blocked, attemptId };
       });
-      if (attempt.blocked) throw throttled(attempt.blocked.retryAfterSeconds, 'too many failed logins, try again later');
-      const { user } = attempt;
+      if (gate.blocked) throw throttled(gate.blocked.retryAfterSeconds, 'too many failed logins, try again later');
+      const found = await db.query.users.findFirst({ where: eq(users.email, email) });
+      // Unknown emails still pay for one argon2 verification: same answer, same time.
+      const ok = await verifyPassword(found?.passwordHash ?? (await dummyPasswordHash()), request.body.password);
+      const user = found && ok ? found : null;
+      await settleLoginAttempt(db, gate.attemptId, { userId: found?.id ?? null, outcome: user ? 'ok' : 'invalid_credentials' });
       if (!user) throw invalidCredentials();
       if (!user.emailVerifiedAt) {
         await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));

@@ -17,6 +17,8 @@ const emptyBodyIsEmptyObject = async (request: { body: unknown }) => {
 const Link = Type.Object({ accountId: Type.String(), onboardingUrl: Type.String(), expiresAt: Type.String({ format: 'date-time' }) });
 
 export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, onboarding }) => {
+  // Each call runs activities and adds to the onboarding's history: a budget per client.
+  const stripeLimit = { rateLimit: { max: 30, timeWindow: '1 minute' } };
   const linkRequest = (body: { returnUrl?: string; refreshUrl?: string }) => ({
     returnUrl: body.returnUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/return`,
     refreshUrl: body.refreshUrl ?? `${config.FRONTEND_URL}/onboarding/stripe/refresh`,
@@ -26,6 +28,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     '/stripe/connect/start',
     {
       onRequest: app.authenticate,
+      config: stripeLimit,
       schema: {
         tags: ['stripe'],
         summary: 'Create the Express account (once) and a hosted onboarding link; 422 before the terms are accepted',
@@ -42,6 +45,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     '/stripe/connect/refresh',
     {
       onRequest: app.authenticate,
+      config: stripeLimit,
       schema: {
         tags: ['stripe'],
         summary: 'A fresh single-use onboarding link for the existing account',
@@ -97,6 +101,7 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     '/stripe/dashboard-link',
     {
       onRequest: app.authenticate,
+      config: stripeLimit,
       schema: {
         tags: ['stripe'],
         summary: 'An Express dashboard login link (once Stripe onboarding is complete)',

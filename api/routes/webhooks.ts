@@ -11,6 +11,11 @@ import type { RouteDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import { errorResponses } from '../schemas.js';
 
+/** jsonb cannot hold U+0000, which text a person typed into Stripe's forms may contain. */
+const withoutNul = (event: Stripe.Event): unknown =>
+  // `\u0000` escapes in the JSON text, but not an escaped backslash followed by "u0000".
+  JSON.parse(JSON.stringify(event).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1'));
+
 const ROUTED_EVENTS = new Set(['account.updated', 'capability.updated', 'account.application.deauthorized']);
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, stripe, config, onboarding }) => {
@@ -47,7 +52,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       await db.transaction(async (tx) => {
         const [stored] = await tx
           .insert(stripeEvents)
-          .values({ id: event.id, type: event.type, accountId, payload: event })
+          .values({ id: event.id, type: event.type, accountId, payload: withoutNul(event) })
           .onConflictDoNothing()
           .returning({ id: stripeEvents.id });
         duplicate = !stored;

@@ -187,6 +187,14 @@ describe('login', () => {
     expect((await post('/auth/login', { email: ghost, password: 'whatever-password' })).statusCode).toBe(429);
   });
 
+  it('lets no more than the allowed guesses through when they arrive in parallel', async () => {
+    const { email } = await register(h);
+    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post('/auth/login', { email, password: `parallel-guess-${i}` })));
+    const codes = answers.map((a) => a.statusCode);
+    expect(codes.filter((c) => c === 401)).toHaveLength(h.config.LOGIN_MAX_FAILURES);
+    expect(codes.filter((c) => c === 429)).toHaveLength(12 - h.config.LOGIN_MAX_FAILURES);
+  });
+
   it('throttles an IP that fails across many accounts', async () => {
     const tight = await startHarness({ workers: false, env: { LOGIN_IP_MAX_FAILURES_PER_15MIN: '3', TRUST_PROXY: '127.0.0.1' } });
     try {

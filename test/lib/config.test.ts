@@ -36,6 +36,13 @@ describe('config', () => {
     expect(ok).toMatchObject({ ENABLE_DEV_ROUTES: false, usesSesStandin: false, SES_ENDPOINT: undefined });
   });
 
+  it('trusts proxies by address only, and says so when given anything else', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.1.0.0/16,' }).TRUST_PROXY).toEqual(['10.0.0.1', '10.1.0.0/16']);
+    expect(() => loadConfig({ TRUST_PROXY: '1' })).toThrow(/TRUST_PROXY/);
+    expect(() => loadConfig({ TRUST_PROXY: 'lb.internal' })).toThrow(/IP address or CIDR/);
+  });
+
   it('splits CORS origins and defaults them to the frontend', () => {
     expect(loadConfig({ FRONTEND_URL: 'https://app.example.com' }).CORS_ORIGINS).toEqual(['https://app.example.com']);
     expect(loadConfig({ CORS_ORIGINS: 'https://a.io, https://b.io' }).CORS_ORIGINS).toEqual(['https://a.io', 'https://b.io']);

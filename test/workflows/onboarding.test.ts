@@ -55,7 +55,12 @@ function recordingActivities() {
   // What the fake Stripe reports on the next read; tests change it between webhook signals.
   const account: StripeAccountState = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: ['individual.id_number'], eventuallyDue: [], disabledReason: null, deauthorized: false };
   const record = (name: string, input: unknown) => calls.push({ name, input, at: Date.now() });
+  const facts = { emailVerified: false, termsAccepted: false, accountId: null as string | null, status: 'onboarding' as 'onboarding' | 'active' | 'restricted' };
   const activities: OnboardingActivities = {
+    async loadOnboardingFacts(input) {
+      record('loadOnboardingFacts', input);
+      return { ...facts };
+    },
     async issueVerificationEmail(input) {
       record('issueVerificationEmail', input);
       if (failures.verificationEmail) throw ApplicationFailure.nonRetryable('address rejected', 'EmailRejected');
@@ -114,7 +119,7 @@ function recordingActivities() {
   };
   const count = (name: string) => calls.filter((c) => c.name === name).length;
   const inputs = (name: string) => calls.filter((c) => c.name === name).map((c) => c.input);
-  return { activities, calls, projections, count, inputs, account, failures };
+  return { activities, calls, projections, count, inputs, account, failures, facts };
 }
 
 async function withWorker<T>(activities: OnboardingActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
@@ -360,6 +365,29 @@ describe('reminders', () => {
       await env.sleep(10 * 24 * HOUR);
       expect(rec.count('sendOnboardingReminder')).toBe(1);
       expect(rec.count('issueVerificationEmail')).toBe(1);
+    });
+  });
+});
+
+describe('restart after a failed run', () => {
+  it('resumes from the facts in Postgres instead of asking again', async () => {
+    const rec = recordingActivities();
+    Object.assign(rec.facts, { emailVerified: true });
+    await withWorker(rec.activities, async (taskQueue) => {
+      const handle = await startOnboardingWorkflow(taskQueue);
+      await stepIs(handle, 'accept_terms');
+      expect(rec.count('issueVerificationEmail')).toBe(0);
+    });
+
+    const active = recordingActivities();
+    Object.assign(active.facts, { emailVerified: true, termsAccepted: true, accountId: 'acct_test123', status: 'active' });
+    Object.assign(active.account, { detailsSubmitted: true, chargesEnabled: true, payoutsEnabled: true, currentlyDue: [] });
+    await withWorker(active.activities, async (taskQueue) => {
+      const handle = await startOnboardingWorkflow(taskQueue);
+      await waitFor(() => active.count('syncStripeAccount') === 1, 'account re-read');
+      expect(await handle.query(onboardingStateQuery)).toMatchObject({ step: 'activated', status: 'active', accountId: 'acct_test123' });
+      // Nothing of the first run is repeated: no mail, no second activation or analysis.
+      expect(active.count('issueVerificationEmail') + active.count('sendLifecycleEmail') + active.count('activateCreator') + active.count('loadMarketingInputs')).toBe(0);
     });
   });
 });
