@@ -25,6 +25,7 @@ import { authRoutes } from './routes/auth.js';
 import { creatorRoutes } from './routes/creator.js';
 import { devRoutes } from './routes/dev.js';
 import { fanRoutes } from './routes/fans.js';
+import { importRoutes } from './routes/imports.js';
 import { healthRoutes } from './routes/health.js';
 import { onboardingRoutes } from './routes/onboarding.js';
 import { stripeRoutes } from './routes/stripe.js';
@@ -142,6 +143,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(stripeRoutes, routeDeps);
       await api.register(creatorRoutes, routeDeps);
       await api.register(fanRoutes, routeDeps);
+      await api.register(importRoutes, routeDeps);
       await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },

@@ -20,6 +20,7 @@ import {
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
 export const userRole = pgEnum('user_role', ['creator', 'operator', 'admin']);
+export const importStatus = pgEnum('import_status', ['queued', 'running', 'completed', 'failed']);
 export const creatorStatus = pgEnum('creator_status', ['onboarding', 'active', 'restricted']);
 export const emailTokenPurpose = pgEnum('email_token_purpose', ['verify_email', 'reset_password']);
 
@@ -229,4 +230,49 @@ export const fans = pgTable(
     index('fans_creator_created_idx').on(t.creatorId, t.createdAt, t.id),
     index('fans_tags_idx').using('gin', t.tags),
   ],
+);
+
+/**
+ * A CSV import of fans (SPEC §3), run by the `csv-import:<id>` workflow in chunks. The checkpoint
+ * (byte offset of the next record, rows done, counts) is committed with each chunk's upserts, so
+ * a crash repeats at most the chunk in flight and never counts or writes a row twice.
+ */
+export const fanImports = pgTable(
+  'fan_imports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    creatorId: uuid('creator_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: importStatus('status').notNull().default('queued'),
+    fileName: text('file_name'),
+    filePath: text('file_path').notNull(),
+    fileBytes: bigint('file_bytes', { mode: 'number' }).notNull(),
+    // Column index of each field, from the header (null until the header is read).
+    columns: jsonb('columns').$type<Record<string, number | undefined>>(),
+    byteOffset: bigint('byte_offset', { mode: 'number' }).notNull().default(0),
+    processedRows: integer('processed_rows').notNull().default(0),
+    inserted: integer('inserted').notNull().default(0),
+    updated: integer('updated').notNull().default(0),
+    skipped: integer('skipped').notNull().default(0),
+    errorCount: integer('error_count').notNull().default(0),
+    failureReason: text('failure_reason'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [index('fan_imports_creator_idx').on(t.creatorId, t.createdAt)],
+);
+
+/** Rejected rows of an import: row numbers as a spreadsheet shows them (the header is row 1). */
+export const fanImportErrors = pgTable(
+  'fan_import_errors',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => fanImports.id, { onDelete: 'cascade' }),
+    row: integer('row').notNull(),
+    error: text('error').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.row] })],
 );

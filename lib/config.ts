@@ -68,6 +68,8 @@ const schema = z
     // Per client IP and API instance, on the public routes that create work or send mail
     // (register, verify-email, forgot-password, reset-password); 429 with Retry-After past it.
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(20),
+    // Largest CSV import accepted; files are streamed to DATA_DIR/imports, never held in memory.
+    IMPORT_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
     RESEND_VERIFICATION_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().default(60),
 
     // Stripe Connect: without a secret key (outside production) the local stand-in plays Stripe.

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
 import type { Config } from '../lib/config.js';
@@ -23,5 +24,6 @@ export async function createWorkers(deps: WorkerDeps): Promise<Worker[]> {
   return Promise.all([
     Worker.create({ ...common, taskQueue: taskQueue(config, 'onboarding'), activities: createOnboardingActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'maintenance'), activities: createMaintenanceActivities(deps) }),
+    Worker.create({ ...common, taskQueue: taskQueue(config, 'crm'), activities: createFanImportActivities(deps) }),
   ]);
 }

@@ -3,3 +3,4 @@ export { onboardingWorkflow } from './onboarding.js';
 export { passwordResetWorkflow } from './password-reset.js';
 export { purgeExpiredTokensWorkflow } from './maintenance.js';
 export { marketingAnalysisWorkflow } from './marketing-analysis.js';
+export { fanImportWorkflow } from './fan-import.js';

@@ -2,4 +2,5 @@
 export const TaskQueues = {
   onboarding: 'onboarding',
   maintenance: 'maintenance',
+  crm: 'crm',
 } as const;

@@ -10,6 +10,9 @@ import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../
 import { OnboardingStep, UserId } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
 
+// Several worker restarts (each bundles the workflows) on a 2-core machine shared with other test
+// files: these flows get more time than the suite's default.
+const E2E_TIMEOUT_MS = 240_000;
 let env: NodeJS.ProcessEnv;
 let api: ManagedProcess;
 let standin: ManagedProcess;
@@ -98,7 +101,7 @@ describe('onboarding over HTTP with the worker killed between steps', () => {
     expect(description.status.name).toBe('RUNNING');
     expect(description.typedSearchAttributes.get(UserId)).toBe(userId);
     expect(description.typedSearchAttributes.get(OnboardingStep)).toBe('accept_terms');
-  });
+  }, E2E_TIMEOUT_MS);
 });
 
 describe('full onboarding over HTTP, worker killed at every step', () => {
@@ -157,5 +160,5 @@ describe('full onboarding over HTTP, worker killed at every step', () => {
 
     const accounts = (await (await fetch(`${stripeUrl}/_standin/accounts`)).json()) as { accounts: { account: { metadata?: Record<string, string> } }[] };
     expect(accounts.accounts.filter((a) => a.account.metadata?.userId === userId)).toHaveLength(1);
-  });
+  }, E2E_TIMEOUT_MS);
 });

@@ -1,0 +1,138 @@
+// The CSV import's side effects: read the next chunk of records from the stored file, upsert the
+// fans and record the row errors, all committed together with the checkpoint. Safe to repeat: a
+// chunk that did not commit is read and written again from the same checkpoint.
+import { createReadStream } from 'node:fs';
+import { Context, log } from '@temporalio/activity';
+import { parse } from 'csv-parse';
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { fanImportErrors, fanImports, fans } from '../db/schema.js';
+import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../lib/fan-csv.js';
+
+/** Records per chunk: one transaction, one heartbeat. */
+export const IMPORT_CHUNK_ROWS = 2_000;
+
+interface ChunkRead {
+  header?: { record: string[]; endByte: number };
+  records: { record: string[]; endByte: number }[];
+  atEnd: boolean;
+}
+
+/** Reads up to `limit` records starting at `offset` (a record boundary), with where each ends. */
+async function readChunk(path: string, offset: number, limit: number, withHeader: boolean): Promise<ChunkRead> {
+  const parser = createReadStream(path, { start: offset }).pipe(
+    parse({ bom: offset === 0, info: true, relax_column_count: true, skip_empty_lines: true, encoding: 'utf8' }),
+  );
+  const read: ChunkRead = { records: [], atEnd: true };
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
+    if (withHeader && !read.header) {
+      read.header = { record, endByte: offset + info.bytes };
+      continue;
+    }
+    if (read.records.length >= limit) {
+      read.atEnd = false;
+      break;
+    }
+    read.records.push({ record, endByte: offset + info.bytes });
+  }
+  parser.destroy();
+  return read;
+}
+
+export function createFanImportActivities({ db }: { db: Db }) {
+  return {
+    /** Processes the next chunk; `done` once the file is consumed (or the import failed). */
+    async importFanCsvChunk({ importId }: { importId: string }): Promise<{ done: boolean; processedRows: number }> {
+      const imp = await db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
+      if (!imp || imp.status === 'completed' || imp.status === 'failed') return { done: true, processedRows: imp?.processedRows ?? 0 };
+
+      const chunk = await readChunk(imp.filePath, imp.byteOffset, IMPORT_CHUNK_ROWS, imp.columns === null);
+      let columns = imp.columns as ColumnMap | null;
+      const records = chunk.records;
+      if (chunk.header) {
+        const mapped = mapHeader(chunk.header.record);
+        if (!mapped.ok) {
+          await db.update(fanImports).set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(fanImports.id, importId));
+          return { done: true, processedRows: 0 };
+        }
+        columns = mapped.columns;
+      }
+      if (!columns) throw new Error(`import ${importId} has no column map`);
+
+      // Parse; within a chunk the last occurrence of a handle wins and earlier ones are skipped
+      // (one statement cannot upsert the same row twice).
+      const firstRow = imp.processedRows + 2;
+      const errors: { importId: string; row: number; error: string }[] = [];
+      const byHandle = new Map<string, ParsedFan>();
+      records.forEach(({ record }, i) => {
+        const parsed = parseFanRecord(record, columns!);
+        if (parsed.ok) byHandle.set(parsed.fan.handle, parsed.fan);
+        else errors.push({ importId, row: firstRow + i, error: parsed.error });
+      });
+      const endByte = records.at(-1)?.endByte ?? chunk.header?.endByte ?? imp.byteOffset;
+      const done = chunk.atEnd;
+
+      await db.transaction(async (tx) => {
+        // The checkpoint moves only if it is still where this chunk started: a duplicate run of
+        // the same chunk (a retry racing a slow first attempt) writes nothing.
+        const [claimed] = await tx
+          .update(fanImports)
+          .set({
+            columns,
+            status: done ? 'completed' : 'running',
+            byteOffset: endByte,
+            processedRows: sql`${fanImports.processedRows} + ${records.length}`,
+            errorCount: sql`${fanImports.errorCount} + ${errors.length}`,
+            updatedAt: sql`now()`,
+            completedAt: done ? sql`now()` : null,
+          })
+          .where(and(eq(fanImports.id, importId), eq(fanImports.byteOffset, imp.byteOffset)))
+          .returning({ id: fanImports.id });
+        if (!claimed) return;
+        let inserted = 0;
+        let updated = 0;
+        const rows = [...byHandle.values()];
+        for (let i = 0; i < rows.length; i += 500) {
+          const batch = rows.slice(i, i + 500).map((f) => ({ creatorId: imp.creatorId, platform: 'onlyfans', ...f, valueCents: f.valueCents ?? 0 }));
+          const result = await tx
+            .insert(fans)
+            .values(batch)
+            .onConflictDoUpdate({
+              target: [fans.creatorId, fans.platform, fans.handle],
+              targetWhere: sql`deleted_at is null`,
+              // Empty cells keep what the CRM already knows.
+              set: {
+                name: sql`coalesce(excluded.name, ${fans.name})`,
+                email: sql`coalesce(excluded.email, ${fans.email})`,
+                subscriptionTier: sql`coalesce(excluded.subscription_tier, ${fans.subscriptionTier})`,
+                // Lifetime spend only grows (purchases also add to it between exports).
+                valueCents: sql`greatest(excluded.value_cents, ${fans.valueCents})`,
+                lastSeenAt: sql`greatest(excluded.last_seen_at, ${fans.lastSeenAt})`,
+                updatedAt: sql`now()`,
+              },
+              // Nothing new in the row: no write, counted as skipped.
+              setWhere: sql`(excluded.name is not null and excluded.name is distinct from ${fans.name})
+                or (excluded.email is not null and excluded.email is distinct from ${fans.email})
+                or (excluded.subscription_tier is not null and excluded.subscription_tier is distinct from ${fans.subscriptionTier})
+                or excluded.value_cents > ${fans.valueCents}
+                or excluded.last_seen_at > ${fans.lastSeenAt} or (excluded.last_seen_at is not null and ${fans.lastSeenAt} is null)`,
+            })
+            .returning({ inserted: sql<boolean>`xmax = 0` });
+          inserted += result.filter((r) => r.inserted).length;
+          updated += result.length - result.filter((r) => r.inserted).length;
+        }
+        const skipped = records.length - errors.length - inserted - updated;
+        if (errors.length) await tx.insert(fanImportErrors).values(errors).onConflictDoNothing();
+        await tx
+          .update(fanImports)
+          .set({ inserted: sql`${fanImports.inserted} + ${inserted}`, updated: sql`${fanImports.updated} + ${updated}`, skipped: sql`${fanImports.skipped} + ${skipped}` })
+          .where(eq(fanImports.id, importId));
+      });
+      Context.current().heartbeat({ processedRows: imp.processedRows + records.length });
+      if (done) log.info('fan import completed', { importId });
+      return { done, processedRows: imp.processedRows + records.length };
+    },
+  };
+}
+
+export type FanImportActivities = ReturnType<typeof createFanImportActivities>;

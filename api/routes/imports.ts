@@ -1,0 +1,104 @@
+// SPEC §3 CSV import: the upload is streamed to DATA_DIR/imports (never whole in memory) and a
+// `csv-import:<id>` workflow works through it; GET /imports/:id shows progress and row errors.
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, asc, eq } from 'drizzle-orm';
+import { Type } from 'typebox';
+import { fanImportErrors, fanImports } from '../../db/schema.js';
+import { taskQueue } from '../../lib/temporal.js';
+import { fanImportWorkflow, fanImportWorkflowId } from '../../workflows/fan-import.js';
+import type { RouteDeps } from '../app.js';
+import { caller } from '../authenticate.js';
+import { ApiError, notFound } from '../errors.js';
+import { bearerAuth, errorResponses } from '../schemas.js';
+
+/** Row errors returned with the status (all of them are kept in fan_import_errors). */
+const ERRORS_SHOWN = 1_000;
+
+export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, temporal, config }) => {
+  await app.register(multipart, { limits: { fileSize: config.IMPORT_MAX_BYTES, files: 1, fields: 0, parts: 2 } });
+  app.addHook('onRequest', app.authenticate);
+
+  app.post(
+    '/onlyfans/import/csv',
+    {
+      schema: {
+        tags: ['crm'],
+        summary: 'Upload an OnlyFans fan export (multipart field `file`); the import runs as a workflow',
+        description: `Streams the file to storage (at most ${config.IMPORT_MAX_BYTES} bytes), then 202 with the import id to follow at GET /imports/{id}.`,
+        security: bearerAuth,
+        consumes: ['multipart/form-data'],
+        response: { 202: Type.Object({ importId: Type.String(), status: Type.Literal('queued') }), ...errorResponses(400, 401, 413, 415, 503) },
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
+      const file = await request.file().catch(() => undefined);
+      if (!file || file.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
+      const importId = randomUUID();
+      const dir = path.join(config.DATA_DIR, 'imports');
+      const filePath = path.join(dir, `${importId}.csv`);
+      await mkdir(dir, { recursive: true });
+      try {
+        await pipeline(file.file, createWriteStream(filePath));
+        if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
+        const fileBytes = file.file.bytesRead;
+        if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
+        await db.insert(fanImports).values({ id: importId, creatorId: caller(request).userId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
+        await temporal.workflow.start(fanImportWorkflow, {
+          workflowId: fanImportWorkflowId(importId),
+          taskQueue: taskQueue(config, 'crm'),
+          args: [{ importId }],
+        });
+      } catch (err) {
+        await rm(filePath, { force: true });
+        throw err;
+      }
+      return reply.status(202).send({ importId, status: 'queued' as const });
+    },
+  );
+
+  app.get(
+    '/imports/:id',
+    {
+      schema: {
+        tags: ['crm'],
+        summary: 'Progress and result of a CSV import',
+        security: bearerAuth,
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: {
+          200: Type.Object({
+            status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed')]),
+            processedRows: Type.Integer(),
+            failureReason: Type.Union([Type.String(), Type.Null()]),
+            summary: Type.Object({ totalRows: Type.Integer(), successfulInserts: Type.Integer(), updated: Type.Integer(), skipped: Type.Integer(), errors: Type.Integer() }),
+            errors: Type.Array(Type.Object({ row: Type.Integer(), error: Type.String() })),
+          }),
+          ...errorResponses(400, 401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const imp = await db.query.fanImports.findFirst({ where: and(eq(fanImports.id, request.params.id), eq(fanImports.creatorId, caller(request).userId)) });
+      if (!imp) throw notFound('import');
+      const errors = await db
+        .select({ row: fanImportErrors.row, error: fanImportErrors.error })
+        .from(fanImportErrors)
+        .where(eq(fanImportErrors.importId, imp.id))
+        .orderBy(asc(fanImportErrors.row))
+        .limit(ERRORS_SHOWN);
+      return {
+        status: imp.status,
+        processedRows: imp.processedRows,
+        failureReason: imp.failureReason,
+        summary: { totalRows: imp.processedRows, successfulInserts: imp.inserted, updated: imp.updated, skipped: imp.skipped, errors: imp.errorCount },
+        errors,
+      };
+    },
+  );
+};
