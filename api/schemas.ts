@@ -1,6 +1,9 @@
 // Schemas shared by several routes (request bodies and responses are also the OpenAPI document).
 import { Type } from 'typebox';
 
+/** `T` or null (a field that may be cleared). */
+export const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
 export const Email = Type.String({ format: 'email', maxLength: 254 });
 export const Password = Type.String({ minLength: 1, maxLength: 256 });
 export const OpaqueToken = Type.String({ minLength: 1, maxLength: 512 });

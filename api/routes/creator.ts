@@ -6,9 +6,8 @@ import { Type } from 'typebox';
 import { creatorProfiles } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
-import { bearerAuth, errorResponses } from '../schemas.js';
+import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 const Profile = Type.Object({
   status: Type.Union([Type.Literal('onboarding'), Type.Literal('active'), Type.Literal('restricted')]),

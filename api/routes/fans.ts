@@ -8,9 +8,8 @@ import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
 import { decodeCursor, page, PageQuery } from '../pagination.js';
-import { bearerAuth, errorResponses } from '../schemas.js';
+import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Tag = Type.String({ minLength: 1, maxLength: 50, pattern: '^[^,]+$' });
 const FanFields = {
   name: Nullable(Type.String({ minLength: 1, maxLength: 200 })),
