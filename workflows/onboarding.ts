@@ -185,14 +185,12 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
    * Mail is best effort for the process: an address SES refuses for good must not fail the
    * onboarding (the user can still verify with another link, or act on the status page).
    */
-  const bestEffort = async (what: string, send: () => Promise<unknown>) => {
+  const bestEffort = async (what: string, send: () => Promise<unknown>): Promise<void> => {
     try {
       await send();
-      return true;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       log.warn(`${what} failed for good`, { userId, error: err.cause?.message });
-      return false;
     }
   };
 
