@@ -1,5 +1,6 @@
 // The bits of HTTP every stand-in needs (node:http, no framework).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 /** The whole body as text; `tooLarge` builds the protocol's own error past `maxBytes`. */
 export async function readBody(req: IncomingMessage, maxBytes: number, tooLarge: (message: string) => Error): Promise<string> {
@@ -17,4 +18,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   const payload = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), ...headers });
   res.end(payload);
+}
+
+/** Listens (port 0 picks a free one) and returns the server's base URL. */
+export async function listen(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port: actual } = server.address() as AddressInfo;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
 }

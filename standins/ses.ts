@@ -6,11 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { mailboxMessageSchema, type MailboxMessage } from '../lib/email/mailbox.js';
 import type { Logger } from '../lib/logger.js';
-import { readBody, sendJson } from './http.js';
+import { listen, readBody, sendJson } from './http.js';
 
 export interface SesStandinOptions {
   /** 0 picks a free port; the returned url has the actual one. */
@@ -210,15 +209,7 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = await listen(server, opts.port, host);
 
   return {
     url,

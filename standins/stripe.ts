@@ -9,11 +9,10 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Stripe from 'stripe';
 import type { Logger } from '../lib/logger.js';
-import { readBody, sendJson } from './http.js';
+import { listen, readBody, sendJson } from './http.js';
 
 export interface StripeStandinOptions {
   /** 0 picks a free port; the returned url has the actual one. */
@@ -941,15 +940,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = await listen(server, opts.port, host);
   const publicUrl = (opts.publicUrl ?? url).replace(/\/+$/, '');
 
   // Events a previous run had not managed to deliver go out again.

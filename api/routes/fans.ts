@@ -21,6 +21,8 @@ const FanFields = {
   notes: Nullable(Type.String({ maxLength: 10_000 })),
   lastSeenAt: Nullable(Type.String({ format: 'date-time' })),
 };
+/** What a create or an update may set (all optional; platform and handle are set at creation only). */
+const WritableFields = { ...Type.Partial(Type.Object(FanFields)).properties, optedOut: Type.Optional(Type.Boolean()) };
 const Handle = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\s]+$' });
 const Platform = Type.String({ minLength: 1, maxLength: 30, pattern: '^[a-z0-9_]+$', default: 'onlyfans' });
 
@@ -146,7 +148,7 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
         summary: 'Add a fan (unique per platform and handle)',
         security: bearerAuth,
         body: Type.Object(
-          { platform: Type.Optional(Platform), handle: Handle, ...Type.Partial(Type.Object(FanFields)).properties, optedOut: Type.Optional(Type.Boolean()) },
+          { platform: Type.Optional(Platform), handle: Handle, ...WritableFields },
           { additionalProperties: false },
         ),
         response: { 201: Fan, ...errorResponses(400, 401, 409) },
@@ -182,7 +184,7 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
         summary: 'Update a fan (fields given are replaced; platform and handle are fixed)',
         security: bearerAuth,
         params: IdParams,
-        body: Type.Object({ ...Type.Partial(Type.Object(FanFields)).properties, optedOut: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+        body: Type.Object(WritableFields, { additionalProperties: false }),
         response: { 200: Fan, ...errorResponses(400, 401, 404) },
       },
     },
