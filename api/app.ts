@@ -21,13 +21,17 @@ import { registerAuthentication } from './authenticate.js';
 import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
+import { createSendQueueProcess } from './send-queue-process.js';
 import { authRoutes } from './routes/auth.js';
+import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';
 import { devRoutes } from './routes/dev.js';
 import { fanRoutes } from './routes/fans.js';
+import { messageRoutes } from './routes/messages.js';
 import { importRoutes } from './routes/imports.js';
 import { healthRoutes } from './routes/health.js';
 import { onboardingRoutes } from './routes/onboarding.js';
+import { platformRoutes, platformWebhookRoutes } from './routes/platforms.js';
 import { stripeRoutes } from './routes/stripe.js';
 import { webhookRoutes } from './routes/webhooks.js';
 
@@ -132,7 +136,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerAuthentication(app, jwt);
   registerIdempotency(app, deps.db, config.JWT_SECRET);
   const onboarding = createOnboardingProcess(deps.temporal, config);
-  const routeDeps = { ...deps, jwt, onboarding };
+  const sendQueue = createSendQueueProcess(deps.temporal, config);
+  const routeDeps = { ...deps, jwt, onboarding, sendQueue };
 
   await app.register(healthRoutes, { ...routeDeps, registry: metrics.registry });
   await app.register(
@@ -144,6 +149,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(creatorRoutes, routeDeps);
       await api.register(fanRoutes, routeDeps);
       await api.register(importRoutes, routeDeps);
+      await api.register(messageRoutes, routeDeps);
+      await api.register(conversationRoutes, routeDeps);
+      await api.register(platformRoutes, routeDeps);
+      await api.register(platformWebhookRoutes, routeDeps);
       await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },
@@ -152,4 +161,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
-export type RouteDeps = AppDeps & { jwt: ReturnType<typeof createJwt>; onboarding: ReturnType<typeof createOnboardingProcess> };
+export type RouteDeps = AppDeps & {
+  jwt: ReturnType<typeof createJwt>;
+  onboarding: ReturnType<typeof createOnboardingProcess>;
+  sendQueue: ReturnType<typeof createSendQueueProcess>;
+};

@@ -16,6 +16,7 @@ const commaList = z
 
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
 const DEV_STRIPE_WEBHOOK_SECRET = 'whsec_dev_standin_secret_0123456789';
+const DEV_CREDENTIALS_KEY = Buffer.alloc(32, 'dev-only-credentials-key').toString('base64');
 
 const schema = z
   .object({
@@ -77,6 +78,21 @@ const schema = z
     STRIPE_WEBHOOK_SECRET: z.string().min(8).default(DEV_STRIPE_WEBHOOK_SECRET),
     STRIPE_STANDIN_PORT: port.default(12111),
 
+    // Platform connections' credentials and webhook secrets are stored encrypted (AES-256-GCM) with
+    // this key: 32 bytes, base64.
+    CREDENTIALS_KEY: z
+      .string()
+      .default(DEV_CREDENTIALS_KEY)
+      .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
+    // The local simulated fan platform (standins/platform-sandbox.ts) the `sandbox` adapter talks to.
+    PLATFORM_SANDBOX_PORT: port.default(8010),
+    PLATFORM_SANDBOX_URL: z.string().url().optional(),
+    // Send queue: messages per minute per creator account when its connection sets no limit, and
+    // the transient-failure policy (exponential backoff from the base, dead-letter after the attempts).
+    SEND_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(10),
+    SEND_RETRY_BASE_SECONDS: z.coerce.number().positive().default(10),
+    SEND_MAX_ATTEMPTS: z.coerce.number().int().positive().default(6),
+
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
     SES_REGION: z.string().default('us-east-1'),
     SES_ENDPOINT: z.string().url().optional(),
@@ -103,6 +119,7 @@ const schema = z
         env.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/ofm`,
       usesEmbeddedPostgres: env.DATABASE_URL === undefined,
       usesStripeStandin: !production && env.STRIPE_SECRET_KEY === undefined,
+      PLATFORM_SANDBOX_URL: env.PLATFORM_SANDBOX_URL ?? `http://127.0.0.1:${env.PLATFORM_SANDBOX_PORT}`,
     };
   })
   .superRefine((cfg, ctx) => {
@@ -113,6 +130,8 @@ const schema = z
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'must be set in production' });
     if (!cfg.STRIPE_SECRET_KEY)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
+    if (cfg.CREDENTIALS_KEY === DEV_CREDENTIALS_KEY)
+      ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_KEY'], message: 'must be set in production' });
     if (cfg.usesEmbeddedPostgres)
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
     if (cfg.ENABLE_DEV_ROUTES)

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
+import { createSendQueueActivities, type SendQueueDeps } from '../activities/send-queue.js';
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
@@ -11,7 +12,7 @@ export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.ur
 
 export interface WorkerDeps extends OnboardingActivityDeps {
   connection: NativeConnection;
-  config: OnboardingActivityDeps['config'] & Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
+  config: OnboardingActivityDeps['config'] & SendQueueDeps['config'] & Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
@@ -25,5 +26,6 @@ export async function createWorkers(deps: WorkerDeps): Promise<Worker[]> {
     Worker.create({ ...common, taskQueue: taskQueue(config, 'onboarding'), activities: createOnboardingActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'maintenance'), activities: createMaintenanceActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'crm'), activities: createFanImportActivities(deps) }),
+    Worker.create({ ...common, taskQueue: taskQueue(config, 'messaging'), activities: createSendQueueActivities(deps) }),
   ]);
 }

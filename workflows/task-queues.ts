@@ -3,4 +3,5 @@ export const TaskQueues = {
   onboarding: 'onboarding',
   maintenance: 'maintenance',
   crm: 'crm',
+  messaging: 'messaging',
 } as const;

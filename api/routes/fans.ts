@@ -54,13 +54,16 @@ const present = (f: Row) => ({
   updatedAt: f.updatedAt.toISOString(),
 });
 
-/** Writable columns from a body (absent keys untouched; ISO strings to dates). */
-function columns(body: Partial<Record<keyof typeof FanFields, unknown>> & { optedOut?: boolean }) {
+/**
+ * Writable columns from a body (absent keys untouched; ISO strings to dates). Opting out keeps the
+ * first opt-out time on an update; an insert has no earlier one to keep.
+ */
+function columns(body: Partial<Record<keyof typeof FanFields, unknown>> & { optedOut?: boolean }, on: 'insert' | 'update') {
   const { lastSeenAt, optedOut, ...rest } = body;
   return {
     ...(rest as Partial<Pick<Row, 'name' | 'email' | 'avatarUrl' | 'tags' | 'valueCents' | 'subscriptionTier' | 'notes'>>),
     ...(lastSeenAt === undefined ? {} : { lastSeenAt: lastSeenAt === null ? null : new Date(lastSeenAt as string) }),
-    ...(optedOut === undefined ? {} : { optedOutAt: optedOut ? sql`coalesce(${fans.optedOutAt}, now())` : null }),
+    ...(optedOut === undefined ? {} : { optedOutAt: optedOut ? (on === 'insert' ? sql`now()` : sql`coalesce(${fans.optedOutAt}, now())`) : null }),
   };
 }
 
@@ -158,7 +161,7 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
       const { platform = 'onlyfans', handle, ...rest } = request.body;
       const [row] = await db
         .insert(fans)
-        .values({ creatorId: caller(request).userId, platform, handle, ...columns(rest) })
+        .values({ creatorId: caller(request).userId, platform, handle, ...columns(rest, 'insert') })
         .onConflictDoNothing({ target: [fans.creatorId, fans.platform, fans.handle], where: isNull(fans.deletedAt) })
         .returning();
       if (!row) throw new ApiError(409, 'fan_exists', `a fan ${handle} on ${platform} already exists`);
@@ -191,7 +194,7 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
     async (request) => {
       const [row] = await db
         .update(fans)
-        .set({ ...columns(request.body), updatedAt: sql`now()` })
+        .set({ ...columns(request.body, 'update'), updatedAt: sql`now()` })
         .where(mine(caller(request).userId, request.params.id))
         .returning();
       if (!row) throw notFound('fan');

@@ -30,6 +30,7 @@ describe('fans CRUD', () => {
     expect(updated.json()).toMatchObject({ notes: 'likes cats', tags: ['vip', 'cats'], optedOut: true, name: null, valueCents: 1500 });
 
     expect((await call(alice, 'POST', '/crm/fans', { handle: 'crud_fan' })).statusCode).toBe(409);
+    expect(await create(alice, { handle: 'opted_out_from_start', optedOut: true })).toMatchObject({ optedOut: true });
     expect((await call(alice, 'DELETE', `/crm/fans/${fan.id}`)).statusCode).toBe(204);
     expect((await call(alice, 'GET', `/crm/fans/${fan.id}`)).statusCode).toBe(404);
     expect((await call(alice, 'DELETE', `/crm/fans/${fan.id}`)).statusCode).toBe(404);

@@ -24,7 +24,7 @@ describe('config', () => {
       loadConfig({ NODE_ENV: 'production' });
       expect.unreachable();
     } catch (err) {
-      for (const name of ['JWT_SECRET', 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET']) expect(String(err)).toContain(name);
+      for (const name of ['JWT_SECRET', 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'CREDENTIALS_KEY']) expect(String(err)).toContain(name);
     }
     const ok = loadConfig({
       NODE_ENV: 'production',
@@ -32,7 +32,9 @@ describe('config', () => {
       DATABASE_URL: 'postgres://u:p@db:5432/ofm',
       STRIPE_SECRET_KEY: 'sk_live_x',
       STRIPE_WEBHOOK_SECRET: 'whsec_real_secret_value',
+      CREDENTIALS_KEY: Buffer.alloc(32, 7).toString('base64'),
     });
+    expect(() => loadConfig({ CREDENTIALS_KEY: 'c2hvcnQ=' })).toThrow(/CREDENTIALS_KEY: must be 32 bytes/);
     expect(ok).toMatchObject({ ENABLE_DEV_ROUTES: false, usesSesStandin: false, SES_ENDPOINT: undefined });
   });
 

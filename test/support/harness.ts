@@ -14,6 +14,7 @@ import { createLogger } from '../../lib/logger.js';
 import { connectTemporalClient } from '../../lib/temporal.js';
 import { createStripeClient } from '../../lib/stripe.js';
 import { freePort } from '../../lib/toolchain.js';
+import { startPlatformSandbox } from '../../standins/platform-sandbox.js';
 import { startSesStandin } from '../../standins/ses.js';
 import { startStripeStandin } from '../../standins/stripe.js';
 import { createWorkers } from '../../workers/create-workers.js';
@@ -45,7 +46,10 @@ export async function startHarness(options: { env?: Record<string, string>; work
     webhookSecret: testConfig().STRIPE_WEBHOOK_SECRET,
     webhookRetryDelaysMs: [100, 500, 1000],
   });
+  const platformSandbox = await startPlatformSandbox({ port: 0, webhookRetryDelaysMs: [200, 1000] });
   const config = testConfig({
+    PLATFORM_SANDBOX_URL: platformSandbox.url,
+    PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
     SES_STANDIN_PORT: new URL(standin.url).port,
     STRIPE_STANDIN_PORT: new URL(stripeStandin.url).port,
     API_PORT: String(apiPort),
@@ -84,6 +88,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
     temporal,
     stripe,
     stripeStandin,
+    platformSandbox,
     mailbox,
     /** Waits for the newest mail to `to` whose text matches, and returns its token query parameter. */
     async tokenFromMail(to: string, subjectPattern: RegExp, skip = 0): Promise<string> {
@@ -104,6 +109,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
       await closeDb();
       await standin.close();
       await stripeStandin.close();
+      await platformSandbox.close();
     },
   };
 }

@@ -1,0 +1,298 @@
+// SPEC §3 messaging: queue a 1:1 message (202 with an estimated send time), the queue's status,
+// one message, lists by status (the dead-letter view), retry of a dead message, and the manual
+// adapter's operator tasks. Sending itself is the `send-queue:<creatorId>` workflow's.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, asc, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { fans, messages, messageStatus, users } from '../../db/schema.js';
+import { connectionFor, enqueueMessage, estimateSendTime, NotConnectedError, PRIORITY, type PriorityName } from '../../lib/outbox.js';
+import type { RouteDeps } from '../app.js';
+import { caller } from '../authenticate.js';
+import { ApiError, notFound } from '../errors.js';
+import { decodeCursor, page, PageQuery } from '../pagination.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
+import type { SendQueueProcess } from '../send-queue-process.js';
+
+const PriorityNames = ['high', 'normal', 'low'] as const satisfies readonly PriorityName[];
+const priorityName = (value: number): PriorityName => PriorityNames.find((n) => PRIORITY[n] === value) ?? 'low';
+const Priority = Type.Enum(PriorityNames);
+
+export const MessageText = Type.String({ minLength: 1, maxLength: 5_000 });
+export const PriceCents = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'pay-per-view price; 0 or absent for a free message' });
+export const MediaUrls = Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { maxItems: 20 });
+
+const Status = Type.Enum(messageStatus.enumValues);
+export const Message = Type.Object({
+  id: Type.String(),
+  conversationId: Type.String(),
+  fanId: Type.String(),
+  platform: Type.String(),
+  direction: Type.Union([Type.Literal('in'), Type.Literal('out')]),
+  status: Status,
+  priority: Priority,
+  text: Type.String(),
+  priceCents: Nullable(Type.Integer()),
+  attachments: Type.Array(Type.String()),
+  attempts: Type.Integer(),
+  lastError: Nullable(Type.String()),
+  campaignId: Nullable(Type.String()),
+  queuedAt: Nullable(Type.String({ format: 'date-time' })),
+  sentAt: Nullable(Type.String({ format: 'date-time' })),
+  readAt: Nullable(Type.String({ format: 'date-time' })),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+type Row = typeof messages.$inferSelect;
+export const presentMessage = (m: Row) => ({
+  id: m.id,
+  conversationId: m.conversationId,
+  fanId: m.fanId,
+  platform: m.platform,
+  direction: m.direction,
+  status: m.status,
+  priority: priorityName(m.priority),
+  text: m.text,
+  priceCents: m.priceCents,
+  attachments: m.attachments,
+  attempts: m.attempts,
+  lastError: m.lastError,
+  campaignId: m.campaignId,
+  queuedAt: m.queuedAt?.toISOString() ?? null,
+  sentAt: m.sentAt?.toISOString() ?? null,
+  readAt: m.readAt?.toISOString() ?? null,
+  createdAt: m.createdAt.toISOString(),
+});
+
+export const Queued = Type.Object({
+  messageId: Type.String(),
+  status: Type.Literal('queued'),
+  queuedAt: Type.String({ format: 'date-time' }),
+  estimatedSendTime: Type.String({ format: 'date-time', description: 'from the messages ahead in the queue, paced at the account’s rate limit' }),
+});
+
+/**
+ * Queues one outgoing message to a live fan of the caller and wakes the send queue. The message is
+ * committed first; if the queue cannot be woken (Temporal down), it is withdrawn again and the
+ * caller gets a 503 to retry, unless a running queue already picked it up.
+ */
+export async function queueMessage(
+  { db, config, sendQueue }: Pick<RouteDeps, 'db' | 'config'> & { sendQueue: SendQueueProcess },
+  request: FastifyRequest,
+  input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName },
+) {
+  const creatorId = caller(request).userId;
+  const fan = await db.query.fans.findFirst({ where: and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)) });
+  if (!fan) throw notFound('fan');
+  if (fan.optedOutAt) throw new ApiError(422, 'fan_opted_out', 'this fan opted out of messages');
+  const connection = await connectionFor(db, config, creatorId, fan.platform).catch((err: unknown) => {
+    throw err instanceof NotConnectedError ? new ApiError(422, 'platform_not_connected', err.message) : err;
+  });
+  const message = await db.transaction((tx) =>
+    enqueueMessage(tx, { creatorId, fan, text: input.text, priceCents: input.priceCents, attachments: input.attachments, priority: PRIORITY[input.priority] }),
+  );
+  try {
+    await sendQueue.wake(creatorId);
+  } catch (err) {
+    const withdrawn = await db.delete(messages).where(and(eq(messages.id, message.id), eq(messages.status, 'queued'))).returning({ id: messages.id });
+    if (withdrawn.length > 0) throw err;
+    request.log.warn({ err, messageId: message.id }, 'send queue not woken, but it already took the message');
+  }
+  const estimatedSendTime = await estimateSendTime(db, message, { messages: connection.rateLimitMessages, perSeconds: connection.rateLimitSeconds });
+  return { message, accepted: { messageId: message.id, status: 'queued' as const, queuedAt: message.queuedAt!.toISOString(), estimatedSendTime: estimatedSendTime.toISOString() } };
+}
+
+export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
+  const { db } = deps;
+  app.addHook('onRequest', app.authenticate);
+  const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+  const mine = (request: FastifyRequest, id: string) => and(eq(messages.id, id), eq(messages.creatorId, caller(request).userId));
+
+  app.post(
+    '/onlyfans/messages/send',
+    {
+      config: { idempotent: true },
+      schema: {
+        tags: ['messaging'],
+        summary: 'Queue a message to one fan; the creator’s send queue delivers it within the platform’s rate limit',
+        security: bearerAuth,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          {
+            recipientId: Type.String({ format: 'uuid', description: 'the fan’s id' }),
+            content: MessageText,
+            mediaUrls: Type.Optional(MediaUrls),
+            priceCents: Type.Optional(PriceCents),
+            priority: Type.Optional(Type.Enum(PriorityNames, { default: 'normal', description: 'high and normal go before campaign traffic (low)' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 202: Queued, ...errorResponses(400, 401, 404, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { recipientId, content, mediaUrls, priceCents, priority = 'normal' } = request.body;
+      const { accepted } = await queueMessage(deps, request, { fanId: recipientId, text: content, attachments: mediaUrls, priceCents, priority });
+      return reply.status(202).send(accepted);
+    },
+  );
+
+  app.get(
+    '/onlyfans/messages/status',
+    {
+      schema: {
+        tags: ['messaging'],
+        summary: 'The caller’s send queue: depth, in flight, dead-letter, last send and today’s counts',
+        description: '“Today” is the creator’s day in their timezone. failureRate is dead / (sent + dead) among messages queued today.',
+        security: bearerAuth,
+        response: {
+          200: Type.Object({
+            queueDepth: Type.Integer(),
+            messagesInFlight: Type.Integer(),
+            dlqCount: Type.Integer(),
+            awaitingOperator: Type.Integer(),
+            lastProcessedAt: Nullable(Type.String({ format: 'date-time' })),
+            metrics: Type.Object({ messagesQueuedToday: Type.Integer(), messagesProcessedToday: Type.Integer(), failureRate: Type.Number() }),
+          }),
+          ...errorResponses(401),
+        },
+      },
+    },
+    async (request) => {
+      const creatorId = caller(request).userId;
+      const today = sql`(date_trunc('day', now() at time zone (select ${users.timezone} from ${users} where ${users.id} = ${creatorId})) at time zone (select ${users.timezone} from ${users} where ${users.id} = ${creatorId}))`;
+      const [s] = await db
+        .select({
+          queueDepth: sql<number>`count(*) filter (where ${messages.status} in ('queued', 'failed'))::int`,
+          inFlight: sql<number>`count(*) filter (where ${messages.status} = 'sending')::int`,
+          dead: sql<number>`count(*) filter (where ${messages.status} = 'dead')::int`,
+          awaitingOperator: sql<number>`count(*) filter (where ${messages.status} = 'awaiting_operator')::int`,
+          lastProcessedAt: sql<string | null>`max(${messages.sentAt})`,
+          queuedToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today})::int`,
+          sentToday: sql<number>`count(*) filter (where ${messages.sentAt} >= ${today})::int`,
+          sentOfToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today} and ${messages.status} = 'sent')::int`,
+          deadOfToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today} and ${messages.status} = 'dead')::int`,
+        })
+        .from(messages)
+        .where(
+          and(
+            eq(messages.creatorId, creatorId),
+            eq(messages.direction, 'out'),
+            or(sql`${messages.status} in ('queued', 'failed', 'sending', 'dead', 'awaiting_operator')`, sql`${messages.queuedAt} >= ${today}`, sql`${messages.sentAt} >= ${today}`),
+          ),
+        );
+      const settled = (s?.sentOfToday ?? 0) + (s?.deadOfToday ?? 0);
+      return {
+        queueDepth: s?.queueDepth ?? 0,
+        messagesInFlight: s?.inFlight ?? 0,
+        dlqCount: s?.dead ?? 0,
+        awaitingOperator: s?.awaitingOperator ?? 0,
+        lastProcessedAt: s?.lastProcessedAt ? new Date(s.lastProcessedAt).toISOString() : null,
+        metrics: { messagesQueuedToday: s?.queuedToday ?? 0, messagesProcessedToday: s?.sentToday ?? 0, failureRate: settled === 0 ? 0 : (s?.deadOfToday ?? 0) / settled },
+      };
+    },
+  );
+
+  app.get(
+    '/messages',
+    {
+      schema: {
+        tags: ['messaging'],
+        summary: 'The caller’s messages by status, newest first: `?status=dead` is the dead-letter queue, `awaiting_operator` the manual tasks',
+        security: bearerAuth,
+        querystring: Type.Object({ status: Status, ...PageQuery }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(Message), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const { status, limit = 50, cursor } = request.query;
+      const where = [eq(messages.creatorId, caller(request).userId), eq(messages.status, status)];
+      if (cursor) {
+        const { value, id } = decodeCursor(cursor);
+        const at = sql`${String(value)}::timestamptz`;
+        where.push(or(sql`${messages.createdAt} < ${at}`, and(sql`${messages.createdAt} = ${at}`, gt(messages.id, id)))!);
+      }
+      const rows = await db
+        .select({ m: messages, key: sql<string>`${messages.createdAt}::text` })
+        .from(messages)
+        .where(and(...where))
+        .orderBy(desc(messages.createdAt), asc(messages.id))
+        .limit(limit + 1);
+      const result = page(rows.map((r) => ({ ...r, id: r.m.id })), limit, (r) => r.key);
+      return { items: result.items.map((r) => presentMessage(r.m)), nextCursor: result.nextCursor };
+    },
+  );
+
+  app.get(
+    '/messages/:id',
+    { schema: { tags: ['messaging'], summary: 'One message and its delivery state', security: bearerAuth, params: IdParams, response: { 200: Message, ...errorResponses(400, 401, 404) } } },
+    async (request) => {
+      const row = await db.query.messages.findFirst({ where: mine(request, request.params.id) });
+      if (!row) throw notFound('message');
+      return presentMessage(row);
+    },
+  );
+
+  app.post(
+    '/messages/:id/retry',
+    {
+      schema: {
+        tags: ['messaging'],
+        summary: 'Send a dead-lettered message again (its idempotency key is kept, so it is never delivered twice)',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 202: Message, ...errorResponses(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const [row] = await db
+        .update(messages)
+        .set({ status: 'queued', attempts: 0, lastError: null, availableAt: sql`now()`, queuedAt: sql`now()` })
+        .where(and(mine(request, request.params.id), eq(messages.status, 'dead')))
+        .returning();
+      if (!row) {
+        const exists = await db.query.messages.findFirst({ where: mine(request, request.params.id), columns: { status: true } });
+        if (!exists) throw notFound('message');
+        throw new ApiError(409, 'not_dead', `only a dead-lettered message can be retried; this one is ${exists.status}`);
+      }
+      // Already committed as queued: if the wake fails, the next enqueue or the maintenance sweep sends it.
+      await deps.sendQueue.wake(row.creatorId).catch((err: unknown) => request.log.warn({ err, messageId: row.id }, 'send queue not woken after retry'));
+      return reply.status(202).send(presentMessage(row));
+    },
+  );
+
+  app.post(
+    '/messages/:id/complete',
+    {
+      schema: {
+        tags: ['messaging'],
+        summary: 'Manual adapter: the person who sent (or could not send) the message on the platform says so',
+        security: bearerAuth,
+        params: IdParams,
+        body: Type.Object(
+          {
+            outcome: Type.Union([Type.Literal('sent'), Type.Literal('failed')]),
+            platformMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            error: Type.Optional(Type.String({ minLength: 1, maxLength: 1_000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Message, ...errorResponses(400, 401, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { outcome, platformMessageId, error } = request.body;
+      const [row] = await db
+        .update(messages)
+        .set(outcome === 'sent' ? { status: 'sent', sentAt: sql`now()`, platformMessageId } : { status: 'dead', lastError: error ?? 'the operator could not send it' })
+        .where(and(mine(request, request.params.id), eq(messages.status, 'awaiting_operator')))
+        .returning();
+      if (!row) {
+        const exists = await db.query.messages.findFirst({ where: mine(request, request.params.id), columns: { status: true } });
+        if (!exists) throw notFound('message');
+        throw new ApiError(409, 'not_awaiting_operator', `this message is ${exists.status}, not waiting for an operator`);
+      }
+      return presentMessage(row);
+    },
+  );
+};

@@ -1,0 +1,23 @@
+// API glue to the creator's send queue: after messages are committed to the outbox, wake the
+// `send-queue:<creatorId>` workflow, starting it when it does not run yet (signalWithStart).
+import type { Client } from '@temporalio/client';
+import type { Config } from '../lib/config.js';
+import { taskQueue } from '../lib/temporal.js';
+import { CreatorId } from '../workflows/search-attributes.js';
+import { messagesEnqueuedSignal, sendQueueWorkflow, sendQueueWorkflowId } from '../workflows/send-queue.js';
+
+export function createSendQueueProcess(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>) {
+  return {
+    async wake(creatorId: string): Promise<void> {
+      await client.workflow.signalWithStart(sendQueueWorkflow, {
+        workflowId: sendQueueWorkflowId(creatorId),
+        taskQueue: taskQueue(config, 'messaging'),
+        args: [{ creatorId }],
+        signal: messagesEnqueuedSignal,
+        typedSearchAttributes: [{ key: CreatorId, value: creatorId }],
+      });
+    },
+  };
+}
+
+export type SendQueueProcess = ReturnType<typeof createSendQueueProcess>;

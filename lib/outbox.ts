@@ -1,0 +1,101 @@
+// The send queue's outbox (SPEC §3): enqueuing outgoing messages and estimating when they go.
+// Used by the API for 1:1 messages (and by campaigns for theirs); the creator's
+// `send-queue:<creatorId>` workflow drains it (workflows/send-queue.ts).
+import { randomUUID } from 'node:crypto';
+import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { conversations, messages, platformConnections } from '../db/schema.js';
+import type { Config } from './config.js';
+import { newSecrets, sealSecrets } from './platforms/connections.js';
+
+/** Higher goes first. 1:1 messages default to `normal`, campaigns send at `low`. */
+export const PRIORITY = { high: 2, normal: 1, low: 0 } as const;
+export type PriorityName = keyof typeof PRIORITY;
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+type OutboxConfig = Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE'>;
+
+export class NotConnectedError extends Error {}
+
+/**
+ * The creator's connection to `platform`. Outside production a creator who never connected gets a
+ * sandbox connection on first send (the local simulated platform), so the whole flow runs offline.
+ */
+export async function connectionFor(db: Db | Tx, config: OutboxConfig, creatorId: string, platform: string) {
+  const existing = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
+  if (existing) return existing;
+  if (config.production) throw new NotConnectedError(`connect ${platform} first (PUT /platforms/${platform}/connection)`);
+  await db
+    .insert(platformConnections)
+    .values({ creatorId, platform, adapter: 'sandbox', rateLimitMessages: config.SEND_RATE_LIMIT_PER_MINUTE, rateLimitSeconds: 60, ...sealSecrets(config.CREDENTIALS_KEY, newSecrets('sandbox', undefined)) })
+    .onConflictDoNothing();
+  const created = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
+  if (!created) throw new Error('connection vanished after insert');
+  return created;
+}
+
+export interface NewOutgoingMessage {
+  creatorId: string;
+  fan: { id: string; platform: string };
+  text: string;
+  priceCents?: number | null;
+  attachments?: string[];
+  priority: number;
+  campaignId?: string;
+}
+
+/** Inserts a queued message into the fan's conversation (created when it is the first). */
+export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
+  const [conversation] = await tx
+    .insert(conversations)
+    .values({ creatorId: m.creatorId, fanId: m.fan.id, platform: m.fan.platform })
+    .onConflictDoUpdate({ target: [conversations.creatorId, conversations.fanId], set: { lastMessageAt: sql`greatest(${conversations.lastMessageAt}, now())` } })
+    .returning({ id: conversations.id });
+  const id = randomUUID();
+  const [row] = await tx
+    .insert(messages)
+    .values({
+      id,
+      creatorId: m.creatorId,
+      conversationId: conversation!.id,
+      fanId: m.fan.id,
+      platform: m.fan.platform,
+      direction: 'out',
+      status: 'queued',
+      priority: m.priority,
+      // The message id is its idempotency key: every attempt of this message carries it.
+      idempotencyKey: id,
+      text: m.text,
+      priceCents: m.priceCents ?? null,
+      attachments: m.attachments ?? [],
+      queuedAt: sql`now()`,
+      campaignId: m.campaignId,
+    })
+    .returning();
+  return row!;
+}
+
+/**
+ * When a queued message should go: the messages ahead of it (higher priority, or the same and
+ * queued earlier, plus those being sent) paced evenly at the account's rate limit.
+ */
+export async function estimateSendTime(db: Db, message: typeof messages.$inferSelect, limit: { messages: number; perSeconds: number }): Promise<Date> {
+  const [ahead] = await db
+    .select({ n: count() })
+    .from(messages)
+    .where(
+      and(
+        eq(messages.creatorId, message.creatorId),
+        eq(messages.platform, message.platform),
+        or(
+          eq(messages.status, 'sending'),
+          and(
+            inArray(messages.status, ['queued', 'failed']),
+            or(gt(messages.priority, message.priority), and(eq(messages.priority, message.priority), sql`(${messages.queuedAt}, ${messages.id}) < (${message.queuedAt!.toISOString()}::timestamptz, ${message.id}::uuid)`)),
+          ),
+        ),
+      ),
+    );
+  const secondsAhead = ((ahead?.n ?? 0) * limit.perSeconds) / limit.messages;
+  return new Date(message.queuedAt!.getTime() + secondsAhead * 1000);
+}

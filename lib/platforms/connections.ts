@@ -1,0 +1,66 @@
+// Platform connections as the code uses them: secrets unsealed, rate limit as one value.
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { platformConnections } from '../../db/schema.js';
+import { decryptSecret, encryptSecret } from '../crypto.js';
+
+export type Adapter = (typeof platformConnections.$inferSelect)['adapter'];
+
+export interface RateLimit {
+  messages: number;
+  perSeconds: number;
+}
+
+export interface Credentials {
+  /** sandbox: the account on the simulated platform and its API key. */
+  accountId?: string;
+  apiKey?: string;
+  /** bridge: the sending service's base URL. */
+  bridgeUrl?: string;
+}
+
+export interface ConnectionSettings {
+  id: string;
+  creatorId: string;
+  platform: string;
+  adapter: Adapter;
+  rateLimit: RateLimit;
+  credentials: Credentials;
+  webhookSecret: string;
+}
+
+type Row = typeof platformConnections.$inferSelect;
+
+export function unsealConnection(row: Row, key: string): ConnectionSettings {
+  return {
+    id: row.id,
+    creatorId: row.creatorId,
+    platform: row.platform,
+    adapter: row.adapter,
+    rateLimit: { messages: row.rateLimitMessages, perSeconds: row.rateLimitSeconds },
+    credentials: JSON.parse(decryptSecret(key, row.credentialsSealed)) as Credentials,
+    webhookSecret: decryptSecret(key, row.webhookSecretSealed),
+  };
+}
+
+export async function loadConnections(db: Db, key: string, creatorId: string): Promise<ConnectionSettings[]> {
+  const rows = await db.select().from(platformConnections).where(eq(platformConnections.creatorId, creatorId));
+  return rows.map((row) => unsealConnection(row, key));
+}
+
+/** Fresh secrets for a connection: a sandbox account of its own, and a webhook secret. */
+export function newSecrets(adapter: Adapter, bridgeUrl: string | undefined) {
+  const credentials: Credentials =
+    adapter === 'sandbox' ? { accountId: `acct_${randomBytes(12).toString('hex')}`, apiKey: `sk_sandbox_${randomBytes(24).toString('base64url')}` } : adapter === 'bridge' ? { bridgeUrl } : {};
+  return { credentials, webhookSecret: `whsec_${randomBytes(32).toString('base64url')}` };
+}
+
+export function sealSecrets(key: string, secrets: { credentials: Credentials; webhookSecret: string }) {
+  return { credentialsSealed: encryptSecret(key, JSON.stringify(secrets.credentials)), webhookSecretSealed: encryptSecret(key, secrets.webhookSecret) };
+}
+
+/** Where a platform posts this connection's events. */
+export function inboundWebhookUrl(publicApiUrl: string, connection: Pick<ConnectionSettings, 'id' | 'platform'>): string {
+  return `${publicApiUrl.replace(/\/+$/, '')}/api/v1/platforms/${encodeURIComponent(connection.platform)}/webhook?connectionId=${connection.id}`;
+}

@@ -1,0 +1,103 @@
+// The platform gateway (SPEC §3): how the send queue hands one message to a fan platform. OnlyFans
+// has no public API, so the adapters are a local simulated platform (sandbox), an external sending
+// service over signed HTTP (bridge), and a person (manual). Adapters classify failures: a transient
+// one is retried with backoff, a permanent one goes to the dead-letter state.
+import Bottleneck from 'bottleneck';
+import { createBridgeGateway } from './bridge.js';
+import type { ConnectionSettings } from './connections.js';
+import { createSandboxGateway } from './sandbox.js';
+
+export interface OutgoingMessage {
+  /** The same for every attempt at one message: the platform delivers it at most once. */
+  idempotencyKey: string;
+  fanHandle: string;
+  text: string;
+  priceCents: number | null;
+  mediaUrls: string[];
+}
+
+export type SendOutcome =
+  | { outcome: 'sent'; platformMessageId: string; sentAt: Date }
+  /** Manual adapter: an operator task now exists; a person completes it through the API. */
+  | { outcome: 'handed_off' };
+
+export interface PlatformGateway {
+  send(message: OutgoingMessage): Promise<SendOutcome>;
+}
+
+/** Worth another attempt later (network error, 5xx, 429). `retryAfterMs` when the platform said. */
+export class TransientSendError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    readonly rateLimited = false,
+  ) {
+    super(message);
+  }
+}
+
+/** Will fail the same way every time (fan blocked the creator, bad credentials, rejected content). */
+export class PermanentSendError extends Error {}
+
+export interface GatewayContext {
+  sandboxUrl: string;
+  /** Where the platform should send this connection's events (our inbound webhook). */
+  webhookUrl: (connection: ConnectionSettings) => string;
+  /** Guards a provider in this worker process: at most this many requests in flight. */
+  maxConcurrent?: number;
+}
+
+const manualGateway: PlatformGateway = { send: async () => ({ outcome: 'handed_off' }) };
+
+export function createGateway(connection: ConnectionSettings, context: GatewayContext): PlatformGateway {
+  switch (connection.adapter) {
+    case 'sandbox':
+      return createSandboxGateway({
+        baseUrl: context.sandboxUrl,
+        accountId: connection.credentials.accountId ?? connection.id,
+        apiKey: connection.credentials.apiKey ?? '',
+        webhookUrl: context.webhookUrl(connection),
+        webhookSecret: connection.webhookSecret,
+        rateLimit: connection.rateLimit,
+      });
+    case 'bridge':
+      return createBridgeGateway({ baseUrl: connection.credentials.bridgeUrl ?? '', secret: connection.webhookSecret });
+    case 'manual':
+      return manualGateway;
+  }
+}
+
+/**
+ * A provider client guarded by bottleneck inside one worker process, so a batch never opens more
+ * than `maxConcurrent` requests at once. The per-creator rate limit is not this: it is kept by the
+ * creator's send-queue workflow, which holds across processes.
+ */
+export function guarded(gateway: PlatformGateway, limiter: Bottleneck): PlatformGateway {
+  return { send: (message) => limiter.schedule(() => gateway.send(message)) };
+}
+
+/** Classifies an HTTP answer from a platform: 429 and 5xx are transient, other 4xx permanent. */
+export function httpFailure(status: number, body: string, retryAfterHeader: string | null): Error {
+  const retryAfterSeconds = Number(retryAfterHeader);
+  const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
+  let detail = body.slice(0, 300);
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code) detail = `${parsed.error.code}: ${parsed.error.message ?? ''}`.trim();
+  } catch {
+    // not JSON: keep the text
+  }
+  const message = `platform answered ${status} ${detail}`;
+  if (status === 429) return new TransientSendError(message, retryAfterMs, true);
+  if (status >= 500 || status === 408) return new TransientSendError(message, retryAfterMs);
+  return new PermanentSendError(message);
+}
+
+/** fetch with a deadline; a network failure or timeout is transient. */
+export async function platformFetch(url: string, init: RequestInit, timeoutMs = 15_000): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (err) {
+    throw new TransientSendError(`platform unreachable: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,300 @@
+// Messaging through the API with real workers, the real send-queue workflow and the sandbox
+// platform: 1:1 sends, threads and the inbox, inbound events (signed, replay-safe), PPV purchases,
+// dead-letter and retry, transient failures, the manual and bridge adapters, and tenant isolation.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fans, platformConnections, revenueEvents } from '../../db/schema.js';
+import { unsealConnection } from '../../lib/platforms/connections.js';
+import { SIGNATURE_HEADER, signPayload, verifySignature } from '../../lib/platforms/signature.js';
+import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { waitFor } from '../support/wait.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ env: { SEND_RETRY_BASE_SECONDS: '0.3' } });
+});
+afterAll(() => h?.close());
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) => h.app.inject({ method, url: `/api/v1${url}`, headers, payload });
+const ok = async (headers: Record<string, string>, method: Method, url: string, payload?: object, status = 200) => {
+  const res = await call(headers, method, url, payload);
+  if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+  return res.statusCode === 204 ? null : res.json();
+};
+
+async function creator() {
+  const { userId, email } = await register(h);
+  return { userId, auth: bearer((await login(h, email)).accessToken) };
+}
+type Creator = Awaited<ReturnType<typeof creator>>;
+/** A sandbox connection whose limit (100 per second) does not pace a test's few messages. */
+const fastLane = (c: Creator) => ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100, perSeconds: 1 } }, 201);
+const addFan = (c: Creator, handle: string, extra: object = {}) => ok(c.auth, 'POST', '/crm/fans', { handle, ...extra }, 201) as Promise<{ id: string }>;
+const send = (c: Creator, fanId: string, body: object = {}) => ok(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: fanId, content: 'hello there', ...body }, 202);
+const messageOf = (c: Creator, id: string) => ok(c.auth, 'GET', `/messages/${id}`);
+const settled = (c: Creator, id: string, status: string, timeoutMs = 20_000) =>
+  waitFor(async () => {
+    const m = await messageOf(c, id);
+    return m.status === status ? m : undefined;
+  }, `message ${id} ${status}`, timeoutMs);
+
+async function connection(c: Creator) {
+  const row = await h.db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, c.userId), eq(platformConnections.platform, 'onlyfans')) });
+  return unsealConnection(row!, h.config.CREDENTIALS_KEY);
+}
+const sandbox = async (path: string, init?: { method: string; body?: object }) => {
+  const res = await fetch(`${h.platformSandbox.url}${path}`, {
+    method: init?.method ?? 'GET',
+    headers: { 'content-type': 'application/json' },
+    body: init?.body ? JSON.stringify(init.body) : undefined,
+  });
+  return res.status === 204 ? null : res.json();
+};
+const deliveries = async (c: Creator) => (await sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/deliveries`)) as { deliveries: { idempotencyKey: string; requests: number; messageId: string }[]; rejectedForRate: number };
+const fanEvent = async (c: Creator, type: string, data: object) => sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/events`, { method: 'POST', body: { type, data } });
+
+describe('1:1 messages through the send queue', () => {
+  it('queues (202 with an estimate), sends once through the sandbox, and shows up in the thread and inbox', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'thread_fan', { name: 'Thea' });
+    const queued = await send(c, fan.id, { content: 'first!', mediaUrls: ['https://cdn.example.com/a.jpg'] });
+    expect(queued).toMatchObject({ status: 'queued', messageId: expect.any(String) });
+    expect(Date.parse(queued.estimatedSendTime)).toBeGreaterThanOrEqual(Date.parse(queued.queuedAt));
+
+    const sent = await settled(c, queued.messageId, 'sent');
+    expect(sent).toMatchObject({ direction: 'out', text: 'first!', attachments: ['https://cdn.example.com/a.jpg'], attempts: 1, priority: 'normal' });
+    const { deliveries: delivered } = await deliveries(c);
+    expect(delivered).toEqual([expect.objectContaining({ idempotencyKey: queued.messageId, requests: 1 })]);
+
+    const inbox = await ok(c.auth, 'GET', '/crm/conversations');
+    expect(inbox.items).toEqual([expect.objectContaining({ fanId: fan.id, platform: 'onlyfans', unreadCount: 0, fan: { id: fan.id, name: 'Thea', handle: 'thread_fan', avatar: null } })]);
+    const thread = await ok(c.auth, 'GET', `/crm/conversations/${inbox.items[0].id}/messages`);
+    expect(thread.items.map((m: { id: string }) => m.id)).toEqual([queued.messageId]);
+
+    const status = await ok(c.auth, 'GET', '/onlyfans/messages/status');
+    expect(status).toMatchObject({ queueDepth: 0, messagesInFlight: 0, dlqCount: 0, metrics: { messagesQueuedToday: 1, messagesProcessedToday: 1, failureRate: 0 } });
+    expect(status.lastProcessedAt).toBe(sent.sentAt);
+  });
+
+  it('records fan replies as unread, marks them read, and ignores a replayed event', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'chatty_fan');
+    await settled(c, (await send(c, fan.id)).messageId, 'sent');
+    const conversationId = (await ok(c.auth, 'GET', '/crm/conversations')).items[0].id;
+
+    expect(await fanEvent(c, 'message.received', { fanHandle: 'chatty_fan', text: 'hi back' })).toMatchObject({ delivered: true });
+    const unread = await ok(c.auth, 'GET', '/crm/conversations?unread=true');
+    expect(unread.items).toEqual([expect.objectContaining({ id: conversationId, unreadCount: 1 })]);
+    const thread = await ok(c.auth, 'GET', `/crm/conversations/${conversationId}/messages`);
+    expect(thread.items[0]).toMatchObject({ direction: 'in', status: 'received', text: 'hi back', readAt: null });
+
+    // The same event delivered again (a platform retry) changes nothing.
+    const conn = await connection(c);
+    const event = JSON.stringify({ id: 'evt_replayed', type: 'message.received', createdAt: new Date().toISOString(), data: { fanHandle: 'chatty_fan', text: 'again', messageId: 'msg_replayed', sentAt: new Date().toISOString() } });
+    const post = (body: string, signature = signPayload(conn.webhookSecret, body)) =>
+      h.app.inject({ method: 'POST', url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`, headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, payload: body });
+    expect((await post(event)).json()).toEqual({ received: true, duplicate: false, ignored: false });
+    expect((await post(event)).json()).toEqual({ received: true, duplicate: true, ignored: false });
+    expect((await ok(c.auth, 'GET', '/crm/conversations')).items[0].unreadCount).toBe(2);
+
+    // Forged, stale or misrouted deliveries are refused without revealing anything.
+    expect((await post(event.replace('again', 'forged'), signPayload('whsec_wrong', event))).json().error.code).toBe('invalid_signature');
+    expect((await post(event, signPayload(conn.webhookSecret, event, Math.floor(Date.now() / 1000) - 3600))).statusCode).toBe(400);
+    const misrouted = await h.app.inject({ method: 'POST', url: `/api/v1/platforms/fansly/webhook?connectionId=${conn.id}`, headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, event) }, payload: event });
+    expect(misrouted.json().error.code).toBe('invalid_signature');
+    const bad = JSON.stringify({ id: 'evt_bad', type: 'purchase.created', data: { fanHandle: 'chatty_fan', amountCents: -5 } });
+    expect((await post(bad)).json().error.code).toBe('invalid_event');
+    const unknown = JSON.stringify({ id: 'evt_unknown', type: 'story.viewed', data: {} });
+    expect((await post(unknown)).json()).toEqual({ received: true, duplicate: false, ignored: true });
+
+    expect(await ok(c.auth, 'POST', `/crm/conversations/${conversationId}/read`)).toEqual({ id: conversationId, unreadCount: 0 });
+    expect((await ok(c.auth, 'GET', '/crm/conversations?unread=true')).items).toEqual([]);
+    const read = await ok(c.auth, 'GET', `/crm/conversations/${conversationId}/messages`);
+    expect(read.items.filter((m: { direction: string }) => m.direction === 'in').every((m: { readAt: string | null }) => m.readAt !== null)).toBe(true);
+  });
+
+  it('credits a PPV purchase to the fan and the message, and a subscription to the fan', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'buyer_fan', { valueCents: 1000 });
+    const { messageId } = await send(c, fan.id, { content: 'exclusive set', priceCents: 1500 });
+    const sent = await settled(c, messageId, 'sent');
+    expect(sent.priceCents).toBe(1500);
+    const platformMessageId = (await deliveries(c)).deliveries[0]!.messageId;
+
+    await fanEvent(c, 'purchase.created', { fanHandle: 'buyer_fan', amountCents: 1500, messageId: platformMessageId });
+    await fanEvent(c, 'subscription.created', { fanHandle: 'buyer_fan', tier: 'gold', amountCents: 999 });
+    expect(await ok(c.auth, 'GET', `/crm/fans/${fan.id}`)).toMatchObject({ valueCents: 1000 + 1500 + 999, subscriptionTier: 'gold' });
+    const ledger = await h.db.select().from(revenueEvents).where(eq(revenueEvents.fanId, fan.id));
+    expect(ledger.map((r) => [r.kind, r.amountCents, r.messageId])).toEqual(expect.arrayContaining([['purchase', 1500, messageId], ['subscription', 999, null]]));
+
+    // A new fan who subscribes appears in the CRM.
+    await fanEvent(c, 'subscription.created', { fanHandle: 'brand_new_fan', fanName: 'Newt', amountCents: 500 });
+    const created = await h.db.query.fans.findFirst({ where: and(eq(fans.creatorId, c.userId), eq(fans.handle, 'brand_new_fan')) });
+    expect(created).toMatchObject({ name: 'Newt', valueCents: 500 });
+  });
+});
+
+describe('failures', () => {
+  it('parks a permanent failure in dead-letter; a retry sends it exactly once', async () => {
+    const c = await creator();
+    await fastLane(c);
+    const fan = await addFan(c, 'blocking_fan');
+    await settled(c, (await send(c, fan.id, { content: 'warm-up' })).messageId, 'sent');
+    const account = (await connection(c)).credentials.accountId;
+    await sandbox(`/_sandbox/accounts/${account}/blocks`, { method: 'POST', body: { fanHandle: 'blocking_fan' } });
+
+    const { messageId } = await send(c, fan.id, { content: 'will bounce' });
+    const dead = await settled(c, messageId, 'dead');
+    expect(dead.lastError).toMatch(/fan_blocked/);
+    expect((await ok(c.auth, 'GET', '/messages?status=dead')).items.map((m: { id: string }) => m.id)).toEqual([messageId]);
+    expect((await ok(c.auth, 'GET', '/onlyfans/messages/status')).dlqCount).toBe(1);
+    expect((await call(c.auth, 'POST', `/messages/${(await deliveries(c)).deliveries[0]!.idempotencyKey}/retry`)).json().error.code).toBe('not_dead');
+
+    await sandbox(`/_sandbox/accounts/${account}/blocks/blocking_fan`, { method: 'DELETE' });
+    expect(await ok(c.auth, 'POST', `/messages/${messageId}/retry`, undefined, 202)).toMatchObject({ status: 'queued', attempts: 0 });
+    await settled(c, messageId, 'sent');
+    const again = (await deliveries(c)).deliveries.filter((d) => d.idempotencyKey === messageId);
+    expect(again).toEqual([expect.objectContaining({ requests: 1 })]);
+    expect((await ok(c.auth, 'GET', '/onlyfans/messages/status')).dlqCount).toBe(0);
+  });
+
+  it('retries a transient failure with backoff until the platform is back', async () => {
+    const c = await creator();
+    await fastLane(c);
+    const fan = await addFan(c, 'patient_fan');
+    await settled(c, (await send(c, fan.id, { content: 'warm-up' })).messageId, 'sent');
+    await sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/outage`, { method: 'POST', body: { seconds: 1 } });
+    const { messageId } = await send(c, fan.id, { content: 'during the outage' });
+    const sent = await settled(c, messageId, 'sent');
+    expect(sent.attempts).toBeGreaterThan(1);
+    expect((await deliveries(c)).deliveries.filter((d) => d.idempotencyKey === messageId)).toHaveLength(1);
+  });
+
+  it('does not send to a fan deleted or opted out after queueing', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'leaving_fan');
+    await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 1, perSeconds: 60 } }, 201);
+    await settled(c, (await send(c, fan.id, { content: 'uses the minute' })).messageId, 'sent');
+    const { messageId } = await send(c, fan.id, { content: 'never sent' });
+    await ok(c.auth, 'DELETE', `/crm/fans/${fan.id}`, undefined, 204);
+    // Lift the limit so the queue looks at the message now rather than in a minute.
+    await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100, perSeconds: 1 } });
+    await h.sql`update messages set available_at = now() where id = ${messageId}`;
+    await h.app.inject({ method: 'POST', url: `/api/v1/onlyfans/messages/send`, headers: c.auth, payload: { recipientId: (await addFan(c, 'other_fan')).id, content: 'wake' } });
+    expect((await settled(c, messageId, 'cancelled')).lastError).toMatch(/deleted/);
+    expect((await deliveries(c)).deliveries.map((d) => d.idempotencyKey)).not.toContain(messageId);
+
+    const optedOut = await addFan(c, 'opted_out_fan', { optedOut: true });
+    expect((await call(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: optedOut.id, content: 'x' })).json().error.code).toBe('fan_opted_out');
+  });
+});
+
+describe('adapters', () => {
+  it('manual: each message becomes an operator task that a person completes', async () => {
+    const c = await creator();
+    const created = await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual' }, 201);
+    expect(created).toMatchObject({ adapter: 'manual', rateLimit: { messages: 10, perSeconds: 60 }, webhookSecret: expect.stringMatching(/^whsec_/) });
+    expect((await ok(c.auth, 'GET', '/platforms/connections')).items[0].webhookSecret).toBeUndefined();
+    const fan = await addFan(c, 'manual_fan');
+    const { messageId } = await send(c, fan.id);
+    await settled(c, messageId, 'awaiting_operator');
+    expect((await ok(c.auth, 'GET', '/messages?status=awaiting_operator')).items.map((m: { id: string }) => m.id)).toEqual([messageId]);
+    expect(await ok(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent', platformMessageId: 'of_123' })).toMatchObject({ status: 'sent' });
+    expect((await call(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent' })).statusCode).toBe(409);
+  });
+
+  it('bridge: signs each request, trusts only signed answers, and dead-letters a forged one', async () => {
+    const c = await creator();
+    const received: { key: string; body: Record<string, unknown>; verified: boolean }[] = [];
+    let secret = '';
+    let forge = false;
+    const bridge: Server = createServer((req, res) => {
+      let raw = '';
+      req.on('data', (d) => (raw += d));
+      req.on('end', () => {
+        received.push({ key: String(req.headers['idempotency-key']), body: JSON.parse(raw), verified: verifySignature(secret, raw, req.headers[SIGNATURE_HEADER] as string) });
+        const answer = JSON.stringify({ messageId: `bridge_${received.length}`, sentAt: new Date().toISOString() });
+        res.writeHead(201, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(forge ? 'not-the-secret' : secret, answer) }).end(answer);
+      });
+    });
+    await new Promise<void>((r) => bridge.listen(0, '127.0.0.1', r));
+    try {
+      const bridgeUrl = `http://127.0.0.1:${(bridge.address() as AddressInfo).port}`;
+      const conn = await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'bridge', bridgeUrl, rateLimit: { messages: 100, perSeconds: 1 } }, 201);
+      secret = conn.webhookSecret;
+      const fan = await addFan(c, 'bridged_fan');
+      const { messageId } = await send(c, fan.id, { content: 'via bridge', priceCents: 500 });
+      await settled(c, messageId, 'sent');
+      expect(received).toEqual([{ key: messageId, verified: true, body: expect.objectContaining({ fanHandle: 'bridged_fan', text: 'via bridge', priceCents: 500 }) }]);
+
+      forge = true;
+      const forged = await send(c, fan.id, { content: 'answer forged' });
+      expect((await settled(c, forged.messageId, 'dead')).lastError).toMatch(/not signed/);
+    } finally {
+      await new Promise((r) => bridge.close(r));
+    }
+  });
+
+  it('validates connections: bridge needs its URL and only it', async () => {
+    const c = await creator();
+    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'bridge' })).statusCode).toBe(400);
+    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', bridgeUrl: 'https://x.io' })).statusCode).toBe(400);
+    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'carrier-pigeon' })).statusCode).toBe(400);
+    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', rateLimit: { messages: 0, perSeconds: 60 } })).statusCode).toBe(400);
+  });
+});
+
+describe('tenancy and validation', () => {
+  it('answers 404 for another creator’s fan, conversation and message on every route', async () => {
+    const alice = await creator();
+    const bob = await creator();
+    const fan = await addFan(alice, 'alice_only');
+    const { messageId } = await send(alice, fan.id);
+    await settled(alice, messageId, 'sent');
+    const conversationId = (await ok(alice.auth, 'GET', '/crm/conversations')).items[0].id;
+    const attempts: [Method, string, object?][] = [
+      ['POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'x' }],
+      ['GET', `/crm/conversations/${conversationId}/messages`],
+      ['POST', `/crm/conversations/${conversationId}/messages`, { text: 'x' }],
+      ['POST', `/crm/conversations/${conversationId}/read`],
+      ['GET', `/messages/${messageId}`],
+      ['POST', `/messages/${messageId}/retry`],
+      ['POST', `/messages/${messageId}/complete`, { outcome: 'sent' }],
+    ];
+    for (const [method, url, payload] of attempts) {
+      const res = await call(bob.auth, method, url, payload);
+      expect(res.statusCode, `${method} ${url}`).toBe(404);
+      expect(res.json().error.code).toBe('not_found');
+    }
+    expect((await ok(bob.auth, 'GET', '/crm/conversations')).items).toEqual([]);
+    expect((await ok(bob.auth, 'GET', '/messages?status=sent')).items).toEqual([]);
+    expect(await ok(bob.auth, 'GET', '/onlyfans/messages/status')).toMatchObject({ queueDepth: 0, metrics: { messagesQueuedToday: 0 } });
+  });
+
+  it('rejects bad input with 400 and no session with 401', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'strict_fan');
+    for (const body of [{}, { recipientId: fan.id }, { recipientId: fan.id, content: '' }, { recipientId: 'nope', content: 'x' }, { recipientId: fan.id, content: 'x', priority: 'urgent' }, { recipientId: fan.id, content: 'x', priceCents: -1 }, { recipientId: fan.id, content: 'x', extra: 1 }, { recipientId: fan.id, content: 'x', mediaUrls: ['ftp://x'] }]) {
+      const res = await call(c.auth, 'POST', '/onlyfans/messages/send', body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().error.code).toBe('validation_failed');
+    }
+    expect((await call(c.auth, 'GET', '/messages?status=lost')).statusCode).toBe(400);
+    expect((await call({}, 'GET', '/onlyfans/messages/status')).statusCode).toBe(401);
+    expect((await call(c.auth, 'GET', '/crm/conversations?cursor=garbage')).json().error.code).toBe('invalid_cursor');
+  });
+
+  it('replays the first answer to a repeated Idempotency-Key instead of queueing twice', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'idem_fan');
+    const headers = { ...c.auth, 'idempotency-key': 'send-once-1' };
+    const first = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    const second = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(second.statusCode).toBe(202);
+    expect(second.json().messageId).toBe(first.json().messageId);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+  });
+});

@@ -1,0 +1,135 @@
+// `send-queue:<creatorId>`: the one sender of a creator's outgoing messages. Messages wait in the
+// Postgres outbox (table `messages`); the API signals this workflow after enqueuing, and it drains
+// the outbox by priority through an activity that claims and sends one batch at a time.
+//
+// The rate limit is decided here, per platform account, from what this workflow itself sent:
+//  - a sliding window: every batch's requests are remembered until `windowMs` after the batch
+//    *completed* (a request reaches the platform before its activity completes), and a batch may
+//    only use what the window has left, so no window the platform measures can exceed the limit;
+//  - pacing: requests are spread over the window (10/min → one every 6 s) rather than sent in one
+//    burst, so a 1:1 reply queued behind a campaign waits seconds, not a minute.
+// One workflow per creator serialises all sends, whichever worker process runs the activity.
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
+
+const { loadSendLimits, sendDueMessages } = proxyActivities<SendQueueActivities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/** Largest batch one activity claims and sends. */
+export const SEND_BATCH_MAX = 500;
+/** Continue as new well before Temporal's history limits (about 10 events per batch). */
+const HISTORY_BUDGET = 5_000;
+
+export const sendQueueWorkflowId = (creatorId: string) => `send-queue:${creatorId}`;
+/** "There may be new due messages": sent by the API (and campaigns) after enqueuing. */
+export const messagesEnqueuedSignal = defineSignal('messagesEnqueued');
+
+interface Usage {
+  /** Epoch ms at which these requests leave the platform's window. */
+  until: number;
+  count: number;
+}
+
+/** The last batch's requests, paced from `from`: the next slot opens `count` intervals later. */
+interface Pacing {
+  from: number;
+  count: number;
+}
+
+export interface SendQueueInput {
+  creatorId: string;
+  /** Carried across continue-as-new so the window and the pacing hold across runs. */
+  usage?: Record<string, Usage[]>;
+  pacing?: Record<string, Pacing>;
+}
+
+export interface SendQueueState {
+  limits: Record<string, PlatformLimit>;
+  usage: Record<string, Usage[]>;
+  pacing: Record<string, Pacing>;
+  due: Record<string, number>;
+  nextDueAt: number | null;
+  batches: number;
+}
+export const sendQueueStateQuery = defineQuery<SendQueueState>('state');
+
+/** Requests still inside the window at `now`. */
+const used = (usage: Usage[] | undefined, now: number) => (usage ?? []).reduce((n, u) => (u.until > now ? n + u.count : n), 0);
+
+/** The earliest instant at which `limit` allows one more request. */
+function windowOpensAt(usage: Usage[] | undefined, limit: PlatformLimit, now: number): number {
+  const live = (usage ?? []).filter((u) => u.until > now).sort((a, b) => a.until - b.until);
+  let inWindow = live.reduce((n, u) => n + u.count, 0);
+  for (const u of live) {
+    if (inWindow < limit.messages) break;
+    inWindow -= u.count;
+    if (inWindow < limit.messages) return u.until;
+  }
+  return now;
+}
+
+export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
+  const { creatorId } = input;
+  const state: SendQueueState = { limits: {}, usage: input.usage ?? {}, pacing: input.pacing ?? {}, due: {}, nextDueAt: null, batches: 0 };
+  // A new run (first start or continue-as-new) always looks at the outbox once.
+  let woken = true;
+  setHandler(messagesEnqueuedSignal, () => {
+    woken = true;
+  });
+  setHandler(sendQueueStateQuery, () => state);
+
+  /** When pacing lets `platform` take its next request, at its current limit (which may have changed). */
+  const nextSlotAt = (platform: string, limit: PlatformLimit): number => {
+    const pacing = state.pacing[platform];
+    return pacing ? pacing.from + (pacing.count * limit.windowMs) / limit.messages : 0;
+  };
+  /** How many requests `platform` may take now: what the window has left, within the pacing. */
+  const budget = (platform: string, now: number): number => {
+    const limit = state.limits[platform];
+    if (!limit || nextSlotAt(platform, limit) > now) return 0;
+    const perSecond = Math.max(1, Math.floor((limit.messages * 1000) / limit.windowMs));
+    return Math.max(0, Math.min(limit.messages - used(state.usage[platform], now), perSecond, SEND_BATCH_MAX));
+  };
+  const opensAt = (platform: string, now: number): number => {
+    const limit = state.limits[platform]!;
+    return Math.max(nextSlotAt(platform, limit), windowOpensAt(state.usage[platform], limit, now));
+  };
+
+  state.limits = await loadSendLimits({ creatorId });
+  for (;;) {
+    const now = Date.now();
+    for (const [platform, usage] of Object.entries(state.usage)) state.usage[platform] = usage.filter((u) => u.until > now);
+    const waiting = Object.keys(state.due).filter((p) => (state.due[p] ?? 0) > 0 && state.limits[p]);
+    const sendable = waiting.some((p) => budget(p, now) > 0) || (state.nextDueAt !== null && state.nextDueAt <= now);
+
+    if (woken || sendable) {
+      woken = false;
+      const budgets = Object.fromEntries(Object.keys(state.limits).map((p) => [p, budget(p, now)]));
+      const result = await sendDueMessages({ creatorId, budgets });
+      const done = Date.now();
+      state.batches += 1;
+      state.limits = result.limits;
+      for (const [platform, count] of Object.entries(result.attempted)) {
+        const limit = state.limits[platform];
+        if (!limit || count === 0) continue;
+        (state.usage[platform] ??= []).push({ until: done + limit.windowMs, count });
+        state.pacing[platform] = { from: Math.max(nextSlotAt(platform, limit), now), count };
+      }
+      state.due = result.due;
+      state.nextDueAt = result.nextDueAt;
+      if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_BUDGET) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof sendQueueWorkflow>({ creatorId, usage: state.usage, pacing: state.pacing });
+      }
+      continue;
+    }
+
+    const wakeAts = waiting.map((p) => opensAt(p, now));
+    if (state.nextDueAt !== null) wakeAts.push(state.nextDueAt);
+    const wakeAt = wakeAts.length > 0 ? Math.min(...wakeAts) : undefined;
+    await condition(() => woken, wakeAt === undefined ? undefined : Math.max(1, wakeAt - now));
+  }
+}
