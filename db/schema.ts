@@ -226,10 +226,14 @@ export const fans = pgTable(
     // Among live fans only: a deleted fan's handle can be added again.
     uniqueIndex('fans_creator_platform_handle_key').on(t.creatorId, t.platform, t.handle).where(sql`deleted_at is null`),
     // One index per list order (keyset pagination: sort value, then id).
-    index('fans_creator_value_idx').on(t.creatorId, t.valueCents.desc(), t.id),
+    // DESC NULLS FIRST is Postgres's own DESC: the order `order by value_cents desc` asks for.
+    index('fans_creator_value_idx').on(t.creatorId, t.valueCents.desc().nullsFirst(), t.id),
     index('fans_creator_last_seen_idx').on(t.creatorId, t.lastSeenAt.desc().nullsLast(), t.id),
     index('fans_creator_created_idx').on(t.creatorId, t.createdAt, t.id),
     index('fans_tags_idx').using('gin', t.tags),
+    // Substring search on name or handle (`ilike '%…%'`) through trigrams instead of a scan.
+    index('fans_name_trgm_idx').using('gin', sql`${t.name} gin_trgm_ops`),
+    index('fans_handle_trgm_idx').using('gin', sql`${t.handle} gin_trgm_ops`),
   ],
 );
 
@@ -321,9 +325,11 @@ export const conversations = pgTable(
     unreadCount: integer('unread_count').notNull().default(0),
     createdAt: createdAt(),
   },
+  // `desc().nullsFirst()` is Postgres's own DESC order, the one `order by x desc` asks for: an index
+  // built DESC NULLS LAST (drizzle's default) does not serve it, not even on a NOT NULL column.
   (t) => [
     uniqueIndex('conversations_creator_fan_key').on(t.creatorId, t.fanId),
-    index('conversations_creator_last_message_idx').on(t.creatorId, t.lastMessageAt.desc(), t.id),
+    index('conversations_creator_last_message_idx').on(t.creatorId, t.lastMessageAt.desc().nullsFirst(), t.id),
   ],
 );
 
@@ -376,9 +382,9 @@ export const messages = pgTable(
     uniqueIndex('messages_platform_message_key').on(t.creatorId, t.platform, t.platformMessageId).where(sql`platform_message_id is not null`),
     // The outbox: the next due messages of a creator's platform by priority, then age.
     index('messages_outbox_idx')
-      .on(t.creatorId, t.platform, t.priority.desc(), t.queuedAt, t.id)
+      .on(t.creatorId, t.platform, t.priority.desc().nullsFirst(), t.queuedAt, t.id)
       .where(sql`status in ('queued', 'failed')`),
-    index('messages_thread_idx').on(t.conversationId, t.createdAt.desc(), t.id),
+    index('messages_thread_idx').on(t.conversationId, t.createdAt.desc().nullsFirst(), t.id),
     index('messages_creator_status_idx').on(t.creatorId, t.status),
     index('messages_creator_sent_idx').on(t.creatorId, t.sentAt).where(sql`sent_at is not null`),
   ],

@@ -120,6 +120,8 @@ const schema = z
       usesEmbeddedPostgres: env.DATABASE_URL === undefined,
       usesStripeStandin: !production && env.STRIPE_SECRET_KEY === undefined,
       PLATFORM_SANDBOX_URL: env.PLATFORM_SANDBOX_URL ?? `http://127.0.0.1:${env.PLATFORM_SANDBOX_PORT}`,
+      // `npm run dev` runs the sandbox platform unless it is elsewhere (or this is production).
+      usesPlatformSandbox: !production && env.PLATFORM_SANDBOX_URL === undefined,
     };
   })
   .superRefine((cfg, ctx) => {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { apiClient } from '../lib/api-client.js';
 import { startBenchStack } from './bench-stack.js';
-import { percentile, writeBenchmarkSection } from './bench-report.js';
+import { atFixedRate, percentile, writeBenchmarkSection } from './bench-report.js';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
@@ -44,30 +44,9 @@ async function flow(): Promise<number> {
   return performance.now() - t0;
 }
 
-/** GET /auth/me, open loop: requests leave on a fixed schedule whatever the answers do, so a slow
- * server shows up as latency instead of silently lowering the offered rate. */
-async function meAtFixedRate(accessToken: string, rate: number, seconds: number) {
-  const latencies: number[] = [];
-  let errors = 0;
-  const total = rate * seconds;
-  const started = performance.now();
-  const inflight: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const wait = started + (i * 1000) / rate - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(
-      (async () => {
-        const t0 = performance.now();
-        const res = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${accessToken}` } });
-        await res.arrayBuffer();
-        if (res.status !== 200) errors += 1;
-        latencies.push(performance.now() - t0);
-      })(),
-    );
-  }
-  await Promise.all(inflight);
-  return { latencies, errors, achievedRate: total / ((performance.now() - started) / 1000) };
-}
+/** GET /auth/me at a fixed rate (open loop, see `atFixedRate`). */
+const meAtFixedRate = (accessToken: string, rate: number, seconds: number) =>
+  atFixedRate(rate, seconds, () => fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${accessToken}` } }));
 
 try {
   // /auth/me first, on a quiet stack (the flows leave workflow work behind them), after a warm-up.

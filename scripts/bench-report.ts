@@ -1,10 +1,38 @@
 // Shared by the benchmark scripts: percentiles and the section they write into docs/BENCHMARKS.md.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * Open loop: requests leave on a fixed schedule whatever the answers do, so a slow server shows up
+ * as latency instead of silently lowering the offered rate. A non-200 answer counts as an error.
+ */
+export async function atFixedRate(rate: number, seconds: number, request: (i: number) => Promise<Response>) {
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const wait = started + (i * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(
+      (async () => {
+        const t0 = performance.now();
+        const res = await request(i);
+        await res.arrayBuffer();
+        if (res.status !== 200) errors += 1;
+        latencies.push(performance.now() - t0);
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  return { latencies, errors, achievedRate: total / ((performance.now() - started) / 1000) };
 }
 
 /** Replaces (or appends) the section between `<!-- bench:NAME -->` markers. */

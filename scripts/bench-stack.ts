@@ -1,6 +1,6 @@
 // The stack a benchmark runs against, as separate processes on free ports: Temporal dev server
 // (in memory), Postgres (DATABASE_URL's server or an embedded one) with a fresh database,
-// migrations, the mail stand-in, one worker and the API. Nothing is shared with `npm run dev`.
+// migrations, the mail, Stripe and fan-platform stand-ins, one worker and the API. Nothing is shared with `npm run dev`.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -38,7 +38,7 @@ export async function startBenchStack(name: string) {
     const temporal = await startTemporalDevServer({ port: await freePort(), searchAttributes: searchAttributeCliPairs() });
     stops.push(() => temporal.stop());
 
-    const [apiPort, sesPort, stripePort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const [apiPort, sesPort, stripePort, sandboxPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
@@ -50,8 +50,9 @@ export async function startBenchStack(name: string) {
       PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
       SES_STANDIN_PORT: String(sesPort),
       STRIPE_STANDIN_PORT: String(stripePort),
+      PLATFORM_SANDBOX_PORT: String(sandboxPort),
       WORKER_METRICS_PORT: String(metricsPort),
-    PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
+      PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
       // Benchmarks measure throughput, not the abuse limits.
       LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
     };
@@ -64,6 +65,7 @@ export async function startBenchStack(name: string) {
     };
     start('ses', 'standins/ses-main.ts');
     start('stripe', 'standins/stripe-main.ts');
+    start('sandbox', 'standins/platform-sandbox-main.ts');
     start('worker', 'workers/main.ts');
     const api = start('api', 'api/main.ts');
     const base = `http://127.0.0.1:${apiPort}`;
@@ -71,7 +73,7 @@ export async function startBenchStack(name: string) {
       timeoutMs: 120_000,
       abort: () => (api.isRunning() ? undefined : api.recentOutput()),
     });
-    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, stripeStandinUrl: `http://127.0.0.1:${stripePort}`, start, stop };
+    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, stripeStandinUrl: `http://127.0.0.1:${stripePort}`, sandboxUrl: `http://127.0.0.1:${sandboxPort}`, start, stop };
   } catch (err) {
     await stop();
     throw err;

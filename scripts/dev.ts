@@ -5,6 +5,7 @@
 //              TEMPORAL_ADDRESS is on this machine; DEV_START_TEMPORAL=false uses a server you run)
 //   SES        standins/ses-main.ts when no SES_ENDPOINT is configured (config.usesSesStandin)
 //   Stripe     standins/stripe-main.ts when no STRIPE_SECRET_KEY is configured (config.usesStripeStandin)
+//   sandbox    standins/platform-sandbox-main.ts, the simulated fan platform, unless PLATFORM_SANDBOX_URL is set
 //   worker     workers/main.ts
 //   API        api/main.ts
 // Children inherit the environment (plus the resolved DATABASE_URL), each output line is prefixed
@@ -163,6 +164,7 @@ async function main(): Promise<void> {
     config.DEV_START_TEMPORAL && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
   const startSes = config.usesSesStandin;
   const startStripe = config.usesStripeStandin;
+  const startSandbox = config.usesPlatformSandbox;
 
   // Fail fast, with the variable to change, rather than half-starting into a busy port.
   if (config.usesEmbeddedPostgres) await assertPortFree(config.EMBEDDED_PG_PORT, 'EMBEDDED_PG_PORT');
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
   }
   if (startSes) await assertPortFree(config.SES_STANDIN_PORT, 'SES_STANDIN_PORT');
   if (startStripe) await assertPortFree(config.STRIPE_STANDIN_PORT, 'STRIPE_STANDIN_PORT');
+  if (startSandbox) await assertPortFree(config.PLATFORM_SANDBOX_PORT, 'PLATFORM_SANDBOX_PORT');
   await assertPortFree(config.WORKER_METRICS_PORT, 'WORKER_METRICS_PORT');
   await assertPortFree(config.API_PORT, 'API_PORT');
 
@@ -233,6 +236,8 @@ async function main(): Promise<void> {
   if (ses) await waitFor(`the SES stand-in on port ${config.SES_STANDIN_PORT}`, () => isPortOpen(config.SES_STANDIN_PORT), { abort: childGone(ses) });
   const stripe = startStripe ? startEntry('stripe', 'standins/stripe-main.ts') : undefined;
   if (stripe) await waitFor(`the Stripe stand-in on port ${config.STRIPE_STANDIN_PORT}`, () => isPortOpen(config.STRIPE_STANDIN_PORT), { abort: childGone(stripe) });
+  const sandbox = startSandbox ? startEntry('sandbox', 'standins/platform-sandbox-main.ts') : undefined;
+  if (sandbox) await waitFor(`the platform sandbox on port ${config.PLATFORM_SANDBOX_PORT}`, () => isPortOpen(config.PLATFORM_SANDBOX_PORT), { abort: childGone(sandbox) });
   if (stopping) return;
   const worker = startEntry('worker', 'workers/main.ts');
   const api = startEntry('api', 'api/main.ts');
@@ -252,6 +257,7 @@ async function main(): Promise<void> {
     `  Postgres       ${redact(config.DATABASE_URL)}${config.usesEmbeddedPostgres ? '  (embedded)' : ''}`,
     `  Mail           ${ses ? `SES stand-in at ${config.SES_ENDPOINT} (read it: ${apiUrl}/api/v1/dev/mailbox?to=<email>)` : `SES at ${config.SES_ENDPOINT ?? 'the AWS default endpoint'}`}`,
     `  Stripe         ${stripe ? `stand-in at http://127.0.0.1:${config.STRIPE_STANDIN_PORT} (webhooks to ${config.PUBLIC_API_URL}/api/v1/webhooks/stripe)` : 'api.stripe.com'}`,
+    `  Fan platform   ${sandbox ? `sandbox at ${config.PLATFORM_SANDBOX_URL} (fans reply and buy through ${config.PUBLIC_API_URL}/api/v1/platforms/<platform>/webhook)` : config.PLATFORM_SANDBOX_URL}`,
     `  Worker         running (metrics http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics)`,
     `  Data           ${dataDir}`,
     'Press Ctrl-C to stop.',

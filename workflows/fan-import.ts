@@ -6,7 +6,8 @@ import type { FanImportActivities } from '../activities/fan-import.js';
 
 const { importFanCsvChunk } = proxyActivities<FanImportActivities>({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '1 minute',
+  // A chunk heartbeats within a second or two; a dead worker's chunk is retried after this.
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 

@@ -79,11 +79,11 @@ ALTER TABLE "revenue_events" ADD CONSTRAINT "revenue_events_creator_id_users_id_
 ALTER TABLE "revenue_events" ADD CONSTRAINT "revenue_events_fan_id_fans_id_fk" FOREIGN KEY ("fan_id") REFERENCES "public"."fans"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "revenue_events" ADD CONSTRAINT "revenue_events_message_id_messages_id_fk" FOREIGN KEY ("message_id") REFERENCES "public"."messages"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE UNIQUE INDEX "conversations_creator_fan_key" ON "conversations" USING btree ("creator_id","fan_id");--> statement-breakpoint
-CREATE INDEX "conversations_creator_last_message_idx" ON "conversations" USING btree ("creator_id","last_message_at" DESC NULLS LAST,"id");--> statement-breakpoint
+CREATE INDEX "conversations_creator_last_message_idx" ON "conversations" USING btree ("creator_id","last_message_at" DESC NULLS FIRST,"id");--> statement-breakpoint
 CREATE UNIQUE INDEX "messages_creator_idempotency_key" ON "messages" USING btree ("creator_id","idempotency_key");--> statement-breakpoint
 CREATE UNIQUE INDEX "messages_platform_message_key" ON "messages" USING btree ("creator_id","platform","platform_message_id") WHERE platform_message_id is not null;--> statement-breakpoint
-CREATE INDEX "messages_outbox_idx" ON "messages" USING btree ("creator_id","platform","priority" DESC NULLS LAST,"queued_at","id") WHERE status in ('queued', 'failed');--> statement-breakpoint
-CREATE INDEX "messages_thread_idx" ON "messages" USING btree ("conversation_id","created_at" DESC NULLS LAST,"id");--> statement-breakpoint
+CREATE INDEX "messages_outbox_idx" ON "messages" USING btree ("creator_id","platform","priority" DESC NULLS FIRST,"queued_at","id") WHERE status in ('queued', 'failed');--> statement-breakpoint
+CREATE INDEX "messages_thread_idx" ON "messages" USING btree ("conversation_id","created_at" DESC NULLS FIRST,"id");--> statement-breakpoint
 CREATE INDEX "messages_creator_status_idx" ON "messages" USING btree ("creator_id","status");--> statement-breakpoint
 CREATE INDEX "messages_creator_sent_idx" ON "messages" USING btree ("creator_id","sent_at") WHERE sent_at is not null;--> statement-breakpoint
 CREATE UNIQUE INDEX "platform_connections_creator_platform_key" ON "platform_connections" USING btree ("creator_id","platform");--> statement-breakpoint

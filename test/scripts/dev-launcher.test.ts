@@ -35,9 +35,10 @@ function launch(ports: Ports): Launcher {
     EMBEDDED_PG_PORT: String(ports.pg),
     SES_STANDIN_PORT: String(ports.ses),
     STRIPE_STANDIN_PORT: String(ports.stripe),
+    PLATFORM_SANDBOX_PORT: String(ports.sandbox),
     WORKER_METRICS_PORT: String(ports.metrics),
   };
-  for (const name of ['DATABASE_URL', 'SES_ENDPOINT', 'STRIPE_SECRET_KEY', 'PUBLIC_API_URL', 'TEMPORAL_NAMESPACE', 'DEV_START_TEMPORAL']) delete env[name];
+  for (const name of ['DATABASE_URL', 'SES_ENDPOINT', 'STRIPE_SECRET_KEY', 'PLATFORM_SANDBOX_URL', 'PUBLIC_API_URL', 'TEMPORAL_NAMESPACE', 'DEV_START_TEMPORAL']) delete env[name];
   // What `npm run dev` runs after setup.mjs (not `npx tsx`: the tsx CLI's signal relay SIGKILLs a
   // child that is slow to acknowledge a signal, which would orphan the launcher's children).
   // Own process group, so we can Ctrl-C it the way a terminal does, signalling the whole group;
@@ -104,19 +105,20 @@ interface Ports {
   pg: number;
   ses: number;
   stripe: number;
+  sandbox: number;
   metrics: number;
 }
 
 async function freePorts(): Promise<Ports> {
   // Hold all listeners open together so the ports are distinct.
   const servers = await Promise.all(
-    Array.from({ length: 7 }, () => new Promise<net.Server>((resolve) => {
+    Array.from({ length: 8 }, () => new Promise<net.Server>((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
     })),
   );
-  const [api, temporal, ui, pg, ses, stripe, metrics] = servers.map((s) => (s.address() as net.AddressInfo).port) as number[];
+  const [api, temporal, ui, pg, ses, stripe, sandbox, metrics] = servers.map((s) => (s.address() as net.AddressInfo).port) as number[];
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return { api: api!, temporal: temporal!, ui: ui!, pg: pg!, ses: ses!, stripe: stripe!, metrics: metrics! };
+  return { api: api!, temporal: temporal!, ui: ui!, pg: pg!, ses: ses!, stripe: stripe!, sandbox: sandbox!, metrics: metrics! };
 }
 
 async function expectAllClosed(ports: Ports): Promise<void> {
