@@ -10,6 +10,7 @@ import type { Db } from '../db/client.js';
 import { conversations, fans, messages } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../lib/platforms/connections.js';
+import type { SendQueueProcess } from '../lib/send-queue-process.js';
 import { createGateway, guarded, PermanentSendError, TransientSendError, type PlatformGateway } from '../lib/platforms/gateway.js';
 
 export interface PlatformLimit {
@@ -35,7 +36,14 @@ const MAX_BACKOFF_MS = 15 * 60_000;
 /** Requests in flight at once per worker process, across all creators (see `guarded`). */
 const MAX_CONCURRENT_SENDS = 16;
 
-export type SendQueueDeps = { db: Db; config: Pick<Config, 'CREDENTIALS_KEY' | 'PLATFORM_SANDBOX_URL' | 'PUBLIC_API_URL' | 'SEND_RETRY_BASE_SECONDS' | 'SEND_MAX_ATTEMPTS'> };
+export type SendQueueDeps = {
+  db: Db;
+  /** Wakes creators' queues (the outbox sweep). */
+  sendQueue: SendQueueProcess;
+  config: Pick<Config, 'CREDENTIALS_KEY' | 'PLATFORM_SANDBOX_URL' | 'PUBLIC_API_URL' | 'SEND_RETRY_BASE_SECONDS' | 'SEND_MAX_ATTEMPTS'>;
+};
+/** A queued message this old was not picked up: whoever queued it may have died before the wake. */
+const STRANDED_AFTER_SECONDS = 60;
 
 const limitOf = (c: ConnectionSettings): PlatformLimit => ({ messages: c.rateLimit.messages, windowMs: c.rateLimit.perSeconds * 1000 });
 
@@ -64,7 +72,7 @@ async function loadClaimed(db: Db, ids: string[]) {
     .orderBy(desc(messages.priority), asc(messages.queuedAt), asc(messages.id));
 }
 
-export function createSendQueueActivities({ db, config }: SendQueueDeps) {
+export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDeps) {
   const limiter = new Bottleneck({ maxConcurrent: MAX_CONCURRENT_SENDS });
   const gatewayContext = {
     sandboxUrl: config.PLATFORM_SANDBOX_URL,
@@ -130,6 +138,21 @@ export function createSendQueueActivities({ db, config }: SendQueueDeps) {
   }
 
   return {
+    /**
+     * The outbox sweep (run every minute by a Schedule): wakes the queue of every creator with a
+     * message queued over a minute ago and still due. An API process that died between committing a
+     * message and waking the queue would otherwise leave it until that creator's next send. A wake
+     * of a queue that is merely busy with a backlog costs it one batch call.
+     */
+    async wakeStrandedSendQueues(): Promise<{ woken: number }> {
+      const rows = await db
+        .selectDistinct({ creatorId: messages.creatorId })
+        .from(messages)
+        .where(and(eq(messages.status, 'queued'), lte(messages.availableAt, sql`now()`), lte(messages.queuedAt, sql`now() - make_interval(secs => ${STRANDED_AFTER_SECONDS})`)));
+      for (const { creatorId } of rows) await sendQueue.wake(creatorId);
+      return { woken: rows.length };
+    },
+
     async loadSendLimits({ creatorId }: { creatorId: string }): Promise<Record<string, PlatformLimit>> {
       const connections = await loadConnections(db, config.CREDENTIALS_KEY, creatorId);
       return Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)]));

@@ -21,7 +21,7 @@ import { registerAuthentication } from './authenticate.js';
 import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
-import { createSendQueueProcess } from './send-queue-process.js';
+import { createSendQueueProcess } from '../lib/send-queue-process.js';
 import { authRoutes } from './routes/auth.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';

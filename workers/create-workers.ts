@@ -5,13 +5,17 @@ import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
 import { createSendQueueActivities, type SendQueueDeps } from '../activities/send-queue.js';
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
+import { createSendQueueProcess } from '../lib/send-queue-process.js';
 import { taskQueue } from '../lib/temporal.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
 
 export interface WorkerDeps extends OnboardingActivityDeps {
   connection: NativeConnection;
+  /** A Temporal client for activities that start or signal workflows (the outbox sweep). */
+  client: Client;
   config: OnboardingActivityDeps['config'] & SendQueueDeps['config'] & Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -26,6 +30,6 @@ export async function createWorkers(deps: WorkerDeps): Promise<Worker[]> {
     Worker.create({ ...common, taskQueue: taskQueue(config, 'onboarding'), activities: createOnboardingActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'maintenance'), activities: createMaintenanceActivities(deps) }),
     Worker.create({ ...common, taskQueue: taskQueue(config, 'crm'), activities: createFanImportActivities(deps) }),
-    Worker.create({ ...common, taskQueue: taskQueue(config, 'messaging'), activities: createSendQueueActivities(deps) }),
+    Worker.create({ ...common, taskQueue: taskQueue(config, 'messaging'), activities: createSendQueueActivities({ ...deps, sendQueue: createSendQueueProcess(deps.client, config) }) }),
   ]);
 }

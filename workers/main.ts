@@ -33,7 +33,7 @@ const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADD
 const client = await connectTemporalClient(config);
 await ensureMaintenanceSchedules(client, config);
 
-const workers = await createWorkers({ connection, config, db, email: createSesEmailSender(config), stripe: createStripeClient(config) });
+const workers = await createWorkers({ connection, client, config, db, email: createSesEmailSender(config), stripe: createStripeClient(config) });
 logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` }, 'worker started');
 
 // Worker.run resolves after the SDK's default shutdown signals (SIGINT, SIGTERM) drain in-flight tasks.

@@ -2,25 +2,27 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
 import { purgeExpiredTokensWorkflow } from '../workflows/maintenance.js';
+import { sweepOutboxWorkflow } from '../workflows/send-queue.js';
 
 export const PURGE_TOKENS_SCHEDULE_ID = 'maintenance-purge-tokens';
+export const SWEEP_OUTBOX_SCHEDULE_ID = 'maintenance-sweep-outbox';
 
-/** Creates the maintenance schedule once; later starts leave the existing one alone. */
+/** Creates the maintenance schedules once; later starts leave existing ones alone. */
 export async function ensureMaintenanceSchedules(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>): Promise<void> {
-  try {
-    await client.schedule.create({
-      scheduleId: PURGE_TOKENS_SCHEDULE_ID,
-      spec: { intervals: [{ every: '1 hour' }] },
-      policies: { overlap: ScheduleOverlapPolicy.SKIP },
-      action: {
-        type: 'startWorkflow',
-        workflowType: purgeExpiredTokensWorkflow,
-        workflowId: 'maintenance:purge-tokens',
-        taskQueue: taskQueue(config, 'maintenance'),
-        args: [],
-      },
-    });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  const schedules = [
+    { scheduleId: PURGE_TOKENS_SCHEDULE_ID, every: '1 hour', workflowType: purgeExpiredTokensWorkflow, workflowId: 'maintenance:purge-tokens', queue: 'maintenance' },
+    { scheduleId: SWEEP_OUTBOX_SCHEDULE_ID, every: '1 minute', workflowType: sweepOutboxWorkflow, workflowId: 'maintenance:sweep-outbox', queue: 'messaging' },
+  ] as const;
+  for (const s of schedules) {
+    try {
+      await client.schedule.create({
+        scheduleId: s.scheduleId,
+        spec: { intervals: [{ every: s.every }] },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP },
+        action: { type: 'startWorkflow', workflowType: s.workflowType, workflowId: s.workflowId, taskQueue: taskQueue(config, s.queue), args: [] },
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    }
   }
 }

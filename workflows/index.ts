@@ -4,4 +4,4 @@ export { passwordResetWorkflow } from './password-reset.js';
 export { purgeExpiredTokensWorkflow } from './maintenance.js';
 export { marketingAnalysisWorkflow } from './marketing-analysis.js';
 export { fanImportWorkflow } from './fan-import.js';
-export { sendQueueWorkflow } from './send-queue.js';
+export { sendQueueWorkflow, sweepOutboxWorkflow } from './send-queue.js';

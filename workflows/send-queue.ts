@@ -12,7 +12,7 @@
 import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
 
-const { loadSendLimits, sendDueMessages } = proxyActivities<SendQueueActivities>({
+const { loadSendLimits, sendDueMessages, wakeStrandedSendQueues } = proxyActivities<SendQueueActivities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -132,4 +132,9 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
     const wakeAt = wakeAts.length > 0 ? Math.min(...wakeAts) : undefined;
     await condition(() => woken, wakeAt === undefined ? undefined : Math.max(1, wakeAt - now));
   }
+}
+
+/** Every minute (Schedule `maintenance-sweep-outbox`): wakes the queues of creators with old queued messages. */
+export async function sweepOutboxWorkflow(): Promise<{ woken: number }> {
+  return wakeStrandedSendQueues();
 }

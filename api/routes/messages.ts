@@ -12,7 +12,7 @@ import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
 import { decodeCursor, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
-import type { SendQueueProcess } from '../send-queue-process.js';
+import type { SendQueueProcess } from '../../lib/send-queue-process.js';
 
 const PriorityNames = ['high', 'normal', 'low'] as const satisfies readonly PriorityName[];
 const priorityName = (value: number): PriorityName => PriorityNames.find((n) => PRIORITY[n] === value) ?? 'low';

@@ -69,6 +69,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
     connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
     workers = await createWorkers({
       connection,
+      client: temporal,
       config,
       db,
       email: createSesEmailSender(config),

@@ -1,10 +1,14 @@
-// The token purge against the real database, run as the scheduled workflow runs it.
+// The maintenance schedules' workflows against the real database and workers: the token purge and
+// the outbox sweep.
 import { randomUUID } from 'node:crypto';
-import { inArray, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emailTokens, refreshTokens } from '../../db/schema.js';
+import { emailTokens, fans, messages, refreshTokens } from '../../db/schema.js';
 import { taskQueue } from '../../lib/temporal.js';
-import { ensureMaintenanceSchedules, PURGE_TOKENS_SCHEDULE_ID } from '../../workers/schedules.js';
+import { ensureMaintenanceSchedules, PURGE_TOKENS_SCHEDULE_ID, SWEEP_OUTBOX_SCHEDULE_ID } from '../../workers/schedules.js';
+import { sweepOutboxWorkflow } from '../../workflows/send-queue.js';
+import { connectionFor, enqueueMessage, PRIORITY } from '../../lib/outbox.js';
+import { waitFor } from '../support/wait.js';
 import { purgeExpiredTokensWorkflow } from '../../workflows/maintenance.js';
 import { register, startHarness, type Harness } from '../support/harness.js';
 
@@ -14,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-describe('token purge', () => {
+describe('maintenance', () => {
   it('deletes tokens 24 h after expiry and keeps younger ones', async () => {
     const { userId } = await register(h);
     const ago = (interval: string) => sql`now() - ${interval}::interval`;
@@ -53,5 +57,20 @@ describe('token purge', () => {
     const schedule = await h.temporal.schedule.getHandle(PURGE_TOKENS_SCHEDULE_ID).describe();
     expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'purgeExpiredTokensWorkflow' });
     expect(schedule.spec.intervals?.[0]?.every).toBe(3_600_000);
+    const sweep = await h.temporal.schedule.getHandle(SWEEP_OUTBOX_SCHEDULE_ID).describe();
+    expect(sweep.action).toMatchObject({ type: 'startWorkflow', workflowType: 'sweepOutboxWorkflow' });
+    expect(sweep.spec.intervals?.[0]?.every).toBe(60_000);
+  });
+
+  it('sends a message whose queue was never woken (the API died between commit and signal)', async () => {
+    const { userId } = await register(h);
+    const [fan] = await h.db.insert(fans).values({ creatorId: userId, handle: 'stranded_fan' }).returning();
+    await connectionFor(h.db, h.config, userId, 'onlyfans');
+    const message = await h.db.transaction((tx) => enqueueMessage(tx, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal }));
+    await h.db.update(messages).set({ queuedAt: sql`now() - interval '2 minutes'` }).where(eq(messages.id, message.id));
+
+    const swept = await h.temporal.workflow.execute(sweepOutboxWorkflow, { taskQueue: taskQueue(h.config, 'messaging'), workflowId: `maintenance:sweep-outbox:${randomUUID()}` });
+    expect(swept.woken).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => (await h.db.query.messages.findFirst({ where: eq(messages.id, message.id) }))?.status === 'sent', 'the stranded message sent');
   });
 });

@@ -23,6 +23,7 @@ describe('send-queue workflow', () => {
     let backlog = 700;
     const batches: { at: number; sent: number; budget: number }[] = [];
     const activities: SendQueueActivities = {
+      wakeStrandedSendQueues: async () => ({ woken: 0 }),
       loadSendLimits: async () => ({ onlyfans: LIMIT }),
       async sendDueMessages({ budgets }): Promise<SendBatchResult> {
         const sent = Math.min(budgets.onlyfans ?? 0, backlog);

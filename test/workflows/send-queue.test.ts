@@ -3,7 +3,7 @@
 // than the limit, the queue keeps the limit at least 95 % used, and a 1:1 message queued behind
 // the campaign backlog goes out within one pacing slot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSendQueueProcess } from '../../api/send-queue-process.js';
+import { createSendQueueProcess } from '../../lib/send-queue-process.js';
 import { fans } from '../../db/schema.js';
 import { enqueueMessage, PRIORITY } from '../../lib/outbox.js';
 import { unsealConnection } from '../../lib/platforms/connections.js';

@@ -1,8 +1,9 @@
-// API glue to the creator's send queue: after messages are committed to the outbox, wake the
-// `send-queue:<creatorId>` workflow, starting it when it does not run yet (signalWithStart).
+// Waking a creator's send queue: after messages are committed to the outbox (the API), or when
+// the outbox sweep finds messages nobody woke it for, signal `send-queue:<creatorId>`, starting
+// the workflow when it does not run yet (signalWithStart).
 import type { Client } from '@temporalio/client';
-import type { Config } from '../lib/config.js';
-import { taskQueue } from '../lib/temporal.js';
+import type { Config } from './config.js';
+import { taskQueue } from './temporal.js';
 import { CreatorId } from '../workflows/search-attributes.js';
 import { messagesEnqueuedSignal, sendQueueWorkflow, sendQueueWorkflowId } from '../workflows/send-queue.js';
 
