@@ -2,6 +2,7 @@
 // projection below is what the API reads so reads never depend on workflow history.
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -374,7 +375,7 @@ export const messages = pgTable(
     sentAt: timestamp('sent_at', { withTimezone: true }),
     readAt: timestamp('read_at', { withTimezone: true }),
     platformMessageId: text('platform_message_id'),
-    campaignId: uuid('campaign_id'),
+    campaignId: uuid('campaign_id').references((): AnyPgColumn => campaigns.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
   },
   (t) => [
@@ -387,6 +388,7 @@ export const messages = pgTable(
     index('messages_thread_idx').on(t.conversationId, t.createdAt.desc().nullsFirst(), t.id),
     index('messages_creator_status_idx').on(t.creatorId, t.status),
     index('messages_creator_sent_idx').on(t.creatorId, t.sentAt).where(sql`sent_at is not null`),
+    index('messages_campaign_idx').on(t.campaignId, t.status).where(sql`campaign_id is not null`),
   ],
 );
 
@@ -424,4 +426,65 @@ export const revenueEvents = pgTable(
     createdAt: createdAt(),
   },
   (t) => [index('revenue_events_creator_occurred_idx').on(t.creatorId, t.occurredAt)],
+);
+
+export const campaignStatus = pgEnum('campaign_status', ['scheduled', 'running', 'paused', 'completed', 'cancelled']);
+
+/**
+ * A bulk or recurring send (SPEC §4). The audience is kept as given (explicit fan ids or a
+ * segment); every run snapshots it into campaign_recipients when the run starts.
+ */
+export const campaigns = pgTable(
+  'campaigns',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    creatorId: uuid('creator_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    content: text('content').notNull(),
+    mediaUrls: jsonb('media_urls').$type<string[]>().notNull().default([]),
+    priceCents: integer('price_cents'),
+    audience: jsonb('audience').$type<CampaignAudience>().notNull(),
+    status: campaignStatus('status').notNull(),
+    sendAt: timestamp('send_at', { withTimezone: true }),
+    // Runs started so far; run n's workflow is `campaign:<id>:<n>`.
+    runs: integer('runs').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('campaigns_creator_created_idx').on(t.creatorId, t.createdAt.desc().nullsFirst(), t.id)],
+);
+
+export interface CampaignSegment {
+  tags?: string[];
+  minValueCents?: number;
+  maxValueCents?: number;
+  lastSeenAfter?: string;
+  lastSeenBefore?: string;
+  subscriptionTiers?: string[];
+}
+export type CampaignAudience = { recipientIds: string[] } | { segment: CampaignSegment };
+
+/**
+ * One run's recipients, snapshotted at run start: one row per fan, so a fan is messaged at most
+ * once per run. `skipReason` marks fans left out (opted out, deleted, not found); the message
+ * carries the delivery state.
+ */
+export const campaignRecipients = pgTable(
+  'campaign_recipients',
+  {
+    campaignId: uuid('campaign_id')
+      .notNull()
+      .references(() => campaigns.id, { onDelete: 'cascade' }),
+    run: integer('run').notNull(),
+    fanId: uuid('fan_id').notNull(),
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
+    skipReason: text('skip_reason'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.campaignId, t.run, t.fanId] }),
+    // The next recipients to hand to the send queue.
+    index('campaign_recipients_pending_idx').on(t.campaignId, t.run, t.fanId).where(sql`message_id is null and skip_reason is null`),
+  ],
 );

@@ -4,4 +4,5 @@ export const TaskQueues = {
   maintenance: 'maintenance',
   crm: 'crm',
   messaging: 'messaging',
+  campaigns: 'campaigns',
 } as const;

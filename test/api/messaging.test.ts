@@ -5,15 +5,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fans, platformConnections, revenueEvents } from '../../db/schema.js';
-import { unsealConnection } from '../../lib/platforms/connections.js';
+import { fans, revenueEvents } from '../../db/schema.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from '../../lib/platforms/signature.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
 let h: Harness;
+let platform: ReturnType<typeof sandboxOf>;
 beforeAll(async () => {
   h = await startHarness({ env: { SEND_RETRY_BASE_SECONDS: '0.3' } });
+  platform = sandboxOf(h);
 });
 afterAll(() => h?.close());
 
@@ -41,20 +43,9 @@ const settled = (c: Creator, id: string, status: string, timeoutMs = 20_000) =>
     return m.status === status ? m : undefined;
   }, `message ${id} ${status}`, timeoutMs);
 
-async function connection(c: Creator) {
-  const row = await h.db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, c.userId), eq(platformConnections.platform, 'onlyfans')) });
-  return unsealConnection(row!, h.config.CREDENTIALS_KEY);
-}
-const sandbox = async (path: string, init?: { method: string; body?: object }) => {
-  const res = await fetch(`${h.platformSandbox.url}${path}`, {
-    method: init?.method ?? 'GET',
-    headers: { 'content-type': 'application/json' },
-    body: init?.body ? JSON.stringify(init.body) : undefined,
-  });
-  return res.status === 204 ? null : res.json();
-};
-const deliveries = async (c: Creator) => (await sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/deliveries`)) as { deliveries: { idempotencyKey: string; requests: number; messageId: string }[]; rejectedForRate: number };
-const fanEvent = async (c: Creator, type: string, data: object) => sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/events`, { method: 'POST', body: { type, data } });
+const connection = (c: Creator) => platform.connection(c.userId);
+const deliveries = (c: Creator) => platform.deliveries(c.userId);
+const fanEvent = (c: Creator, type: string, data: object) => platform.fanEvent(c.userId, type, data);
 
 describe('1:1 messages through the send queue', () => {
   it('queues (202 with an estimate), sends once through the sandbox, and shows up in the thread and inbox', async () => {
@@ -143,8 +134,7 @@ describe('failures', () => {
     await fastLane(c);
     const fan = await addFan(c, 'blocking_fan');
     await settled(c, (await send(c, fan.id, { content: 'warm-up' })).messageId, 'sent');
-    const account = (await connection(c)).credentials.accountId;
-    await sandbox(`/_sandbox/accounts/${account}/blocks`, { method: 'POST', body: { fanHandle: 'blocking_fan' } });
+    await platform.block(c.userId, 'blocking_fan');
 
     const { messageId } = await send(c, fan.id, { content: 'will bounce' });
     const dead = await settled(c, messageId, 'dead');
@@ -153,7 +143,7 @@ describe('failures', () => {
     expect((await ok(c.auth, 'GET', '/onlyfans/messages/status')).dlqCount).toBe(1);
     expect((await call(c.auth, 'POST', `/messages/${(await deliveries(c)).deliveries[0]!.idempotencyKey}/retry`)).json().error.code).toBe('not_dead');
 
-    await sandbox(`/_sandbox/accounts/${account}/blocks/blocking_fan`, { method: 'DELETE' });
+    await platform.unblock(c.userId, 'blocking_fan');
     expect(await ok(c.auth, 'POST', `/messages/${messageId}/retry`, undefined, 202)).toMatchObject({ status: 'queued', attempts: 0 });
     await settled(c, messageId, 'sent');
     const again = (await deliveries(c)).deliveries.filter((d) => d.idempotencyKey === messageId);
@@ -166,7 +156,7 @@ describe('failures', () => {
     await fastLane(c);
     const fan = await addFan(c, 'patient_fan');
     await settled(c, (await send(c, fan.id, { content: 'warm-up' })).messageId, 'sent');
-    await sandbox(`/_sandbox/accounts/${(await connection(c)).credentials.accountId}/outage`, { method: 'POST', body: { seconds: 1 } });
+    await platform.outage(c.userId, 1);
     const { messageId } = await send(c, fan.id, { content: 'during the outage' });
     const sent = await settled(c, messageId, 'sent');
     expect(sent.attempts).toBeGreaterThan(1);

@@ -1,0 +1,164 @@
+// A campaign run's side effects (workflows/campaign.ts decides the order): snapshot the audience
+// into campaign_recipients, hand pending recipients to the creator's send queue in batches, take
+// queued messages back on pause or cancel, re-queue dead ones on retry-failed, report totals.
+// Each step is one statement or transaction keyed by (campaign, run, fan), so a retried attempt
+// repeats nothing: a fan is snapshotted once and messaged once per run.
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { campaigns, fans, type CampaignAudience } from '../db/schema.js';
+import { campaignTotals, segmentWhere, type CampaignTotals } from '../lib/campaigns.js';
+import type { Config } from '../lib/config.js';
+import { connectionFor, NotConnectedError, PRIORITY } from '../lib/outbox.js';
+import type { SendQueueProcess } from '../lib/send-queue-process.js';
+
+/** Fans snapshotted per activity call, and messages handed to the send queue per call. */
+export const SNAPSHOT_BATCH = 5_000;
+export const ENQUEUE_BATCH = 1_000;
+
+export type CampaignDeps = {
+  db: Db;
+  sendQueue: SendQueueProcess;
+  config: Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE'>;
+};
+
+type RunKey = { campaignId: string; run: number };
+
+export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps) {
+  async function campaignOf(campaignId: string) {
+    const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId) });
+    if (!campaign) throw new Error(`campaign ${campaignId} not found`);
+    return campaign;
+  }
+
+  /** Platforms the run may send on (outside production, missing ones get a sandbox connection). */
+  async function connectedPlatforms(creatorId: string, platforms: string[]): Promise<Set<string>> {
+    const ok = new Set<string>();
+    for (const platform of platforms) {
+      try {
+        await connectionFor(db, config, creatorId, platform);
+        ok.add(platform);
+      } catch (err) {
+        if (!(err instanceof NotConnectedError)) throw err;
+      }
+    }
+    return ok;
+  }
+
+  return {
+    /**
+     * Snapshots the next batch of the audience (by position in an explicit list, or by fan id
+     * through a segment); `after` is where the previous batch stopped. Fans opted out, deleted,
+     * unknown or on an unconnected platform are recorded with their skip reason.
+     */
+    async snapshotRecipients({ campaignId, run, after }: RunKey & { after: string | null }): Promise<{ after: string | null; done: boolean }> {
+      const campaign = await campaignOf(campaignId);
+      const audience: CampaignAudience = campaign.audience;
+      let batch: { fanId: string; platform: string | null; reason: string | null }[];
+      let next: string | null;
+      if ('recipientIds' in audience) {
+        const start = after === null ? 0 : Number(after);
+        const ids = audience.recipientIds.slice(start, start + SNAPSHOT_BATCH);
+        const found = ids.length === 0 ? [] : await db.select().from(fans).where(and(eq(fans.creatorId, campaign.creatorId), inArray(fans.id, ids)));
+        const byId = new Map(found.map((f) => [f.id, f]));
+        batch = ids.map((id) => {
+          const f = byId.get(id);
+          return { fanId: id, platform: f?.platform ?? null, reason: !f || f.deletedAt ? 'fan not found' : f.optedOutAt ? 'fan opted out' : null };
+        });
+        next = String(start + ids.length);
+      } else {
+        const rows = await db
+          .select({ id: fans.id, platform: fans.platform, optedOutAt: fans.optedOutAt })
+          .from(fans)
+          .where(and(segmentWhere(campaign.creatorId, audience.segment), after ? sql`${fans.id} > ${after}::uuid` : undefined))
+          .orderBy(fans.id)
+          .limit(SNAPSHOT_BATCH);
+        batch = rows.map((f) => ({ fanId: f.id, platform: f.platform, reason: f.optedOutAt ? 'fan opted out' : null }));
+        next = rows.at(-1)?.id ?? after;
+      }
+      const platforms = await connectedPlatforms(campaign.creatorId, [...new Set(batch.flatMap((b) => (b.platform && !b.reason ? [b.platform] : [])))]);
+      const values = batch.map((b) => ({ fanId: b.fanId, reason: b.reason ?? (b.platform && !platforms.has(b.platform) ? `${b.platform} is not connected` : null) }));
+      if (values.length > 0) {
+        await db.execute(sql`
+          insert into campaign_recipients (campaign_id, run, fan_id, skip_reason)
+          select ${campaignId}::uuid, ${run}::int, v.fan_id, v.reason from json_to_recordset(${JSON.stringify(values.map((v) => ({ fan_id: v.fanId, reason: v.reason })))}::json) as v(fan_id uuid, reason text)
+          on conflict do nothing`);
+      }
+      return { after: next, done: batch.length < SNAPSHOT_BATCH };
+    },
+
+    /**
+     * Hands up to `max` pending recipients to the send queue in one statement: conversation,
+     * outbox message (campaign priority, key `campaign:<id>:<run>:<fanId>`) and the recipient's
+     * message id together, then wakes the creator's queue.
+     */
+    async enqueueCampaignBatch({ campaignId, run, max }: RunKey & { max: number }): Promise<{ enqueued: number; done: boolean }> {
+      const campaign = await campaignOf(campaignId);
+      const rows = await db.execute<{ fan_id: string }>(sql`
+        with pending as (
+          select r.fan_id, f.platform from campaign_recipients r join fans f on f.id = r.fan_id
+          where r.campaign_id = ${campaignId} and r.run = ${run} and r.message_id is null and r.skip_reason is null
+          order by r.fan_id limit ${max}
+          for update of r skip locked
+        ),
+        conversation as (
+          insert into conversations (creator_id, fan_id, platform)
+          select ${campaign.creatorId}::uuid, fan_id, platform from pending
+          on conflict (creator_id, fan_id) do update set last_message_at = greatest(conversations.last_message_at, now())
+          returning id, fan_id
+        ),
+        message as (
+          insert into messages (creator_id, conversation_id, fan_id, platform, direction, status, priority, idempotency_key, text, price_cents, attachments, queued_at, campaign_id)
+          select ${campaign.creatorId}::uuid, c.id, c.fan_id, p.platform, 'out', 'queued', ${PRIORITY.low}, ${`campaign:${campaignId}:${run}:`} || c.fan_id, ${campaign.content}, ${campaign.priceCents}::int, ${JSON.stringify(campaign.mediaUrls)}::jsonb, now(), ${campaignId}::uuid
+          from conversation c join pending p on p.fan_id = c.fan_id
+          on conflict (creator_id, idempotency_key) do nothing
+          returning id, fan_id
+        )
+        update campaign_recipients r set message_id = message.id from message
+        where r.campaign_id = ${campaignId} and r.run = ${run} and r.fan_id = message.fan_id
+        returning r.fan_id`);
+      if (rows.length > 0) await sendQueue.wake(campaign.creatorId);
+      return { enqueued: rows.length, done: rows.length < max };
+    },
+
+    /**
+     * Pause and cancel: messages of the run still waiting in the outbox (queued, or failed and
+     * waiting for a retry) are taken back; their recipients are pending again (pause) or skipped
+     * (cancel). A message already claimed by the send queue finishes.
+     */
+    async withdrawQueued({ campaignId, run, cancel }: RunKey & { cancel: boolean }): Promise<{ withdrawn: number }> {
+      return db.transaction(async (tx) => {
+        const withdrawn = await tx.execute(sql`
+          delete from messages m using campaign_recipients r
+          where r.campaign_id = ${campaignId} and r.run = ${run} and m.id = r.message_id and m.status in ('queued', 'failed')`);
+        if (cancel) {
+          await tx.execute(sql`
+            update campaign_recipients set skip_reason = 'campaign cancelled'
+            where campaign_id = ${campaignId} and run = ${run} and message_id is null and skip_reason is null`);
+        }
+        return { withdrawn: withdrawn.count };
+      });
+    },
+
+    /** Retry-failed: the run's dead-lettered messages go back to the queue (same idempotency keys). */
+    async requeueFailed({ campaignId, run }: RunKey): Promise<{ requeued: number }> {
+      const campaign = await campaignOf(campaignId);
+      const requeued = await db.execute(sql`
+        update messages m set status = 'queued', attempts = 0, last_error = null, available_at = now(), queued_at = now()
+        from campaign_recipients r
+        where r.campaign_id = ${campaignId} and r.run = ${run} and m.id = r.message_id and m.status = 'dead'`);
+      if (requeued.count > 0) await sendQueue.wake(campaign.creatorId);
+      return { requeued: requeued.count };
+    },
+
+    async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals> {
+      return (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
+    },
+
+    /** The projection the API reads. */
+    async setCampaignStatus({ campaignId, status }: { campaignId: string; status: (typeof campaigns.$inferSelect)['status'] }): Promise<void> {
+      await db.update(campaigns).set({ status, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));
+    },
+  };
+}
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

@@ -1,0 +1,308 @@
+// SPEC §4 campaigns: POST /messages/bulk creates a campaign and starts its first run
+// (`campaign:<id>:1`); the lists read Postgres (the runs project their status and the totals come
+// from the recipients snapshot); pause, resume, cancel and retry-failed signal the latest run.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { and, asc, count, desc, eq, gt, inArray, or, sql, type SQL } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { campaignRecipients, campaigns, fans, messages, platformConnections, type CampaignAudience } from '../../db/schema.js';
+import { campaignTotals, segmentWhere } from '../../lib/campaigns.js';
+import { taskQueue } from '../../lib/temporal.js';
+import { cancelCampaignSignal, campaignRunWorkflow, campaignWorkflowId, pauseCampaignSignal, resumeCampaignSignal, retryFailedSignal } from '../../workflows/campaign.js';
+import { CampaignId, CreatorId } from '../../workflows/search-attributes.js';
+import type { RouteDeps } from '../app.js';
+import { caller } from '../authenticate.js';
+import { ApiError, notFound } from '../errors.js';
+import { decodeCursor, page, PageQuery } from '../pagination.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
+import { MediaUrls, MessageText, PriceCents } from './messages.js';
+
+/** The largest explicit recipient list; larger audiences are segments. */
+const MAX_RECIPIENT_IDS = 100_000;
+
+const Segment = Type.Object(
+  {
+    tags: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { minItems: 1, maxItems: 50 })),
+    minValueCents: Type.Optional(Type.Integer({ minimum: 0 })),
+    maxValueCents: Type.Optional(Type.Integer({ minimum: 0 })),
+    lastSeenAfter: Type.Optional(Type.String({ format: 'date-time' })),
+    lastSeenBefore: Type.Optional(Type.String({ format: 'date-time' })),
+    subscriptionTiers: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 50 }), { minItems: 1, maxItems: 20 })),
+  },
+  { additionalProperties: false, description: 'fans matching every given condition (tags: any of them)' },
+);
+const Totals = Type.Object({
+  recipients: Type.Integer(),
+  queued: Type.Integer(),
+  sent: Type.Integer(),
+  failed: Type.Integer(),
+  skipped: Type.Integer(),
+  purchases: Type.Integer(),
+  revenueCents: Type.Integer(),
+});
+const Campaign = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  status: Type.Enum(['scheduled', 'running', 'paused', 'completed', 'cancelled']),
+  content: Type.String(),
+  mediaUrls: Type.Array(Type.String()),
+  priceCents: Nullable(Type.Integer()),
+  audience: Type.Unknown({ description: '{recipientIds} or {segment}, as created' }),
+  sendAt: Nullable(Type.String({ format: 'date-time' })),
+  run: Type.Integer({ description: 'the latest run; totals are this run’s (purchases and revenue: all runs)' }),
+  totals: Totals,
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+const RecipientStatus = Type.Enum(['queued', 'sent', 'failed', 'skipped']);
+
+type Row = typeof campaigns.$inferSelect;
+const emptyTotals = { recipients: 0, queued: 0, sent: 0, failed: 0, skipped: 0, purchases: 0, revenueCents: 0 };
+
+/** A recipient's status from its snapshot row and message (see lib/campaigns.ts for the totals). */
+const recipientStatus = sql<'queued' | 'sent' | 'failed' | 'skipped'>`case
+  when ${campaignRecipients.skipReason} is not null or ${messages.status} = 'cancelled' then 'skipped'
+  when ${messages.status} = 'sent' then 'sent'
+  when ${messages.status} = 'dead' then 'failed'
+  else 'queued' end`;
+
+export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, temporal, config }) => {
+  app.addHook('onRequest', app.authenticate);
+  const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+  async function present(rows: Row[]) {
+    const totals = await campaignTotals(db, rows.map((r) => ({ campaignId: r.id, run: Math.max(r.runs, 1) })));
+    return rows.map((c) => ({
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      content: c.content,
+      mediaUrls: c.mediaUrls,
+      priceCents: c.priceCents,
+      audience: c.audience,
+      sendAt: c.sendAt?.toISOString() ?? null,
+      run: c.runs,
+      totals: totals.get(c.id) ?? emptyTotals,
+      createdAt: c.createdAt.toISOString(),
+      updatedAt: c.updatedAt.toISOString(),
+    }));
+  }
+
+  async function campaignOf(request: FastifyRequest, id: string) {
+    const row = await db.query.campaigns.findFirst({ where: and(eq(campaigns.id, id), eq(campaigns.creatorId, caller(request).userId)) });
+    if (!row) throw notFound('campaign');
+    return row;
+  }
+
+  app.post(
+    '/messages/bulk',
+    {
+      config: { idempotent: true },
+      schema: {
+        tags: ['campaigns'],
+        summary: 'Send one message to many fans: a campaign whose run snapshots the audience and feeds the send queue',
+        description: `Give recipientIds (at most ${MAX_RECIPIENT_IDS}) or a segment. Fans who opted out or were deleted are skipped, visibly. 202 with the campaign id to follow at GET /campaigns/{id}.`,
+        security: bearerAuth,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          {
+            campaignName: Type.String({ minLength: 1, maxLength: 200 }),
+            content: MessageText,
+            mediaUrls: Type.Optional(MediaUrls),
+            priceCents: Type.Optional(PriceCents),
+            recipientIds: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: MAX_RECIPIENT_IDS, uniqueItems: true })),
+            segment: Type.Optional(Segment),
+            sendAt: Type.Optional(Type.String({ format: 'date-time' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          202: Type.Object({ campaignId: Type.String(), totalRecipients: Type.Integer(), estimatedCompletionTime: Type.String({ format: 'date-time' }), status: Type.Literal('queued') }),
+          ...errorResponses(400, 401, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const creatorId = caller(request).userId;
+      const { campaignName, content, mediaUrls = [], priceCents, recipientIds, segment, sendAt } = request.body;
+      if ((recipientIds === undefined) === (segment === undefined)) throw new ApiError(400, 'validation_failed', 'give either recipientIds or segment');
+      const audience: CampaignAudience = recipientIds ? { recipientIds } : { segment: segment! };
+      const eligible: SQL = recipientIds ? and(eq(fans.creatorId, creatorId), inArray(fans.id, recipientIds), sql`${fans.deletedAt} is null`)! : segmentWhere(creatorId, segment!);
+      const [{ n: totalRecipients } = { n: 0 }] = await db.select({ n: count() }).from(fans).where(and(eligible, sql`${fans.optedOutAt} is null`));
+      const startAt = sendAt ? Math.max(Date.parse(sendAt), Date.now()) : Date.now();
+
+      const [campaign] = await db
+        .insert(campaigns)
+        .values({ creatorId, name: campaignName, content, mediaUrls, priceCents, audience, status: sendAt && Date.parse(sendAt) > Date.now() ? 'scheduled' : 'running', sendAt: sendAt ? new Date(sendAt) : null, runs: 1 })
+        .returning();
+      try {
+        await temporal.workflow.start(campaignRunWorkflow, {
+          workflowId: campaignWorkflowId(campaign!.id, 1),
+          taskQueue: taskQueue(config, 'campaigns'),
+          args: [{ campaignId: campaign!.id, run: 1, ...(sendAt ? { sendAt: startAt } : {}) }],
+          typedSearchAttributes: [
+            { key: CampaignId, value: campaign!.id },
+            { key: CreatorId, value: creatorId },
+          ],
+        });
+      } catch (err) {
+        await db.delete(campaigns).where(eq(campaigns.id, campaign!.id));
+        throw err;
+      }
+      // At the creator's slowest connected limit (or the default): the paced time to send them all.
+      const [limit] = await db
+        .select({ perMessageMs: sql<number>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})` })
+        .from(platformConnections)
+        .where(eq(platformConnections.creatorId, creatorId));
+      const perMessageMs = limit?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE;
+      return reply.status(202).send({
+        campaignId: campaign!.id,
+        totalRecipients,
+        estimatedCompletionTime: new Date(startAt + totalRecipients * perMessageMs).toISOString(),
+        status: 'queued' as const,
+      });
+    },
+  );
+
+  app.get(
+    '/campaigns',
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'The caller’s campaigns, newest first, with status and totals',
+        security: bearerAuth,
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(Campaign), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => {
+      const { limit = 50, cursor } = request.query;
+      const where: (SQL | undefined)[] = [eq(campaigns.creatorId, caller(request).userId)];
+      if (cursor) {
+        const { value, id } = decodeCursor(cursor);
+        const at = sql`${String(value)}::timestamptz`;
+        where.push(or(sql`${campaigns.createdAt} < ${at}`, and(sql`${campaigns.createdAt} = ${at}`, gt(campaigns.id, id))));
+      }
+      const rows = await db
+        .select({ c: campaigns, key: sql<string>`${campaigns.createdAt}::text` })
+        .from(campaigns)
+        .where(and(...where))
+        .orderBy(desc(campaigns.createdAt), asc(campaigns.id))
+        .limit(limit + 1);
+      const result = page(rows.map((r) => ({ ...r, id: r.c.id })), limit, (r) => r.key);
+      return { items: await present(result.items.map((r) => r.c)), nextCursor: result.nextCursor };
+    },
+  );
+
+  app.get(
+    '/campaigns/:id',
+    { schema: { tags: ['campaigns'], summary: 'A campaign’s status and totals', security: bearerAuth, params: IdParams, response: { 200: Campaign, ...errorResponses(400, 401, 404) } } },
+    async (request) => (await present([await campaignOf(request, request.params.id)]))[0]!,
+  );
+
+  app.get(
+    '/campaigns/:id/recipients',
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'Recipients of a run (the latest unless ?run=) with their status; ?status=failed lists what retry-failed would resend',
+        security: bearerAuth,
+        params: IdParams,
+        querystring: Type.Object({ status: Type.Optional(RecipientStatus), run: Type.Optional(Type.Integer({ minimum: 1 })), ...PageQuery }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                fanId: Type.String(),
+                handle: Nullable(Type.String()),
+                name: Nullable(Type.String()),
+                status: RecipientStatus,
+                messageId: Nullable(Type.String()),
+                skipReason: Nullable(Type.String()),
+                lastError: Nullable(Type.String()),
+                sentAt: Nullable(Type.String({ format: 'date-time' })),
+              }),
+            ),
+            nextCursor: Nullable(Type.String()),
+          }),
+          ...errorResponses(400, 401, 404),
+        },
+      },
+    },
+    async (request) => {
+      const campaign = await campaignOf(request, request.params.id);
+      const { status, run = Math.max(campaign.runs, 1), limit = 50, cursor } = request.query;
+      const where: (SQL | undefined)[] = [eq(campaignRecipients.campaignId, campaign.id), eq(campaignRecipients.run, run)];
+      if (status) where.push(sql`${recipientStatus} = ${status}`);
+      if (cursor) where.push(gt(campaignRecipients.fanId, decodeCursor(cursor).id));
+      const rows = await db
+        .select({
+          fanId: campaignRecipients.fanId,
+          handle: fans.handle,
+          name: fans.name,
+          status: recipientStatus,
+          messageId: campaignRecipients.messageId,
+          skipReason: campaignRecipients.skipReason,
+          lastError: messages.lastError,
+          sentAt: messages.sentAt,
+        })
+        .from(campaignRecipients)
+        .leftJoin(messages, eq(messages.id, campaignRecipients.messageId))
+        .leftJoin(fans, and(eq(fans.id, campaignRecipients.fanId), eq(fans.creatorId, campaign.creatorId)))
+        .where(and(...where))
+        .orderBy(asc(campaignRecipients.fanId))
+        .limit(limit + 1);
+      const result = page(rows.map((r) => ({ ...r, id: r.fanId })), limit, () => null);
+      return { items: result.items.map(({ id: _id, sentAt, ...r }) => ({ ...r, sentAt: sentAt?.toISOString() ?? null })), nextCursor: result.nextCursor };
+    },
+  );
+
+  const actions = {
+    pause: { signal: pauseCampaignSignal, allowed: ['scheduled', 'running'] },
+    resume: { signal: resumeCampaignSignal, allowed: ['paused'] },
+    cancel: { signal: cancelCampaignSignal, allowed: ['scheduled', 'running', 'paused'] },
+    'retry-failed': { signal: retryFailedSignal, allowed: ['running', 'paused', 'completed'] },
+  } as const;
+  for (const [action, { signal, allowed }] of Object.entries(actions)) {
+    app.post(
+      `/campaigns/:id/${action}`,
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: `${action} the campaign’s latest run`,
+          security: bearerAuth,
+          params: IdParams,
+          response: { 202: Type.Object({ campaignId: Type.String(), run: Type.Integer(), action: Type.String() }), ...errorResponses(400, 401, 404, 409, 503) },
+        },
+      },
+      async (request, reply) => {
+        const campaign = await campaignOf(request, request.params.id);
+        if (!(allowed as readonly string[]).includes(campaign.status)) throw new ApiError(409, 'invalid_state', `cannot ${action} a ${campaign.status} campaign`);
+        const run = Math.max(campaign.runs, 1);
+        const workflowId = campaignWorkflowId(campaign.id, run);
+        if (action === 'retry-failed') {
+          // The run may have completed: a retry is then a new execution of the same id.
+          await temporal.workflow.signalWithStart(campaignRunWorkflow, {
+            workflowId,
+            taskQueue: taskQueue(config, 'campaigns'),
+            args: [{ campaignId: campaign.id, run, phase: 'sending', retryRequested: true }],
+            signal,
+            typedSearchAttributes: [
+              { key: CampaignId, value: campaign.id },
+              { key: CreatorId, value: campaign.creatorId },
+            ],
+          });
+        } else {
+          await temporal.workflow
+            .getHandle(workflowId)
+            .signal(signal)
+            .catch((err: unknown) => {
+              throw err instanceof WorkflowNotFoundError ? new ApiError(409, 'invalid_state', 'the campaign’s run has already ended') : err;
+            });
+        }
+        return reply.status(202).send({ campaignId: campaign.id, run, action });
+      },
+    );
+  }
+};
