@@ -6,7 +6,7 @@ import { Context, log } from '@temporalio/activity';
 import { parse } from 'csv-parse';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { fanImportErrors, fanImports, fans } from '../db/schema.js';
+import { fanImportErrors, fanImports } from '../db/schema.js';
 import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../lib/fan-csv.js';
 
 /** Records per chunk: one transaction, one heartbeat. */

@@ -5,13 +5,14 @@
 // the platform answers without delivering twice.
 import { Context, log } from '@temporalio/activity';
 import Bottleneck from 'bottleneck';
-import { and, asc, count, desc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
+import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { conversations, fans, messages } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../lib/platforms/connections.js';
 import type { SendQueueProcess } from '../lib/send-queue-process.js';
-import { createGateway, guarded, PermanentSendError, TransientSendError, type PlatformGateway } from '../lib/platforms/gateway.js';
+import { createGateway, PermanentSendError, TransientSendError, type SendOutcome } from '../lib/platforms/gateway.js';
 
 export interface PlatformLimit {
   messages: number;
@@ -25,15 +26,20 @@ export interface SendBatchResult {
   attempted: Record<string, number>;
   /** Messages due now and still waiting, per platform (counted up to DUE_COUNT_CAP). */
   due: Record<string, number>;
-  /** When the next message in backoff becomes due (epoch ms), if any. */
-  nextDueAt: number | null;
-  sent: number;
+  /** In how many ms (by the database's clock) the next message in backoff becomes due, if any. */
+  nextDueInMs: number | null;
+  /** Messages this batch claimed (each was settled or handed back). */
+  claimed: number;
 }
 
 const DUE_COUNT_CAP = 1_000;
 /** The longest backoff between attempts of one message. */
 const MAX_BACKOFF_MS = 15 * 60_000;
-/** Requests in flight at once per worker process, across all creators (see `guarded`). */
+/**
+ * Requests in flight at once per worker process, across all creators: bottleneck guards the
+ * providers inside one process. The per-creator rate limit is not this: it is kept by the
+ * creator's send-queue workflow, which holds across processes.
+ */
 const MAX_CONCURRENT_SENDS = 16;
 
 export type SendQueueDeps = {
@@ -44,6 +50,9 @@ export type SendQueueDeps = {
 };
 /** A queued message this old was not picked up: whoever queued it may have died before the wake. */
 const STRANDED_AFTER_SECONDS = 60;
+
+/** `ms` from now on the database's clock, the one every due time is compared against. */
+const after = (ms: number) => sql`now() + make_interval(secs => ${ms / 1000})`;
 
 const limitOf = (c: ConnectionSettings): PlatformLimit => ({ messages: c.rateLimit.messages, windowMs: c.rateLimit.perSeconds * 1000 });
 
@@ -79,15 +88,19 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     webhookUrl: (c: ConnectionSettings) => inboundWebhookUrl(config.PUBLIC_API_URL, c),
   };
 
-  /** Leftovers of an interrupted attempt first (they are already claimed), then new claims. */
-  async function claim(creatorId: string, platform: string, max: number): Promise<string[]> {
+  /**
+   * Leftovers of an interrupted attempt first (they are already claimed), then new claims. A retried
+   * attempt claims nothing new: what its predecessor sent before dying is not in the window the
+   * workflow keeps, so only the leftovers may go, and the batch counts as the whole budget.
+   */
+  async function claim(creatorId: string, platform: string, max: number, claimNew: boolean): Promise<string[]> {
     const leftovers = await db
       .select({ id: messages.id })
       .from(messages)
       .where(and(eq(messages.creatorId, creatorId), eq(messages.platform, platform), eq(messages.status, 'sending')))
       .limit(max);
     const ids = leftovers.map((r) => r.id);
-    if (ids.length < max) {
+    if (claimNew && ids.length < max) {
       const claimed = await db.execute<{ id: string }>(sql`
         with next as (
           select id from messages
@@ -104,11 +117,11 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     return ids;
   }
 
-  const settle = (id: string, values: Partial<typeof messages.$inferInsert>) =>
+  const settle = (id: string, values: PgUpdateSetSource<typeof messages>) =>
     db.update(messages).set(values).where(and(eq(messages.id, id), eq(messages.status, 'sending')));
 
-  async function send(gateway: PlatformGateway, m: Claimed): Promise<void> {
-    const outcome = await gateway.send({ idempotencyKey: m.idempotencyKey, fanHandle: m.fanHandle, text: m.text, priceCents: m.priceCents, mediaUrls: m.attachments });
+  /** Records a delivery. If this fails the message stays `sending`, and the retry replays it. */
+  async function delivered(m: Claimed, outcome: SendOutcome): Promise<void> {
     if (outcome.outcome === 'handed_off') {
       await settle(m.id, { status: 'awaiting_operator', lastError: null });
       return;
@@ -130,7 +143,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     const message = err instanceof Error ? err.message : String(err);
     if (err instanceof TransientSendError && m.attempts < config.SEND_MAX_ATTEMPTS) {
       const backoff = err.retryAfterMs ?? Math.min(config.SEND_RETRY_BASE_SECONDS * 1000 * 2 ** (m.attempts - 1), MAX_BACKOFF_MS);
-      await settle(m.id, { status: 'failed', lastError: message, availableAt: new Date(Date.now() + backoff) });
+      await settle(m.id, { status: 'failed', lastError: message, availableAt: after(backoff) });
       return;
     }
     const reason = err instanceof PermanentSendError ? message : `gave up after ${m.attempts} attempts: ${message}`;
@@ -140,16 +153,27 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
   return {
     /**
      * The outbox sweep (run every minute by a Schedule): wakes the queue of every creator with a
-     * message queued over a minute ago and still due. An API process that died between committing a
-     * message and waking the queue would otherwise leave it until that creator's next send. A wake
-     * of a queue that is merely busy with a backlog costs it one batch call.
+     * message that has waited over a minute: queued and due, retrying and due, or left `sending`
+     * (its queue was terminated or reset by an operator). An API process that died between
+     * committing a message and waking the queue would otherwise leave it until that creator's
+     * next send. A wake of a queue merely busy with a backlog costs it one batch call.
      */
     async wakeStrandedSendQueues(): Promise<{ woken: number }> {
+      const stale = sql`now() - make_interval(secs => ${STRANDED_AFTER_SECONDS})`;
       const rows = await db
         .selectDistinct({ creatorId: messages.creatorId })
         .from(messages)
-        .where(and(eq(messages.status, 'queued'), lte(messages.availableAt, sql`now()`), lte(messages.queuedAt, sql`now() - make_interval(secs => ${STRANDED_AFTER_SECONDS})`)));
-      for (const { creatorId } of rows) await sendQueue.wake(creatorId);
+        .where(
+          or(
+            and(inArray(messages.status, ['queued', 'failed']), lte(messages.availableAt, stale)),
+            and(eq(messages.status, 'sending'), lte(messages.queuedAt, stale)),
+          ),
+        );
+      const context = Context.current();
+      for (const { creatorId } of rows) {
+        await sendQueue.wake(creatorId);
+        context.heartbeat();
+      }
       return { woken: rows.length };
     },
 
@@ -161,48 +185,51 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     /** Claims at most `budgets[platform]` messages per platform, sends them, records each outcome. */
     async sendDueMessages({ creatorId, budgets }: { creatorId: string; budgets: Record<string, number> }): Promise<SendBatchResult> {
       const connections = await loadConnections(db, config.CREDENTIALS_KEY, creatorId);
-      const result: SendBatchResult = { limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])), attempted: {}, due: {}, nextDueAt: null, sent: 0 };
+      const result: SendBatchResult = { limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])), attempted: {}, due: {}, nextDueInMs: null, claimed: 0 };
 
+      const retrying = Context.current().info.attempt > 1;
+      const context = Context.current();
       for (const connection of connections) {
-        const max = Math.max(0, Math.floor(budgets[connection.platform] ?? 0));
-        if (max === 0) continue;
-        const claimed = await loadClaimed(db, await claim(creatorId, connection.platform, max));
-        const gateway = guarded(createGateway(connection, gatewayContext), limiter);
-        let throttled = false;
+        const { platform } = connection;
+        const budget = Math.max(0, Math.floor(budgets[platform] ?? 0));
+        if (budget === 0) continue;
+        const claimed = await loadClaimed(db, await claim(creatorId, platform, budget, !retrying));
+        const gateway = createGateway(connection, gatewayContext);
+        let throttledForMs: number | null = null;
         let attempted = 0;
-        // Messages to one fan go out in queue order; different fans in parallel.
-        const chains = new Map<string, Promise<void>>();
-        for (const m of claimed) {
-          const run = async () => {
-            if (m.fanGone) {
-              await settle(m.id, { status: 'cancelled', lastError: m.fanDeleted ? 'the fan was deleted' : 'the fan opted out' });
-              return;
-            }
-            if (throttled) {
-              // The platform said 429 to a request of this batch: hand the rest back untouched.
-              await settle(m.id, { status: 'queued', attempts: m.attempts - 1 });
-              return;
-            }
+        const run = async (m: Claimed) => {
+          if (m.fanGone) {
+            await settle(m.id, { status: 'cancelled', lastError: m.fanDeleted ? 'the fan was deleted' : 'the fan opted out' });
+            return;
+          }
+          // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
+          const result = await limiter.schedule(async () => {
+            if (throttledForMs !== null) return { kind: 'held back' as const };
             attempted += 1;
             try {
-              await send(gateway, m);
-              result.sent += 1;
+              return { kind: 'answered' as const, outcome: await gateway.send({ idempotencyKey: m.idempotencyKey, fanHandle: m.fanHandle, text: m.text, priceCents: m.priceCents, mediaUrls: m.attachments }) };
             } catch (err) {
-              if (err instanceof TransientSendError && err.rateLimited) {
-                throttled = true;
-                log.warn('platform rate limit hit', { creatorId, platform: connection.platform, error: err.message });
-                await settle(m.id, { status: 'queued', attempts: m.attempts - 1, availableAt: new Date(Date.now() + (err.retryAfterMs ?? 1000)) });
-              } else {
-                await failed(m, err);
-              }
+              return { kind: 'failed' as const, err };
             }
-            Context.current().heartbeat({ platform: connection.platform, attempted });
-          };
-          const next = (chains.get(m.fanId) ?? Promise.resolve()).then(run);
-          chains.set(m.fanId, next);
-        }
-        await Promise.all(chains.values());
-        result.attempted[connection.platform] = attempted;
+          });
+          if (result.kind === 'answered') return delivered(m, result.outcome);
+          if (result.kind === 'failed' && !(result.err instanceof TransientSendError && result.err.rateLimited)) return failed(m, result.err);
+          if (result.kind === 'failed') {
+            throttledForMs = (result.err as TransientSendError).retryAfterMs ?? 1_000;
+            log.warn('platform rate limit hit', { creatorId, platform, retryAfterMs: throttledForMs });
+          }
+          // Rate-limited, or held back after a 429: back to the queue untouched, after the platform's wait.
+          await settle(m.id, { status: 'queued', attempts: m.attempts - 1, availableAt: after(throttledForMs ?? 1_000) });
+        };
+        // Messages to one fan go out in queue order; different fans in parallel.
+        const chains = new Map<string, Promise<void>>();
+        for (const m of claimed) chains.set(m.fanId, (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)));
+        const heartbeat = setInterval(() => context.heartbeat({ platform, attempted }), 5_000);
+        const outcomes = await Promise.allSettled(chains.values()).finally(() => clearInterval(heartbeat));
+        const broken = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+        if (broken) throw broken.reason;
+        result.claimed += claimed.length;
+        result.attempted[platform] = retrying ? Math.max(attempted, budget) : attempted;
       }
 
       const platforms = connections.map((c) => c.platform);
@@ -211,10 +238,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         const due = db.select({ platform: messages.platform }).from(messages).where(and(waiting, lte(messages.availableAt, sql`now()`))).limit(DUE_COUNT_CAP).as('due');
         for (const row of await db.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform)) result.due[row.platform] = row.n;
         const [next] = await db
-          .select({ at: sql<string | null>`min(${messages.availableAt})::text` })
+          .select({ inMs: sql<number | null>`(extract(epoch from min(${messages.availableAt}) - now()) * 1000)::float8` })
           .from(messages)
           .where(and(waiting, gt(messages.availableAt, sql`now()`)));
-        result.nextDueAt = next?.at ? new Date(next.at).getTime() : null;
+        result.nextDueInMs = next?.inMs ?? null;
       }
       return result;
     },

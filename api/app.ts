@@ -53,12 +53,15 @@ function validators() {
   const make = (coerceTypes: boolean) => {
     const ajv = new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, coerceTypes, strict: false });
     addFormats.default(ajv);
+    // ajv-formats also accepts `urn:uuid:…`, which Postgres rejects: only the bare form is an id here.
+    ajv.addFormat('uuid', UUID);
     return ajv;
   };
   return { body: make(false), other: make(true) };
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** PostgreSQL text cannot hold U+0000; finding it here makes it a 400 instead of a failed write. */
 function containsNul(value: unknown, depth = 0): boolean {

@@ -25,6 +25,13 @@ export const TokenPair = Type.Object({
   expiresIn: Type.Integer({ description: 'access token lifetime in seconds' }),
 });
 
+/**
+ * A platform's name (`onlyfans`, `fansly`, ...). Names that are also Object.prototype keys are
+ * refused: the send queue keys its per-platform state by name.
+ */
+export const PlatformName = (options: { default?: string } = {}) =>
+  Type.String({ minLength: 1, maxLength: 30, pattern: '^(?!(?:constructor|prototype|__proto__|hasownproperty|tostring|valueof)$)[a-z0-9_]+$', ...options });
+
 export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
 

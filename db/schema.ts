@@ -386,7 +386,11 @@ export const messages = pgTable(
       .on(t.creatorId, t.platform, t.priority.desc().nullsFirst(), t.queuedAt, t.id)
       .where(sql`status in ('queued', 'failed')`),
     index('messages_thread_idx').on(t.conversationId, t.createdAt.desc().nullsFirst(), t.id),
-    index('messages_creator_status_idx').on(t.creatorId, t.status),
+    // Lists by status, newest first (the dead-letter view), and the status counts.
+    index('messages_creator_status_idx').on(t.creatorId, t.status, t.createdAt.desc().nullsFirst(), t.id),
+    // When the next message in backoff is due.
+    index('messages_outbox_due_idx').on(t.creatorId, t.platform, t.availableAt).where(sql`status in ('queued', 'failed')`),
+    index('messages_creator_queued_idx').on(t.creatorId, t.queuedAt).where(sql`queued_at is not null`),
     index('messages_creator_sent_idx').on(t.creatorId, t.sentAt).where(sql`sent_at is not null`),
     index('messages_campaign_idx').on(t.campaignId, t.status).where(sql`campaign_id is not null`),
   ],

@@ -119,7 +119,8 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
         state.pacing[platform] = { from: Math.max(nextSlotAt(platform, limit), now), count };
       }
       state.due = result.due;
-      state.nextDueAt = result.nextDueAt;
+      // The database's clock said how long until then; count it from the workflow's own.
+      state.nextDueAt = result.nextDueInMs === null ? null : done + result.nextDueInMs;
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_BUDGET) {
         await condition(allHandlersFinished);
         await continueAsNew<typeof sendQueueWorkflow>({ creatorId, usage: state.usage, pacing: state.pacing });

@@ -3,7 +3,7 @@
 // from the recipients snapshot); pause, resume, cancel and retry-failed signal the latest run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { and, asc, count, desc, eq, gt, inArray, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { campaignRecipients, campaigns, fans, messages, platformConnections, type CampaignAudience } from '../../db/schema.js';
@@ -14,7 +14,7 @@ import { CampaignId, CreatorId } from '../../workflows/search-attributes.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
-import { decodeCursor, page, PageQuery } from '../pagination.js';
+import { afterNewest, decodeCursor, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
 import { MediaUrls, MessageText, PriceCents } from './messages.js';
 
@@ -179,11 +179,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     async (request) => {
       const { limit = 50, cursor } = request.query;
       const where: (SQL | undefined)[] = [eq(campaigns.creatorId, caller(request).userId)];
-      if (cursor) {
-        const { value, id } = decodeCursor(cursor);
-        const at = sql`${String(value)}::timestamptz`;
-        where.push(or(sql`${campaigns.createdAt} < ${at}`, and(sql`${campaigns.createdAt} = ${at}`, gt(campaigns.id, id))));
-      }
+      if (cursor) where.push(afterNewest(campaigns.createdAt, campaigns.id, cursor));
       const rows = await db
         .select({ c: campaigns, key: sql<string>`${campaigns.createdAt}::text` })
         .from(campaigns)

@@ -1,14 +1,14 @@
 // SPEC §3 conversations: the inbox (newest activity first, `?unread=true`), a thread, a reply
 // (queued on the creator's send queue, 202) and mark-read. Another creator's conversation is a 404.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { conversations, fans, messages } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { notFound } from '../errors.js';
-import { decodeCursor, page, PageQuery } from '../pagination.js';
+import { afterNewest, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
 import { MediaUrls, Message, MessageText, presentMessage, PriceCents, Queued, queueMessage } from './messages.js';
 
@@ -20,13 +20,6 @@ const Conversation = Type.Object({
   unreadCount: Type.Integer(),
   fan: Type.Object({ id: Type.String(), name: Nullable(Type.String()), handle: Type.String(), avatar: Nullable(Type.String()) }),
 });
-
-/** Keyset condition "after (timestamp text, id)" for lists ordered by a timestamp desc, then id. */
-const afterDesc = (column: typeof conversations.lastMessageAt | typeof messages.createdAt, idColumn: typeof conversations.id | typeof messages.id, cursor: string) => {
-  const { value, id } = decodeCursor(cursor);
-  const at = sql`${String(value)}::timestamptz`;
-  return or(sql`${column} < ${at}`, and(sql`${column} = ${at}`, gt(idColumn, id)));
-};
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   const { db } = deps;
@@ -59,7 +52,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
       const { unread, limit = 50, cursor } = request.query;
       const where = [eq(conversations.creatorId, caller(request).userId), isNull(fans.deletedAt)];
       if (unread) where.push(gt(conversations.unreadCount, 0));
-      if (cursor) where.push(afterDesc(conversations.lastMessageAt, conversations.id, cursor)!);
+      if (cursor) where.push(afterNewest(conversations.lastMessageAt, conversations.id, cursor));
       const rows = await db
         .select({ c: conversations, fan: { id: fans.id, name: fans.name, handle: fans.handle, avatar: fans.avatarUrl }, key: sql<string>`${conversations.lastMessageAt}::text` })
         .from(conversations)
@@ -93,7 +86,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
       const rows = await db
         .select({ m: messages, key: sql<string>`${messages.createdAt}::text` })
         .from(messages)
-        .where(and(eq(messages.conversationId, conversation.id), cursor ? afterDesc(messages.createdAt, messages.id, cursor) : undefined))
+        .where(and(eq(messages.conversationId, conversation.id), cursor ? afterNewest(messages.createdAt, messages.id, cursor) : undefined))
         .orderBy(desc(messages.createdAt), asc(messages.id))
         .limit(limit + 1);
       const result = page(rows.map((r) => ({ ...r, id: r.m.id })), limit, (r) => r.key);
@@ -137,6 +130,8 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     async (request) => {
       const conversation = await conversationOf(request, request.params.id);
       await db.transaction(async (tx) => {
+        // Locked first: an inbound message committing meanwhile waits, so its unread count survives.
+        await tx.execute(sql`select 1 from ${conversations} where ${conversations.id} = ${conversation.id} for update`);
         await tx
           .update(messages)
           .set({ readAt: sql`now()` })

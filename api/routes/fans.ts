@@ -7,8 +7,8 @@ import { fans } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
-import { decodeCursor, page, PageQuery } from '../pagination.js';
-import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
+import { decodeCursor, decodeTimestampCursor, page, PageQuery } from '../pagination.js';
+import { bearerAuth, errorResponses, Nullable, PlatformName } from '../schemas.js';
 
 const Tag = Type.String({ minLength: 1, maxLength: 50, pattern: '^[^,]+$' });
 const FanFields = {
@@ -24,7 +24,7 @@ const FanFields = {
 /** What a create or an update may set (all optional; platform and handle are set at creation only). */
 const WritableFields = { ...Type.Partial(Type.Object(FanFields)).properties, optedOut: Type.Optional(Type.Boolean()) };
 const Handle = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\s]+$' });
-const Platform = Type.String({ minLength: 1, maxLength: 30, pattern: '^[a-z0-9_]+$', default: 'onlyfans' });
+const Platform = PlatformName({ default: 'onlyfans' });
 
 const Fan = Type.Object({
   id: Type.String(),
@@ -129,7 +129,9 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
       if (tag) where.push(arrayContains(fans.tags, [tag]));
       if (cursor) {
         const { value, id } = decodeCursor(cursor);
-        if (sort !== 'last_seen' && value === null) throw new ApiError(400, 'invalid_cursor', 'cursor does not belong to this sort order');
+        // The value must be what this sort order keys on: a number for value, a timestamp for the others.
+        const fits = sort === 'value' ? typeof value === 'string' && /^\d+$/.test(value) : value === null ? sort === 'last_seen' : decodeTimestampCursor(cursor) !== undefined;
+        if (!fits) throw new ApiError(400, 'invalid_cursor', 'cursor does not belong to this sort order');
         where.push(order.after(value, id));
       }
       const rows = await db

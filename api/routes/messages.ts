@@ -2,7 +2,7 @@
 // one message, lists by status (the dead-letter view), retry of a dead message, and the manual
 // adapter's operator tasks. Sending itself is the `send-queue:<creatorId>` workflow's.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { fans, messages, messageStatus, users } from '../../db/schema.js';
@@ -10,7 +10,7 @@ import { connectionFor, enqueueMessage, estimateSendTime, NotConnectedError, PRI
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
-import { decodeCursor, page, PageQuery } from '../pagination.js';
+import { afterNewest, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
 import type { SendQueueProcess } from '../../lib/send-queue-process.js';
 
@@ -94,11 +94,18 @@ export async function queueMessage(
   try {
     await sendQueue.wake(creatorId);
   } catch (err) {
-    const withdrawn = await db.delete(messages).where(and(eq(messages.id, message.id), eq(messages.status, 'queued'))).returning({ id: messages.id });
+    // Withdrawn, the caller may retry; not withdrawn (the queue took it, or the database is down
+    // too), it stays queued and the outbox sweep wakes the queue: answering 202 avoids a duplicate.
+    const withdrawn = await db
+      .delete(messages)
+      .where(and(eq(messages.id, message.id), eq(messages.status, 'queued')))
+      .returning({ id: messages.id })
+      .catch(() => []);
     if (withdrawn.length > 0) throw err;
-    request.log.warn({ err, messageId: message.id }, 'send queue not woken, but it already took the message');
+    request.log.warn({ err, messageId: message.id }, 'send queue not woken; the message stays queued for the outbox sweep');
   }
-  const estimatedSendTime = await estimateSendTime(db, message, { messages: connection.rateLimitMessages, perSeconds: connection.rateLimitSeconds });
+  // Best effort: the message is committed, so a failed estimate must not turn into an error.
+  const estimatedSendTime = await estimateSendTime(db, message, { messages: connection.rateLimitMessages, perSeconds: connection.rateLimitSeconds }).catch(() => message.queuedAt!);
   return { message, accepted: { messageId: message.id, status: 'queued' as const, queuedAt: message.queuedAt!.toISOString(), estimatedSendTime: estimatedSendTime.toISOString() } };
 }
 
@@ -160,35 +167,35 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
     },
     async (request) => {
       const creatorId = caller(request).userId;
-      const today = sql`(date_trunc('day', now() at time zone (select ${users.timezone} from ${users} where ${users.id} = ${creatorId})) at time zone (select ${users.timezone} from ${users} where ${users.id} = ${creatorId}))`;
-      const [s] = await db
+      // Three index-backed reads: counts by status, today's range of queued_at, the latest sent_at.
+      const byStatus = await db
+        .select({ status: messages.status, n: count() })
+        .from(messages)
+        .where(and(eq(messages.creatorId, creatorId), inArray(messages.status, ['queued', 'failed', 'sending', 'dead', 'awaiting_operator'])))
+        .groupBy(messages.status);
+      const n = (...statuses: string[]) => byStatus.filter((r) => statuses.includes(r.status)).reduce((sum, r) => sum + r.n, 0);
+      const tz = sql`(select ${users.timezone} from ${users} where ${users.id} = ${creatorId})`;
+      const today = sql`(date_trunc('day', now() at time zone ${tz}) at time zone ${tz})`;
+      const [queued] = await db
         .select({
-          queueDepth: sql<number>`count(*) filter (where ${messages.status} in ('queued', 'failed'))::int`,
-          inFlight: sql<number>`count(*) filter (where ${messages.status} = 'sending')::int`,
+          queued: count(),
+          sent: sql<number>`count(*) filter (where ${messages.status} = 'sent')::int`,
           dead: sql<number>`count(*) filter (where ${messages.status} = 'dead')::int`,
-          awaitingOperator: sql<number>`count(*) filter (where ${messages.status} = 'awaiting_operator')::int`,
-          lastProcessedAt: sql<string | null>`max(${messages.sentAt})`,
-          queuedToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today})::int`,
-          sentToday: sql<number>`count(*) filter (where ${messages.sentAt} >= ${today})::int`,
-          sentOfToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today} and ${messages.status} = 'sent')::int`,
-          deadOfToday: sql<number>`count(*) filter (where ${messages.queuedAt} >= ${today} and ${messages.status} = 'dead')::int`,
         })
         .from(messages)
-        .where(
-          and(
-            eq(messages.creatorId, creatorId),
-            eq(messages.direction, 'out'),
-            or(sql`${messages.status} in ('queued', 'failed', 'sending', 'dead', 'awaiting_operator')`, sql`${messages.queuedAt} >= ${today}`, sql`${messages.sentAt} >= ${today}`),
-          ),
-        );
-      const settled = (s?.sentOfToday ?? 0) + (s?.deadOfToday ?? 0);
+        .where(and(eq(messages.creatorId, creatorId), sql`${messages.queuedAt} >= ${today}`));
+      const [sent] = await db
+        .select({ today: sql<number>`count(*) filter (where ${messages.sentAt} >= ${today})::int`, last: sql<string | null>`max(${messages.sentAt})::text` })
+        .from(messages)
+        .where(and(eq(messages.creatorId, creatorId), isNotNull(messages.sentAt), eq(messages.direction, 'out')));
+      const settled = (queued?.sent ?? 0) + (queued?.dead ?? 0);
       return {
-        queueDepth: s?.queueDepth ?? 0,
-        messagesInFlight: s?.inFlight ?? 0,
-        dlqCount: s?.dead ?? 0,
-        awaitingOperator: s?.awaitingOperator ?? 0,
-        lastProcessedAt: s?.lastProcessedAt ? new Date(s.lastProcessedAt).toISOString() : null,
-        metrics: { messagesQueuedToday: s?.queuedToday ?? 0, messagesProcessedToday: s?.sentToday ?? 0, failureRate: settled === 0 ? 0 : (s?.deadOfToday ?? 0) / settled },
+        queueDepth: n('queued', 'failed'),
+        messagesInFlight: n('sending'),
+        dlqCount: n('dead'),
+        awaitingOperator: n('awaiting_operator'),
+        lastProcessedAt: sent?.last ? new Date(sent.last).toISOString() : null,
+        metrics: { messagesQueuedToday: queued?.queued ?? 0, messagesProcessedToday: sent?.today ?? 0, failureRate: settled === 0 ? 0 : (queued?.dead ?? 0) / settled },
       };
     },
   );
@@ -207,11 +214,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
     async (request) => {
       const { status, limit = 50, cursor } = request.query;
       const where = [eq(messages.creatorId, caller(request).userId), eq(messages.status, status)];
-      if (cursor) {
-        const { value, id } = decodeCursor(cursor);
-        const at = sql`${String(value)}::timestamptz`;
-        where.push(or(sql`${messages.createdAt} < ${at}`, and(sql`${messages.createdAt} = ${at}`, gt(messages.id, id)))!);
-      }
+      if (cursor) where.push(afterNewest(messages.createdAt, messages.id, cursor));
       const rows = await db
         .select({ m: messages, key: sql<string>`${messages.createdAt}::text` })
         .from(messages)
@@ -286,7 +289,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         .update(messages)
         .set(outcome === 'sent' ? { status: 'sent', sentAt: sql`now()`, platformMessageId } : { status: 'dead', lastError: error ?? 'the operator could not send it' })
         .where(and(mine(request, request.params.id), eq(messages.status, 'awaiting_operator')))
-        .returning();
+        .returning()
+        .catch((err: unknown) => {
+          if ((err as { cause?: { code?: string } }).cause?.code === '23505') throw new ApiError(409, 'platform_message_id_taken', 'another message already has this platformMessageId');
+          throw err;
+        });
       if (!row) {
         const exists = await db.query.messages.findFirst({ where: mine(request, request.params.id), columns: { status: true } });
         if (!exists) throw notFound('message');

@@ -15,9 +15,9 @@ import { SIGNATURE_HEADER, verifySignature } from '../../lib/platforms/signature
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError } from '../errors.js';
-import { bearerAuth, errorResponses } from '../schemas.js';
+import { bearerAuth, errorResponses, PlatformName } from '../schemas.js';
 
-const PlatformParams = Type.Object({ platform: Type.String({ minLength: 1, maxLength: 30, pattern: '^[a-z0-9_]+$' }) });
+const PlatformParams = Type.Object({ platform: PlatformName() });
 const RateLimit = Type.Object(
   { messages: Type.Integer({ minimum: 1, maximum: 1_000_000 }), perSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) },
   { additionalProperties: false },
@@ -89,6 +89,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       const { adapter, rateLimit, bridgeUrl, rotateSecret = false } = request.body;
       if (adapter === 'sandbox' && config.production) throw new ApiError(422, 'adapter_unavailable', 'the sandbox adapter is for development and tests');
       if ((adapter === 'bridge') !== (bridgeUrl !== undefined)) throw new ApiError(400, 'validation_failed', 'bridgeUrl is required for the bridge adapter and only for it');
+      if (bridgeUrl && config.production && !bridgeUrl.startsWith('https://')) throw new ApiError(400, 'validation_failed', 'bridgeUrl must be https in production');
       const existing = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
       const limit = { rateLimitMessages: rateLimit?.messages ?? existing?.rateLimitMessages ?? config.SEND_RATE_LIMIT_PER_MINUTE, rateLimitSeconds: rateLimit?.perSeconds ?? existing?.rateLimitSeconds ?? 60 };
       if (!existing) {
@@ -116,7 +117,11 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
 
 const Handle = z.string().min(1).max(100).regex(/^\S+$/);
 const Cents = z.number().int().min(0).max(100_000_000);
-const When = z.iso.datetime({ offset: true });
+// Instants Postgres can hold and a platform can mean.
+const When = z.iso.datetime({ offset: true }).refine((v) => {
+  const t = Date.parse(v);
+  return t >= Date.UTC(2000, 0, 1) && t < Date.UTC(2100, 0, 1);
+}, 'must be between 2000 and 2100');
 const EventEnvelope = z.object({ id: z.string().min(1).max(200), type: z.string().min(1).max(100), data: z.unknown() });
 const EventData = {
   'message.received': z.object({ fanHandle: Handle, fanName: z.string().max(200).optional(), text: z.string().max(10_000), messageId: z.string().min(1).max(200), sentAt: When }),
@@ -157,12 +162,12 @@ async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventTyp
         platform: connection.platform,
         direction: 'in',
         status: 'received',
-        idempotencyKey: `in:${d.messageId}`,
+        idempotencyKey: `in:${connection.platform}:${d.messageId}`,
         text: d.text,
         sentAt,
         platformMessageId: d.messageId,
       })
-      .onConflictDoNothing()
+      .onConflictDoNothing({ target: [messages.creatorId, messages.idempotencyKey] })
       .returning({ id: messages.id });
     if (inserted) {
       await tx
@@ -210,7 +215,8 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async
       },
     },
     async (request) => {
-      const raw = (request.body as Buffer).toString('utf8');
+      if (!Buffer.isBuffer(request.body)) throw new ApiError(400, 'invalid_event', 'the payload is not a platform event');
+      const raw = request.body.toString('utf8');
       const row = await db.query.platformConnections.findFirst({ where: eq(platformConnections.id, request.query.connectionId) });
       // An unknown connection answers like a bad signature: nothing tells a prober which ids exist.
       if (!row || row.platform !== request.params.platform) throw invalidSignature();
@@ -222,7 +228,9 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async
       } catch {
         throw new ApiError(400, 'invalid_event', 'the payload is not a platform event');
       }
-      const known = envelope.type in EventData ? (envelope.type as EventType) : undefined;
+      // PostgreSQL text cannot hold U+0000; a signed event carrying one is refused, not half-applied.
+      if (raw.includes('\\u0000')) throw new ApiError(400, 'invalid_event', 'text must not contain the NUL character (U+0000)');
+      const known = Object.hasOwn(EventData, envelope.type) ? (envelope.type as EventType) : undefined;
       if (known) {
         const check = EventData[known].safeParse(envelope.data);
         if (!check.success) throw new ApiError(400, 'invalid_event', `${known}: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

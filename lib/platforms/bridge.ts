@@ -4,7 +4,7 @@
 //   POST <bridgeUrl>/messages  Idempotency-Key: <key>  X-Platform-Signature: t=..,v1=..
 //   {idempotencyKey, fanHandle, text, priceCents, mediaUrls}
 //   → 200/201 {messageId, sentAt}, signed the same way; 429/5xx transient, other 4xx permanent.
-import { httpFailure, PermanentSendError, platformFetch, type PlatformGateway, type SendOutcome } from './gateway.js';
+import { httpFailure, PermanentSendError, platformFetch, readSent, type PlatformGateway, type SendOutcome } from './gateway.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from './signature.js';
 
 export function createBridgeGateway(options: { baseUrl: string; secret: string }): PlatformGateway {
@@ -23,9 +23,8 @@ export function createBridgeGateway(options: { baseUrl: string; secret: string }
       if (!verifySignature(options.secret, answer, res.headers.get(SIGNATURE_HEADER) ?? undefined)) {
         throw new PermanentSendError('the bridge answer is not signed with the connection secret');
       }
-      const sent = JSON.parse(answer) as { messageId?: unknown; sentAt?: unknown };
-      if (typeof sent.messageId !== 'string' || typeof sent.sentAt !== 'string') throw new PermanentSendError('the bridge answer has no messageId and sentAt');
-      return { outcome: 'sent', platformMessageId: sent.messageId, sentAt: new Date(sent.sentAt) };
+      const sent = readSent(answer);
+      return { outcome: 'sent', platformMessageId: sent.id, sentAt: sent.sentAt };
     },
   };
 }

@@ -2,7 +2,6 @@
 // has no public API, so the adapters are a local simulated platform (sandbox), an external sending
 // service over signed HTTP (bridge), and a person (manual). Adapters classify failures: a transient
 // one is retried with backoff, a permanent one goes to the dead-letter state.
-import Bottleneck from 'bottleneck';
 import { createBridgeGateway } from './bridge.js';
 import type { ConnectionSettings } from './connections.js';
 import { createSandboxGateway } from './sandbox.js';
@@ -43,8 +42,6 @@ export interface GatewayContext {
   sandboxUrl: string;
   /** Where the platform should send this connection's events (our inbound webhook). */
   webhookUrl: (connection: ConnectionSettings) => string;
-  /** Guards a provider in this worker process: at most this many requests in flight. */
-  maxConcurrent?: number;
 }
 
 const manualGateway: PlatformGateway = { send: async () => ({ outcome: 'handed_off' }) };
@@ -68,35 +65,47 @@ export function createGateway(connection: ConnectionSettings, context: GatewayCo
 }
 
 /**
- * A provider client guarded by bottleneck inside one worker process, so a batch never opens more
- * than `maxConcurrent` requests at once. The per-creator rate limit is not this: it is kept by the
- * creator's send-queue workflow, which holds across processes.
+ * Classifies an HTTP answer from a platform: 429 and 5xx are transient, other 4xx permanent. Only
+ * the status and the error code of a JSON error body are kept (it becomes a message's lastError,
+ * which the API shows): never raw bodies from a URL a creator configured.
  */
-export function guarded(gateway: PlatformGateway, limiter: Bottleneck): PlatformGateway {
-  return { send: (message) => limiter.schedule(() => gateway.send(message)) };
-}
-
-/** Classifies an HTTP answer from a platform: 429 and 5xx are transient, other 4xx permanent. */
 export function httpFailure(status: number, body: string, retryAfterHeader: string | null): Error {
   const retryAfterSeconds = Number(retryAfterHeader);
   const retryAfterMs = Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds * 1000 : undefined;
-  let detail = body.slice(0, 300);
+  let code = '';
   try {
-    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
-    if (parsed.error?.code) detail = `${parsed.error.code}: ${parsed.error.message ?? ''}`.trim();
+    const parsed = JSON.parse(body) as { error?: { code?: unknown } };
+    if (typeof parsed.error?.code === 'string' && /^[\w.-]{1,64}$/.test(parsed.error.code)) code = ` ${parsed.error.code}`;
   } catch {
-    // not JSON: keep the text
+    // not JSON: the status says enough
   }
-  const message = `platform answered ${status} ${detail}`;
+  const message = `platform answered ${status}${code}`;
   if (status === 429) return new TransientSendError(message, retryAfterMs, true);
   if (status >= 500 || status === 408) return new TransientSendError(message, retryAfterMs);
   return new PermanentSendError(message);
 }
 
+/**
+ * A 2xx whose body cannot be read: the message may have been delivered, so it is retried (with
+ * its idempotency key, which makes a delivered one a replay) rather than dead-lettered.
+ */
+export function readSent(body: string): { id: string; sentAt: Date } {
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    const id = parsed.id ?? parsed.messageId;
+    const sentAt = new Date(String(parsed.deliveredAt ?? parsed.sentAt));
+    if (typeof id === 'string' && id.length > 0 && id.length <= 200 && !Number.isNaN(sentAt.getTime())) return { id, sentAt };
+  } catch {
+    // fall through
+  }
+  throw new TransientSendError('the platform accepted the message but its answer is unreadable');
+}
+
 /** fetch with a deadline; a network failure or timeout is transient. */
 export async function platformFetch(url: string, init: RequestInit, timeoutMs = 15_000): Promise<Response> {
   try {
-    return await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    // No redirects: a configured URL must not be bounced somewhere else (an internal address, say).
+    return await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     throw new TransientSendError(`platform unreachable: ${(err as Error).message}`);
   }

@@ -1,7 +1,8 @@
-// The `sandbox` adapter: the local simulated platform (standins/platform-sandbox.ts). An account
-// there is registered on first use (and again after the sandbox restarts, which forgets it), with
-// our webhook URL and secret so its fan replies and purchases reach the inbound webhook.
-import { httpFailure, platformFetch, type OutgoingMessage, type PlatformGateway, type SendOutcome } from './gateway.js';
+// The `sandbox` adapter: the local simulated platform (standins/platform-sandbox.ts). The account
+// there is (re-)registered before a gateway's first send, with our webhook URL, secret and rate
+// limit, so a rotated secret or a changed limit applies from the next batch and a restarted
+// sandbox (which forgets accounts) knows the account again.
+import { httpFailure, platformFetch, readSent, type OutgoingMessage, type PlatformGateway, type SendOutcome } from './gateway.js';
 
 export interface SandboxGatewayOptions {
   baseUrl: string;
@@ -33,18 +34,19 @@ export function createSandboxGateway(options: SandboxGatewayOptions): PlatformGa
     });
   }
 
+  let registered: Promise<void> | undefined;
   return {
     async send(message): Promise<SendOutcome> {
-      let res = await post(message);
-      if (res.status === 404) {
-        await res.body?.cancel();
-        await register();
-        res = await post(message);
-      }
+      registered ??= register().catch((err: unknown) => {
+        registered = undefined;
+        throw err;
+      });
+      await registered;
+      const res = await post(message);
       const body = await res.text();
       if (!res.ok) throw httpFailure(res.status, body, res.headers.get('retry-after'));
-      const sent = JSON.parse(body) as { id: string; deliveredAt: string };
-      return { outcome: 'sent', platformMessageId: sent.id, sentAt: new Date(sent.deliveredAt) };
+      const sent = readSent(body);
+      return { outcome: 'sent', platformMessageId: sent.id, sentAt: sent.sentAt };
     },
   };
 }

@@ -100,6 +100,14 @@ describe('1:1 messages through the send queue', () => {
     expect((await post(bad)).json().error.code).toBe('invalid_event');
     const unknown = JSON.stringify({ id: 'evt_unknown', type: 'story.viewed', data: {} });
     expect((await post(unknown)).json()).toEqual({ received: true, duplicate: false, ignored: true });
+    // Signed but hostile: prototype keys as types, NUL in text, instants Postgres cannot hold, no body.
+    expect((await post(JSON.stringify({ id: 'evt_proto', type: 'constructor', data: {} }))).json()).toEqual({ received: true, duplicate: false, ignored: true });
+    const nul = JSON.stringify({ id: 'evt_nul', type: 'message.received', data: { fanHandle: 'chatty_fan', text: 'a\u0000b', messageId: 'm_nul', sentAt: new Date().toISOString() } });
+    expect((await post(nul)).json().error.code).toBe('invalid_event');
+    const ancient = JSON.stringify({ id: 'evt_old', type: 'message.received', data: { fanHandle: 'chatty_fan', text: 'x', messageId: 'm_old', sentAt: '0000-01-01T00:00:00Z' } });
+    expect((await post(ancient)).json().error.code).toBe('invalid_event');
+    const empty = await h.app.inject({ method: 'POST', url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`, headers: { [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, '') } });
+    expect(empty.statusCode).toBe(400);
 
     expect(await ok(c.auth, 'POST', `/crm/conversations/${conversationId}/read`)).toEqual({ id: conversationId, unreadCount: 0 });
     expect((await ok(c.auth, 'GET', '/crm/conversations?unread=true')).items).toEqual([]);
@@ -194,6 +202,11 @@ describe('adapters', () => {
     expect((await ok(c.auth, 'GET', '/messages?status=awaiting_operator')).items.map((m: { id: string }) => m.id)).toEqual([messageId]);
     expect(await ok(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent', platformMessageId: 'of_123' })).toMatchObject({ status: 'sent' });
     expect((await call(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent' })).statusCode).toBe(409);
+    const second = await send(c, fan.id, { content: 'second' });
+    await settled(c, second.messageId, 'awaiting_operator');
+    const taken = await call(c.auth, 'POST', `/messages/${second.messageId}/complete`, { outcome: 'sent', platformMessageId: 'of_123' });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json().error.code).toBe('platform_message_id_taken');
   });
 
   it('bridge: signs each request, trusts only signed answers, and dead-letters a forged one', async () => {
@@ -275,6 +288,13 @@ describe('tenancy and validation', () => {
     expect((await call(c.auth, 'GET', '/messages?status=lost')).statusCode).toBe(400);
     expect((await call({}, 'GET', '/onlyfans/messages/status')).statusCode).toBe(401);
     expect((await call(c.auth, 'GET', '/crm/conversations?cursor=garbage')).json().error.code).toBe('invalid_cursor');
+    // A cursor from another list, an id in a form Postgres rejects, a platform named like a prototype key.
+    const valueCursor = Buffer.from(JSON.stringify(['12345', fan.id])).toString('base64url');
+    expect((await call(c.auth, 'GET', `/crm/conversations?cursor=${valueCursor}`)).json().error.code).toBe('invalid_cursor');
+    expect((await call(c.auth, 'GET', `/messages?status=dead&cursor=${valueCursor}`)).json().error.code).toBe('invalid_cursor');
+    expect((await call(c.auth, 'GET', `/crm/fans?sort=created&cursor=${valueCursor}`)).json().error.code).toBe('invalid_cursor');
+    expect((await call(c.auth, 'GET', `/messages/urn:uuid:${fan.id}`)).statusCode).toBe(400);
+    expect((await call(c.auth, 'PUT', '/platforms/constructor/connection', { adapter: 'manual' })).statusCode).toBe(400);
   });
 
   it('replays the first answer to a repeated Idempotency-Key instead of queueing twice', async () => {

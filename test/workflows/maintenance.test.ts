@@ -67,7 +67,7 @@ describe('maintenance', () => {
     const [fan] = await h.db.insert(fans).values({ creatorId: userId, handle: 'stranded_fan' }).returning();
     await connectionFor(h.db, h.config, userId, 'onlyfans');
     const message = await h.db.transaction((tx) => enqueueMessage(tx, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal }));
-    await h.db.update(messages).set({ queuedAt: sql`now() - interval '2 minutes'` }).where(eq(messages.id, message.id));
+    await h.db.update(messages).set({ queuedAt: sql`now() - interval '2 minutes'`, availableAt: sql`now() - interval '2 minutes'` }).where(eq(messages.id, message.id));
 
     const swept = await h.temporal.workflow.execute(sweepOutboxWorkflow, { taskQueue: taskQueue(h.config, 'messaging'), workflowId: `maintenance:sweep-outbox:${randomUUID()}` });
     expect(swept.woken).toBeGreaterThanOrEqual(1);
