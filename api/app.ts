@@ -23,6 +23,7 @@ import { registerIdempotency } from './idempotency.js';
 import { createOnboardingProcess } from './onboarding-process.js';
 import { createSendQueueProcess } from '../lib/send-queue-process.js';
 import { authRoutes } from './routes/auth.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { campaignRoutes } from './routes/campaigns.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';
@@ -158,6 +159,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(platformRoutes, routeDeps);
       await api.register(platformWebhookRoutes, routeDeps);
       await api.register(campaignRoutes, routeDeps);
+      await api.register(analyticsRoutes, routeDeps);
       await api.register(webhookRoutes, routeDeps);
       if (config.ENABLE_DEV_ROUTES) await api.register(devRoutes, routeDeps);
     },
