@@ -154,6 +154,31 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       return (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
     },
 
+    /**
+     * A scheduled firing's run number: the next one, or the one this firing already took (a retried
+     * attempt), or null when the campaign was cancelled or this is the same local wall-clock minute
+     * as the last run, to the second (a time that repeats when the clocks go back fires only once).
+     */
+    async startScheduledRun({ campaignId, firing, scheduledAt }: { campaignId: string; firing: string; scheduledAt: number }): Promise<number | null> {
+      const campaign = await campaignOf(campaignId);
+      const local = new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule?.timezone ?? 'UTC', dateStyle: 'short', timeStyle: 'medium' }).format(scheduledAt);
+      const [started] = await db
+        .update(campaigns)
+        .set({ runs: sql`${campaigns.runs} + 1`, lastFiring: firing, lastFiredLocal: local, updatedAt: sql`now()` })
+        .where(
+          and(
+            eq(campaigns.id, campaignId),
+            sql`${campaigns.status} <> 'cancelled'`,
+            sql`${campaigns.lastFiring} is distinct from ${firing}`,
+            sql`${campaigns.lastFiredLocal} is distinct from ${local}`,
+          ),
+        )
+        .returning({ run: campaigns.runs });
+      if (started) return started.run;
+      const again = await campaignOf(campaignId);
+      return again.lastFiring === firing ? again.runs : null;
+    },
+
     /** The projection the API reads. */
     async setCampaignStatus({ campaignId, status }: { campaignId: string; status: (typeof campaigns.$inferSelect)['status'] }): Promise<void> {
       await db.update(campaigns).set({ status, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));

@@ -454,6 +454,13 @@ export const campaigns = pgTable(
     sendAt: timestamp('send_at', { withTimezone: true }),
     // Runs started so far; run n's workflow is `campaign:<id>:<n>`.
     runs: integer('runs').notNull().default(0),
+    // The recurring schedule as the creator set it (Temporal's `campaign-schedule:<id>` runs it).
+    schedule: jsonb('schedule').$type<CampaignSchedule>(),
+    // The last scheduled firing that started a run (Temporal's workflow id of the firing) and its
+    // local wall-clock time: a firing seen again is not a second run, and neither is the same
+    // local time repeated when the clocks go back.
+    lastFiring: text('last_firing'),
+    lastFiredLocal: text('last_fired_local'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -467,6 +474,14 @@ export interface CampaignSegment {
   lastSeenAfter?: string;
   lastSeenBefore?: string;
   subscriptionTiers?: string[];
+}
+export interface CampaignSchedule {
+  cron?: string;
+  every?: string;
+  timezone: string;
+  startAt?: string;
+  endAt?: string;
+  maxRuns?: number;
 }
 export type CampaignAudience = { recipientIds: string[] } | { segment: CampaignSegment };
 

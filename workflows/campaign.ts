@@ -4,16 +4,19 @@
 // settled. Pause and cancel take back what is still waiting in the outbox; resume hands it out
 // again; retry-failed re-queues only dead-lettered messages. Activities page through Postgres and
 // the workflow continues as new, so a 100k-recipient run never nears the history limits.
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign.js';
 import type { CampaignTotals } from '../lib/campaigns.js';
+import { CampaignId } from './search-attributes.js';
 
-const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus } = proxyActivities<CampaignActivities>({
+const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus, startScheduledRun } = proxyActivities<CampaignActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
 export const campaignWorkflowId = (campaignId: string, run: number) => `campaign:${campaignId}:${run}`;
+export const campaignScheduleId = (campaignId: string) => `campaign-schedule:${campaignId}`;
 export const pauseCampaignSignal = defineSignal('pause');
 export const resumeCampaignSignal = defineSignal('resume');
 export const cancelCampaignSignal = defineSignal('cancel');
@@ -128,4 +131,26 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     await condition(() => paused || cancelled || retryRequested, settlePollMs(totals.queued));
     await carryOn();
   }
+}
+
+/** Set by Temporal on a workflow a Schedule starts: the instant the firing was due. */
+const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+
+/**
+ * Started by the campaign's Schedule (`campaign-schedule:<id>`) at each firing: takes the next
+ * run number and runs `campaign:<id>:<run>` as a child, waiting for it, so that the Schedule's
+ * overlap policy (skip) sees the run in progress and skips a firing that comes during it.
+ */
+export async function scheduledCampaignWorkflow({ campaignId }: { campaignId: string }): Promise<CampaignTotals | null> {
+  const info = workflowInfo();
+  const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTime)?.getTime() ?? info.startTime.getTime();
+  const run = await startScheduledRun({ campaignId, firing: info.workflowId, scheduledAt });
+  if (run === null) return null;
+  return executeChild(campaignRunWorkflow, {
+    workflowId: campaignWorkflowId(campaignId, run),
+    args: [{ campaignId, run }],
+    // The run goes on if this firing's workflow is terminated by an operator.
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    typedSearchAttributes: [{ key: CampaignId, value: campaignId }],
+  });
 }

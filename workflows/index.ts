@@ -5,4 +5,4 @@ export { purgeExpiredTokensWorkflow } from './maintenance.js';
 export { marketingAnalysisWorkflow } from './marketing-analysis.js';
 export { fanImportWorkflow } from './fan-import.js';
 export { sendQueueWorkflow, sweepOutboxWorkflow } from './send-queue.js';
-export { campaignRunWorkflow } from './campaign.js';
+export { campaignRunWorkflow, scheduledCampaignWorkflow } from './campaign.js';

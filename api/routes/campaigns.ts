@@ -2,18 +2,19 @@
 // (`campaign:<id>:1`); the lists read Postgres (the runs project their status and the totals come
 // from the recipients snapshot); pause, resume, cancel and retry-failed signal the latest run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { and, asc, count, desc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { campaignRecipients, campaigns, fans, messages, platformConnections, type CampaignAudience } from '../../db/schema.js';
 import { campaignTotals, segmentWhere } from '../../lib/campaigns.js';
 import { taskQueue } from '../../lib/temporal.js';
-import { cancelCampaignSignal, campaignRunWorkflow, campaignWorkflowId, pauseCampaignSignal, resumeCampaignSignal, retryFailedSignal } from '../../workflows/campaign.js';
+import { cancelCampaignSignal, campaignRunWorkflow, campaignScheduleId, campaignWorkflowId, scheduledCampaignWorkflow, pauseCampaignSignal, resumeCampaignSignal, retryFailedSignal } from '../../workflows/campaign.js';
 import { CampaignId, CreatorId } from '../../workflows/search-attributes.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
+import { assertIanaTimezone } from '../timezones.js';
 import { afterNewest, decodeCursor, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
 import { MediaUrls, MessageText, PriceCents } from './messages.js';
@@ -253,6 +254,142 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       return { items: result.items.map(({ id: _id, sentAt, ...r }) => ({ ...r, sentAt: sentAt?.toISOString() ?? null })), nextCursor: result.nextCursor };
     },
   );
+
+  const ScheduleBody = Type.Object(
+    {
+      cron: Type.Optional(Type.String({ minLength: 9, maxLength: 100, description: 'five-field cron in the timezone, e.g. "0 9 * * 1-5"' })),
+      every: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,4}(s|m|h|d)$', description: 'an interval: 30m, 12h, 7d (…s for seconds)' })),
+      timezone: Type.String({ minLength: 1, maxLength: 64 }),
+      startAt: Type.Optional(Type.String({ format: 'date-time' })),
+      endAt: Type.Optional(Type.String({ format: 'date-time' })),
+      maxRuns: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    },
+    { additionalProperties: false },
+  );
+  const ScheduleView = Type.Object({
+    ...ScheduleBody.properties,
+    paused: Type.Boolean(),
+    remainingRuns: Nullable(Type.Integer()),
+    nextRuns: Type.Array(Type.String({ format: 'date-time' })),
+    recentRuns: Type.Array(Type.String({ format: 'date-time' })),
+    skippedOverlapping: Type.Integer(),
+  });
+  const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+  async function scheduleView(campaign: Row) {
+    if (!campaign.schedule) throw notFound('schedule');
+    const d = await temporal.schedule
+      .getHandle(campaignScheduleId(campaign.id))
+      .describe()
+      .catch((err: unknown) => {
+        throw err instanceof ScheduleNotFoundError ? notFound('schedule') : err;
+      });
+    return {
+      ...campaign.schedule,
+      paused: d.state.paused,
+      remainingRuns: d.state.remainingActions ?? null,
+      nextRuns: (d.state.remainingActions === 0 ? [] : d.info.nextActionTimes.slice(0, d.state.remainingActions ?? undefined)).map((t) => t.toISOString()),
+      recentRuns: d.info.recentActions.map((a) => a.scheduledAt.toISOString()),
+      skippedOverlapping: d.info.numActionsSkippedOverlap,
+    };
+  }
+
+  app.put(
+    '/campaigns/:id/schedule',
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'Make the campaign recurring (or change how): each run snapshots its own recipients; a firing during a run is skipped',
+        description:
+          'Give cron or every, and an IANA timezone: times are that zone’s wall-clock times across daylight-saving changes. A local time that repeats when the clocks go back fires once; one that does not exist when they go forward is skipped (Temporal’s calendar rule).',
+        security: bearerAuth,
+        params: IdParams,
+        body: ScheduleBody,
+        response: { 200: ScheduleView, ...errorResponses(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      const campaign = await campaignOf(request, request.params.id);
+      const body = request.body;
+      if ((body.cron === undefined) === (body.every === undefined)) throw new ApiError(400, 'validation_failed', 'give either cron or every');
+      assertIanaTimezone(body.timezone);
+      if (body.startAt && body.endAt && Date.parse(body.startAt) >= Date.parse(body.endAt)) throw new ApiError(400, 'validation_failed', 'startAt must be before endAt');
+      if (campaign.status === 'cancelled') throw new ApiError(409, 'invalid_state', 'the campaign is cancelled');
+      const every = body.every ? Number(body.every.slice(0, -1)) * UNIT_MS[body.every.slice(-1) as keyof typeof UNIT_MS] : undefined;
+      const spec = {
+        ...(body.cron ? { cronExpressions: [body.cron] } : { intervals: [{ every: every! }] }),
+        timezone: body.timezone,
+        ...(body.startAt ? { startAt: new Date(body.startAt) } : {}),
+        ...(body.endAt ? { endAt: new Date(body.endAt) } : {}),
+      };
+      const action = {
+        type: 'startWorkflow' as const,
+        workflowType: scheduledCampaignWorkflow,
+        workflowId: campaignScheduleId(campaign.id),
+        taskQueue: taskQueue(config, 'campaigns'),
+        args: [{ campaignId: campaign.id }] as [{ campaignId: string }],
+        typedSearchAttributes: [
+          { key: CampaignId, value: campaign.id },
+          { key: CreatorId, value: campaign.creatorId },
+        ],
+      };
+      const state = body.maxRuns === undefined ? {} : { limitedActions: true, remainingActions: body.maxRuns };
+      // The Temporal client raises the server's INVALID_ARGUMENT (a bad cron expression) as a TypeError.
+      const invalid = (err: unknown): never => {
+        if (err instanceof TypeError) throw new ApiError(400, 'invalid_schedule', err.message);
+        throw err;
+      };
+      try {
+        await temporal.schedule.create({ scheduleId: campaignScheduleId(campaign.id), spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP }, state });
+      } catch (err) {
+        if (!(err instanceof ScheduleAlreadyRunning)) invalid(err);
+        await temporal.schedule
+          .getHandle(campaignScheduleId(campaign.id))
+          .update((previous) => ({ ...previous, spec, action, state: { ...previous.state, ...state, ...(body.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : {}) } }))
+          .catch(invalid);
+      }
+      const schedule = { ...body };
+      const [updated] = await db.update(campaigns).set({ schedule, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id)).returning();
+      return scheduleView(updated!);
+    },
+  );
+
+  app.get(
+    '/campaigns/:id/schedule',
+    { schema: { tags: ['campaigns'], summary: 'The campaign’s schedule with its next runs', security: bearerAuth, params: IdParams, response: { 200: ScheduleView, ...errorResponses(400, 401, 404) } } },
+    async (request) => scheduleView(await campaignOf(request, request.params.id)),
+  );
+
+  app.delete(
+    '/campaigns/:id/schedule',
+    { schema: { tags: ['campaigns'], summary: 'Stop the campaign recurring (a run in progress finishes)', security: bearerAuth, params: IdParams, response: { 204: Type.Null(), ...errorResponses(400, 401, 404) } } },
+    async (request, reply) => {
+      const campaign = await campaignOf(request, request.params.id);
+      if (!campaign.schedule) throw notFound('schedule');
+      await temporal.schedule
+        .getHandle(campaignScheduleId(campaign.id))
+        .delete()
+        .catch((err: unknown) => {
+          if (!(err instanceof ScheduleNotFoundError)) throw err;
+        });
+      await db.update(campaigns).set({ schedule: null, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id));
+      return reply.status(204).send(null);
+    },
+  );
+
+  for (const verb of ['pause', 'unpause'] as const) {
+    app.post(
+      `/campaigns/:id/schedule/${verb}`,
+      { schema: { tags: ['campaigns'], summary: `${verb} the campaign’s schedule`, security: bearerAuth, params: IdParams, response: { 200: ScheduleView, ...errorResponses(400, 401, 404) } } },
+      async (request) => {
+        const campaign = await campaignOf(request, request.params.id);
+        if (!campaign.schedule) throw notFound('schedule');
+        const handle = temporal.schedule.getHandle(campaignScheduleId(campaign.id));
+        await (verb === 'pause' ? handle.pause('paused through the API') : handle.unpause('unpaused through the API'));
+        return scheduleView(campaign);
+      },
+    );
+  }
 
   const actions = {
     pause: { signal: pauseCampaignSignal, allowed: ['scheduled', 'running'] },

@@ -19,6 +19,9 @@ CREATE TABLE "campaigns" (
 	"status" "campaign_status" NOT NULL,
 	"send_at" timestamp with time zone,
 	"runs" integer DEFAULT 0 NOT NULL,
+	"schedule" jsonb,
+	"last_firing" text,
+	"last_fired_local" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
