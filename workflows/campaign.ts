@@ -11,7 +11,10 @@ import type { CampaignTotals } from '../lib/campaigns.js';
 import { CampaignId } from './search-attributes.js';
 
 const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus, startScheduledRun } = proxyActivities<CampaignActivities>({
-  startToCloseTimeout: '5 minutes',
+  startToCloseTimeout: '2 minutes',
+  // Each step is a statement or two, done in seconds without heartbeating: a worker that died
+  // mid-step is noticed after this, not after the whole start-to-close timeout.
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 

@@ -1,7 +1,8 @@
 // End to end, with the worker SIGKILLed mid-work: the API, the worker and the sandbox platform run
 // as separate processes (the entry points `npm run dev` starts), the test speaks HTTP (and reads
 // the sandbox's delivery log). A send queue draining 1,500 messages and a multi-chunk CSV import
-// each lose the worker part-way and end with every message delivered once and every row once.
+// and a 10,000-recipient campaign each lose the worker part-way and end with every message
+// delivered once and every row once.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -140,4 +141,36 @@ describe('CSV import with the worker killed mid-import', () => {
     const [count] = await database.sql<{ n: number }[]>`select count(*)::int as n from fans where creator_id = ${userId}`;
     expect(count!.n).toBe(ROWS);
   }, E2E_TIMEOUT_MS);
+});
+
+describe('a 10,000-recipient campaign with the worker killed mid-run', () => {
+  it('ends with exactly one delivery per recipient', async () => {
+    const RECIPIENTS = 10_000;
+    const { userId, token } = await creator();
+    expect((await http('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } }, token)).status).toBe(201);
+    await database.sql`
+      insert into fans (creator_id, handle, tags)
+      select ${userId}, 'bulk_' || i, array['e2e'] from generate_series(1, ${RECIPIENTS}) i`;
+    const started = await http('POST', '/api/v1/messages/bulk', { campaignName: 'big', content: 'hello everyone', segment: { tags: ['e2e'] } }, token);
+    expect(started.status).toBe(202);
+    expect(started.body.totalRecipients).toBe(RECIPIENTS);
+    const account = await sandboxAccount(userId);
+    const delivered = async () => ((await (await fetch(`${sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as { deliveries: { idempotencyKey: string }[] }).deliveries;
+
+    const sent = async () => (await database.sql<{ n: number }[]>`select count(*)::int as n from messages where creator_id = ${userId} and status = 'sent'`)[0]!.n;
+    await waitFor(async () => (await sent()) >= 1_000, '1,000 sent', 120_000, 250);
+    await worker!.stop({ signal: 'SIGKILL' });
+    expect(await sent()).toBeLessThan(RECIPIENTS);
+    startWorker();
+
+    const done = await waitFor(async () => {
+      const c = await http('GET', `/api/v1/campaigns/${started.body.campaignId}`, undefined, token);
+      return c.body.status === 'completed' ? c.body : undefined;
+    }, 'campaign completed', 200_000, 1_000);
+    expect(done.totals).toMatchObject({ recipients: RECIPIENTS, sent: RECIPIENTS, queued: 0, failed: 0, skipped: 0 });
+    const keys = (await delivered()).map((d) => d.idempotencyKey);
+    expect(keys).toHaveLength(RECIPIENTS);
+    expect(new Set(keys).size).toBe(RECIPIENTS);
+    expect(keys.every((k) => k.startsWith(`campaign:${started.body.campaignId}:1:`))).toBe(true);
+  }, 330_000);
 });
