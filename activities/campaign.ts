@@ -5,7 +5,7 @@
 // repeats nothing: a fan is snapshotted once and messaged once per run.
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { campaigns, fans, type CampaignAudience } from '../db/schema.js';
+import { campaigns, fans, platformConnections, type CampaignAudience } from '../db/schema.js';
 import { campaignTotals, segmentWhere, type CampaignTotals } from '../lib/campaigns.js';
 import type { Config } from '../lib/config.js';
 import { connectionFor, NotConnectedError, PRIORITY } from '../lib/outbox.js';
@@ -150,8 +150,15 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       return { requeued: requeued.count };
     },
 
-    async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals> {
-      return (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
+    /** The run's totals, and how long its outstanding messages should take at the slowest connected limit. */
+    async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals & { msLeft: number }> {
+      const campaign = await campaignOf(campaignId);
+      const totals = (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
+      const [pace] = await db
+        .select({ perMessageMs: sql<number | null>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})` })
+        .from(platformConnections)
+        .where(eq(platformConnections.creatorId, campaign.creatorId));
+      return { ...totals, msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE) };
     },
 
     /**

@@ -45,11 +45,11 @@ export interface CampaignRunState {
 export const campaignProgressQuery = defineQuery<CampaignRunState>('progress');
 
 /**
- * How long a run that has handed everything out waits before looking at its totals again: about
- * the time the outstanding messages take at 300 a minute, between 1 s and 30 s, so a small run
- * completes promptly and a week-long one polls twice a minute.
+ * How long a run that has handed everything out waits before looking at its totals again: half
+ * the time its outstanding messages take at the creator's rate limit, between 1 s and 30 s, so a
+ * fast run completes promptly and a week-long one polls twice a minute.
  */
-const settlePollMs = (outstanding: number) => Math.min(30_000, Math.max(1_000, outstanding * 200));
+const settlePollMs = (msLeft: number) => Math.min(30_000, Math.max(1_000, msLeft / 2));
 const HISTORY_BUDGET = 5_000;
 
 export async function campaignRunWorkflow(input: CampaignRunInput): Promise<CampaignTotals | null> {
@@ -94,7 +94,8 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       await withdrawQueued({ ...key, cancel: true });
       await setCampaignStatus({ campaignId, status: 'cancelled' });
       phase = 'cancelled';
-      return (totals = await campaignProgress(key));
+      const { msLeft: _, ...final } = await campaignProgress(key);
+      return (totals = final);
     }
     if (paused) {
       if (!pausedInDb) {
@@ -123,7 +124,8 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       await carryOn();
       continue;
     }
-    totals = await campaignProgress(key);
+    const { msLeft, ...progress } = await campaignProgress(key);
+    totals = progress;
     if (totals.queued === 0) {
       phase = 'completed';
       await setCampaignStatus({ campaignId, status: 'completed' });
@@ -131,7 +133,7 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       await condition(allHandlersFinished);
       return totals;
     }
-    await condition(() => paused || cancelled || retryRequested, settlePollMs(totals.queued));
+    await condition(() => paused || cancelled || retryRequested, settlePollMs(msLeft));
     await carryOn();
   }
 }
