@@ -24,8 +24,9 @@ export type CampaignDeps = {
 type RunKey = { campaignId: string; run: number };
 
 export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps) {
+  /** The campaign without its audience (an explicit list can be 100,000 ids): what most steps need. */
   async function campaignOf(campaignId: string) {
-    const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId) });
+    const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId), columns: { audience: false } });
     if (!campaign) throw new Error(`campaign ${campaignId} not found`);
     return campaign;
   }
@@ -51,7 +52,8 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      * unknown or on an unconnected platform are recorded with their skip reason.
      */
     async snapshotRecipients({ campaignId, run, after }: RunKey & { after: string | null }): Promise<{ after: string | null; done: boolean }> {
-      const campaign = await campaignOf(campaignId);
+      const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId) });
+      if (!campaign) throw new Error(`campaign ${campaignId} not found`);
       const audience: CampaignAudience = campaign.audience;
       let batch: { fanId: string; platform: string | null; reason: string | null }[];
       let next: string | null;

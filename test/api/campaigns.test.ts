@@ -1,6 +1,7 @@
 // Campaigns through the API with real workers, the real campaign and send-queue workflows and the
 // sandbox platform: segments and opt-outs, explicit lists, pause and resume, cancel,
 // retry-failed, PPV attribution, validation and tenant isolation.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
@@ -141,6 +142,18 @@ describe('bulk campaigns', () => {
     expect(delivered.every((d) => d.requests === 1)).toBe(true);
     expect((await statusIs(c, campaignId, 'completed')).totals).toMatchObject({ sent: 6, failed: 0 });
   });
+});
+
+describe('campaign audience limits', () => {
+  it('takes 100,000 explicit ids in one request and snapshots every one of them', async () => {
+    const c = await creator();
+    const mine = await addFans(c, 'big_list', 2);
+    const ids = [...mine, ...Array.from({ length: 100_000 - mine.length }, () => randomUUID())];
+    const started = await bulk(c, { recipientIds: ids });
+    expect(started.totalRecipients).toBe(2);
+    const done = await statusIs(c, started.campaignId, 'completed', 60_000);
+    expect(done.totals).toMatchObject({ recipients: 100_000, sent: 2, skipped: 99_998 });
+  }, 90_000);
 });
 
 describe('campaign validation and tenancy', () => {
