@@ -28,6 +28,8 @@ const schema = z
     API_PORT: port.default(3000),
     PUBLIC_API_URL: z.string().url().optional(),
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
+    // POST /messages/bulk only: 100,000 recipient ids as JSON are about 4 MB.
+    BULK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(8 * 1_048_576),
     CORS_ORIGINS: commaList.optional(),
     FRONTEND_URL: z.string().url().default('http://localhost:5173'),
     // Whose X-Forwarded-For to believe: false, or a comma-separated list of the proxies'

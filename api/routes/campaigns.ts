@@ -100,8 +100,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     '/messages/bulk',
     {
       config: { idempotent: true },
-      // 100,000 ids as JSON are about 4 MB.
-      bodyLimit: 8 * 1024 * 1024,
+      bodyLimit: config.BULK_BODY_LIMIT_BYTES,
       schema: {
         tags: ['campaigns'],
         summary: 'Send one message to many fans: a campaign whose run snapshots the audience and feeds the send queue',

@@ -8,7 +8,7 @@ let auth: Record<string, string>;
 let routes: { method: string; url: string; hasBody: boolean; secured: boolean }[];
 
 beforeAll(async () => {
-  h = await startHarness({ env: { BODY_LIMIT_BYTES: '65536', LOGIN_IP_MAX_FAILURES_PER_15MIN: '100000' } });
+  h = await startHarness({ env: { BODY_LIMIT_BYTES: '65536', BULK_BODY_LIMIT_BYTES: '65536', LOGIN_IP_MAX_FAILURES_PER_15MIN: '100000' } });
   auth = bearer((await login(h, (await register(h)).email)).accessToken);
   await h.app.ready();
   const doc = h.app.swagger() as { paths: Record<string, Record<string, { requestBody?: unknown; security?: unknown }>> };
