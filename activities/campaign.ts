@@ -3,9 +3,11 @@
 // queued messages back on pause or cancel, re-queue dead ones on retry-failed, report totals.
 // Each step is one statement or transaction keyed by (campaign, run, fan), so a retried attempt
 // repeats nothing: a fan is snapshotted once and messaged once per run.
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { and, count, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { campaigns, fans, platformConnections, type CampaignAudience } from '../db/schema.js';
+import { campaignRecipients, campaigns, fans, platformConnections, type CampaignAudience } from '../db/schema.js';
 import { campaignTotals, segmentWhere, type CampaignTotals } from '../lib/campaigns.js';
 import type { Config } from '../lib/config.js';
 import { connectionFor, NotConnectedError, PRIORITY } from '../lib/outbox.js';
@@ -14,6 +16,7 @@ import type { SendQueueProcess } from '../lib/send-queue-process.js';
 /** Fans snapshotted per activity call, and messages handed to the send queue per call. */
 export const SNAPSHOT_BATCH = 5_000;
 export const ENQUEUE_BATCH = 1_000;
+const WITHDRAW_CHUNK = 5_000;
 
 export type CampaignDeps = {
   db: Db;
@@ -27,7 +30,8 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
   /** The campaign without its audience (an explicit list can be 100,000 ids): what most steps need. */
   async function campaignOf(campaignId: string) {
     const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId), columns: { audience: false } });
-    if (!campaign) throw new Error(`campaign ${campaignId} not found`);
+    // Gone (its creator was deleted, or its start was rolled back): retrying cannot help.
+    if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} not found`, 'CampaignNotFound');
     return campaign;
   }
 
@@ -53,7 +57,7 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      */
     async snapshotRecipients({ campaignId, run, after }: RunKey & { after: string | null }): Promise<{ after: string | null; done: boolean }> {
       const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId) });
-      if (!campaign) throw new Error(`campaign ${campaignId} not found`);
+      if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} not found`, 'CampaignNotFound');
       const audience: CampaignAudience = campaign.audience;
       let batch: { fanId: string; platform: string | null; reason: string | null }[];
       let next: string | null;
@@ -119,7 +123,8 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
         where r.campaign_id = ${campaignId} and r.run = ${run} and r.fan_id = message.fan_id
         returning r.fan_id`);
       if (rows.length > 0) await sendQueue.wake(campaign.creatorId);
-      return { enqueued: rows.length, done: rows.length < max };
+      // Done only when nothing was left: a short batch may have skipped rows a racing attempt locked.
+      return { enqueued: rows.length, done: rows.length === 0 };
     },
 
     /**
@@ -128,17 +133,24 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      * (cancel). A message already claimed by the send queue finishes.
      */
     async withdrawQueued({ campaignId, run, cancel }: RunKey & { cancel: boolean }): Promise<{ withdrawn: number }> {
-      return db.transaction(async (tx) => {
-        const withdrawn = await tx.execute(sql`
-          delete from messages m using campaign_recipients r
-          where r.campaign_id = ${campaignId} and r.run = ${run} and m.id = r.message_id and m.status in ('queued', 'failed')`);
-        if (cancel) {
-          await tx.execute(sql`
-            update campaign_recipients set skip_reason = 'campaign cancelled'
-            where campaign_id = ${campaignId} and run = ${run} and message_id is null and skip_reason is null`);
-        }
-        return { withdrawn: withdrawn.count };
-      });
+      // In chunks with a heartbeat between: a 100k run at 10/min has almost all of it still queued.
+      let withdrawn = 0;
+      for (;;) {
+        const chunk = await db.execute(sql`
+          delete from messages where id in (
+            select m.id from messages m join campaign_recipients r on m.id = r.message_id
+            where r.campaign_id = ${campaignId} and r.run = ${run} and m.status in ('queued', 'failed')
+            limit ${WITHDRAW_CHUNK} for update of m skip locked)`);
+        withdrawn += chunk.count;
+        Context.current().heartbeat(withdrawn);
+        if (chunk.count < WITHDRAW_CHUNK) break;
+      }
+      if (cancel) {
+        await db.execute(sql`
+          update campaign_recipients set skip_reason = 'campaign cancelled'
+          where campaign_id = ${campaignId} and run = ${run} and message_id is null and skip_reason is null`);
+      }
+      return { withdrawn };
     },
 
     /** Retry-failed: the run's dead-lettered messages go back to the queue (same idempotency keys). */
@@ -153,31 +165,39 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
     },
 
     /** The run's totals, and how long its outstanding messages should take at the slowest connected limit. */
-    async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals & { msLeft: number }> {
+    async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals & { msLeft: number; pending: number }> {
       const campaign = await campaignOf(campaignId);
       const totals = (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
       const [pace] = await db
         .select({ perMessageMs: sql<number | null>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})` })
         .from(platformConnections)
         .where(eq(platformConnections.creatorId, campaign.creatorId));
-      return { ...totals, msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE) };
+      const [waiting] = await db
+        .select({ n: count() })
+        .from(campaignRecipients)
+        .where(and(eq(campaignRecipients.campaignId, campaignId), eq(campaignRecipients.run, run), isNull(campaignRecipients.messageId), isNull(campaignRecipients.skipReason)));
+      return { ...totals, msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE), pending: waiting?.n ?? 0 };
     },
 
     /**
      * A scheduled firing's run number: the next one, or the one this firing already took (a retried
-     * attempt), or null when the campaign was cancelled or this is the same local wall-clock minute
-     * as the last run, to the second (a time that repeats when the clocks go back fires only once).
+     * attempt), or null when the previous run is still going, the campaign was cancelled, or a cron
+     * fires the same local wall-clock time as the last run (a time that repeats when the clocks go
+     * back fires only once).
      */
     async startScheduledRun({ campaignId, firing, scheduledAt }: { campaignId: string; firing: string; scheduledAt: number }): Promise<number | null> {
       const campaign = await campaignOf(campaignId);
-      const local = new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule?.timezone ?? 'UTC', dateStyle: 'short', timeStyle: 'medium' }).format(scheduledAt);
+      // Only a cron repeats a wall-clock time when the clocks go back; an interval's firings are real.
+      const local = campaign.schedule?.cron ? new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule.timezone, dateStyle: 'short', timeStyle: 'medium' }).format(scheduledAt) : `instant ${scheduledAt}`;
       const [started] = await db
         .update(campaigns)
         .set({ runs: sql`${campaigns.runs} + 1`, lastFiring: firing, lastFiredLocal: local, updatedAt: sql`now()` })
         .where(
           and(
             eq(campaigns.id, campaignId),
-            sql`${campaigns.status} <> 'cancelled'`,
+            // The previous run has settled: a firing while one is still going is skipped (the first
+            // run and retry-failed executions are not the Schedule's, so its overlap rule misses them).
+            eq(campaigns.status, 'completed'),
             sql`${campaigns.lastFiring} is distinct from ${firing}`,
             sql`${campaigns.lastFiredLocal} is distinct from ${local}`,
           ),
@@ -189,8 +209,12 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
     },
 
     /** The projection the API reads. */
-    async setCampaignStatus({ campaignId, status }: { campaignId: string; status: (typeof campaigns.$inferSelect)['status'] }): Promise<void> {
-      await db.update(campaigns).set({ status, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));
+    /** The latest run's status, the projection the API reads; a cancelled campaign stays cancelled. */
+    async setCampaignStatus({ campaignId, run, status }: RunKey & { status: (typeof campaigns.$inferSelect)['status'] }): Promise<void> {
+      await db
+        .update(campaigns)
+        .set({ status, updatedAt: sql`now()` })
+        .where(and(eq(campaigns.id, campaignId), eq(campaigns.runs, run), sql`${campaigns.status} <> 'cancelled' or ${status} = 'cancelled'`));
     },
   };
 }

@@ -8,7 +8,7 @@ import Bottleneck from 'bottleneck';
 import { and, asc, count, desc, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
-import { conversations, fans, messages } from '../db/schema.js';
+import { campaigns, conversations, fans, messages } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../lib/platforms/connections.js';
 import type { SendQueueProcess } from '../lib/send-queue-process.js';
@@ -74,9 +74,11 @@ async function loadClaimed(db: Db, ids: string[]) {
       fanHandle: fans.handle,
       fanGone: sql<boolean>`${fans.deletedAt} is not null or ${fans.optedOutAt} is not null`,
       fanDeleted: sql<boolean>`${fans.deletedAt} is not null`,
+      campaignCancelled: sql<boolean>`${campaigns.status} is not distinct from 'cancelled'`,
     })
     .from(messages)
     .innerJoin(fans, eq(fans.id, messages.fanId))
+    .leftJoin(campaigns, eq(campaigns.id, messages.campaignId))
     .where(inArray(messages.id, ids))
     .orderBy(desc(messages.priority), asc(messages.queuedAt), asc(messages.id));
 }
@@ -105,6 +107,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         with next as (
           select id from messages
           where creator_id = ${creatorId} and platform = ${platform} and status in ('queued', 'failed') and available_at <= now()
+            -- a paused campaign's messages wait (one put back by a 429 or a backoff after the pause)
+            and not exists (select 1 from campaigns c where c.id = messages.campaign_id and c.status = 'paused')
           order by priority desc, queued_at, id
           limit ${max - ids.length}
           for update skip locked
@@ -198,8 +202,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         let throttledForMs: number | null = null;
         let attempted = 0;
         const run = async (m: Claimed) => {
-          if (m.fanGone) {
-            await settle(m.id, { status: 'cancelled', lastError: m.fanDeleted ? 'the fan was deleted' : 'the fan opted out' });
+          if (m.fanGone || m.campaignCancelled) {
+            await settle(m.id, { status: 'cancelled', lastError: m.campaignCancelled ? 'the campaign was cancelled' : m.fanDeleted ? 'the fan was deleted' : 'the fan opted out' });
             return;
           }
           // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.

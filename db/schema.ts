@@ -429,7 +429,11 @@ export const revenueEvents = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },
-  (t) => [index('revenue_events_creator_occurred_idx').on(t.creatorId, t.occurredAt)],
+  (t) => [
+    index('revenue_events_creator_occurred_idx').on(t.creatorId, t.occurredAt),
+    // A campaign's purchases (attribution), and the reference a deleted message clears.
+    index('revenue_events_message_idx').on(t.messageId).where(sql`message_id is not null`),
+  ],
 );
 
 export const campaignStatus = pgEnum('campaign_status', ['scheduled', 'running', 'paused', 'completed', 'cancelled']);
@@ -503,6 +507,8 @@ export const campaignRecipients = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.campaignId, t.run, t.fanId] }),
+    // Deleting a withdrawn message clears its recipient's reference through this.
+    index('campaign_recipients_message_idx').on(t.messageId).where(sql`message_id is not null`),
     // The next recipients to hand to the send queue.
     index('campaign_recipients_pending_idx').on(t.campaignId, t.run, t.fanId).where(sql`message_id is null and skip_reason is null`),
   ],

@@ -6,7 +6,6 @@
 //
 //   npm run bench:campaign
 //   BENCH_RECIPIENTS=20000 BENCH_DEFAULT_SECONDS=120 npm run bench:campaign
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +14,7 @@ import postgres from 'postgres';
 import { apiClient } from '../lib/api-client.js';
 import { loadConfig } from '../lib/config.js';
 import { decryptSecret } from '../lib/crypto.js';
-import { startBenchStack } from './bench-stack.js';
+import { benchCreator, startBenchStack } from './bench-stack.js';
 import { writeBenchmarkSection } from './bench-report.js';
 
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 100_000);
@@ -28,12 +27,9 @@ const json = apiClient(stack.base);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function creator(rateLimit?: { messages: number; perSeconds: number }) {
-  const email = `bench-${randomUUID()}@example.com`;
-  const password = 'bench-password-violet-42';
-  const { userId } = (await json('POST', '/api/v1/auth/register', { email, password })).body;
-  const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
-  await json('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', ...(rateLimit ? { rateLimit } : {}) }, accessToken);
-  return { userId: userId as string, token: accessToken as string };
+  const c = await benchCreator(stack.base);
+  await json('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', ...(rateLimit ? { rateLimit } : {}) }, c.token);
+  return c;
 }
 async function addFans(userId: string, n: number) {
   await sql`insert into fans (creator_id, handle, tags) select ${userId}, 'fan_' || i, array['bench'] from generate_series(1, ${n}) i`;

@@ -4,12 +4,10 @@
 //
 //   npm run bench:fans
 //   BENCH_FANS=100000 BENCH_RATE=100 BENCH_SECONDS=20 npm run bench:fans
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { apiClient } from '../lib/api-client.js';
-import { startBenchStack } from './bench-stack.js';
+import { benchCreator, startBenchStack } from './bench-stack.js';
 import { atFixedRate, percentile, writeBenchmarkSection } from './bench-report.js';
 
 const FANS = Number(process.env.BENCH_FANS ?? 100_000);
@@ -19,11 +17,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
 const stack = await startBenchStack('fans');
 const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
 try {
-  const json = apiClient(stack.base);
-  const email = `bench-${randomUUID()}@example.com`;
-  const password = 'bench-password-violet-42';
-  const { userId } = (await json('POST', '/api/v1/auth/register', { email, password })).body;
-  const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
+  const { userId, token: accessToken } = await benchCreator(stack.base);
   // Fans as an import leaves them: names, values, tags on some, last seen over a year.
   await sql`
     insert into fans (creator_id, handle, name, value_cents, tags, last_seen_at, created_at)

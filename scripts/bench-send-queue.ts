@@ -5,7 +5,6 @@
 //
 //   npm run bench:send-queue
 //   BENCH_MESSAGES=20000 npm run bench:send-queue
-import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -15,7 +14,7 @@ import { apiClient } from '../lib/api-client.js';
 import { loadConfig } from '../lib/config.js';
 import { enqueueMessage, PRIORITY } from '../lib/outbox.js';
 import { unsealConnection } from '../lib/platforms/connections.js';
-import { startBenchStack } from './bench-stack.js';
+import { benchCreator, startBenchStack } from './bench-stack.js';
 import { writeBenchmarkSection } from './bench-report.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 10_000);
@@ -24,10 +23,7 @@ const { db, sql, close } = createDb(stack.databaseUrl, { max: 4 });
 
 try {
   const json = apiClient(stack.base);
-  const email = `bench-${randomUUID()}@example.com`;
-  const password = 'bench-password-violet-42';
-  const { userId } = (await json('POST', '/api/v1/auth/register', { email, password })).body;
-  const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
+  const { userId, token: accessToken } = await benchCreator(stack.base);
   await json('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 1_000_000, perSeconds: 60 } }, accessToken);
 
   const fanRows = await db

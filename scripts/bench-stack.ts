@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
 import { runMigrations } from '../db/migrate.js';
+import { apiClient } from '../lib/api-client.js';
 import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
 import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../lib/toolchain.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
@@ -78,4 +79,14 @@ export async function startBenchStack(name: string) {
     await stop();
     throw err;
   }
+}
+
+/** A new creator on a bench stack, signed in: its id and access token. */
+export async function benchCreator(base: string): Promise<{ userId: string; token: string }> {
+  const json = apiClient(base);
+  const email = `bench-${randomUUID()}@example.com`;
+  const password = 'bench-password-violet-42';
+  const { userId } = (await json('POST', '/api/v1/auth/register', { email, password })).body;
+  const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
+  return { userId, token: accessToken };
 }

@@ -68,17 +68,18 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   setHandler(campaignProgressQuery, () => ({ phase, paused, totals }));
 
   const carryOn = async () => {
-    if (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < HISTORY_BUDGET) return;
+    // A cancel is acted on by this run, not carried: the loop sees it next.
+    if (cancelled || (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < HISTORY_BUDGET)) return;
     await condition(allHandlersFinished);
     await continueAsNew<typeof campaignRunWorkflow>({ campaignId, run, phase: phase === 'snapshot' ? 'snapshot' : 'sending', snapshotAfter, paused, retryRequested });
   };
 
   if (input.phase === undefined) {
     if (input.sendAt !== undefined && input.sendAt > Date.now()) {
-      await setCampaignStatus({ campaignId, status: 'scheduled' });
+      await setCampaignStatus({ ...key, status: 'scheduled' });
       await condition(() => cancelled, input.sendAt - Date.now());
     }
-    if (!cancelled) await setCampaignStatus({ campaignId, status: 'running' });
+    if (!cancelled) await setCampaignStatus({ ...key, status: 'running' });
   }
   while (phase === 'snapshot' && !cancelled) {
     const batch = await snapshotRecipients({ ...key, after: snapshotAfter });
@@ -92,15 +93,15 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   for (;;) {
     if (cancelled) {
       await withdrawQueued({ ...key, cancel: true });
-      await setCampaignStatus({ campaignId, status: 'cancelled' });
+      await setCampaignStatus({ ...key, status: 'cancelled' });
       phase = 'cancelled';
-      const { msLeft: _, ...final } = await campaignProgress(key);
+      const { msLeft: _, pending: __, ...final } = await campaignProgress(key);
       return (totals = final);
     }
     if (paused) {
       if (!pausedInDb) {
         await withdrawQueued({ ...key, cancel: false });
-        await setCampaignStatus({ campaignId, status: 'paused' });
+        await setCampaignStatus({ ...key, status: 'paused' });
         pausedInDb = true;
         handedOut = false;
       }
@@ -108,13 +109,13 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       continue;
     }
     if (pausedInDb) {
-      await setCampaignStatus({ campaignId, status: 'running' });
+      await setCampaignStatus({ ...key, status: 'running' });
       pausedInDb = false;
     }
     if (retryRequested) {
       retryRequested = false;
       await requeueFailed(key);
-      await setCampaignStatus({ campaignId, status: 'running' });
+      await setCampaignStatus({ ...key, status: 'running' });
       phase = 'sending';
     }
     if (!handedOut) {
@@ -124,13 +125,20 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       await carryOn();
       continue;
     }
-    const { msLeft, ...progress } = await campaignProgress(key);
+    const { msLeft, pending, ...progress } = await campaignProgress(key);
     totals = progress;
+    if (pending > 0) {
+      // Recipients a hand-off batch passed over (locked by a racing attempt): hand them out again.
+      handedOut = false;
+      continue;
+    }
     if (totals.queued === 0) {
       phase = 'completed';
-      await setCampaignStatus({ campaignId, status: 'completed' });
-      // A retry-failed after this is a new execution of the same id (signalWithStart).
+      await setCampaignStatus({ ...key, status: 'completed' });
+      // A retry-failed after this is a new execution of the same id (signalWithStart); one that
+      // arrived just now is still this run's.
       await condition(allHandlersFinished);
+      if (retryRequested) continue;
       return totals;
     }
     await condition(() => paused || cancelled || retryRequested, settlePollMs(msLeft));

@@ -1,6 +1,7 @@
 // SPEC §4 analytics, read from Postgres: an overview over a range, top fans, revenue per day
 // (zero-filled, days in the creator's timezone) and a streamed CSV export of the fans.
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { stringify } from 'csv-stringify';
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
@@ -199,8 +200,10 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
           }
         })(),
       );
-      const csv = records.pipe(stringify({ header: true, columns: ['Username', 'Display Name', 'Email', 'Subscription Tier', 'Total Spent', 'Last Seen', 'Tags', 'Notes', 'Created'], record_delimiter: 'windows' }));
-      records.on('error', (err) => csv.destroy(err));
+      const csv = stringify({ header: true, columns: ['Username', 'Display Name', 'Email', 'Subscription Tier', 'Total Spent', 'Last Seen', 'Tags', 'Notes', 'Created'], record_delimiter: 'windows' });
+      // pipeline: a client that goes away destroys the CSV stream, and with it the rows and the
+      // cursor, whose connection goes back to the pool.
+      pipeline(records, csv).catch((err: unknown) => request.log.warn({ err }, 'CSV export ended early'));
       return reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', 'attachment; filename="fans.csv"')

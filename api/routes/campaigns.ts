@@ -2,8 +2,8 @@
 // (`campaign:<id>:1`); the lists read Postgres (the runs project their status and the totals come
 // from the recipients snapshot); pause, resume, cancel and retry-failed signal the latest run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowNotFoundError } from '@temporalio/client';
-import { and, asc, count, desc, eq, gt, sql, type SQL } from 'drizzle-orm';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import { and, asc, count, desc, eq, getTableColumns, gt, sql, type SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { campaignRecipients, campaigns, fans, messages, platformConnections, type CampaignAudience } from '../../db/schema.js';
@@ -49,7 +49,7 @@ const Campaign = Type.Object({
   content: Type.String(),
   mediaUrls: Type.Array(Type.String()),
   priceCents: Nullable(Type.Integer()),
-  audience: Type.Unknown({ description: '{recipientIds} or {segment}, as created' }),
+  audience: Type.Unknown({ description: '{segment} as created, or {recipientCount} for an explicit list' }),
   sendAt: Nullable(Type.String({ format: 'date-time' })),
   run: Type.Integer({ description: 'the latest run; totals are this run’s (purchases and revenue: all runs)' }),
   totals: Totals,
@@ -58,7 +58,16 @@ const Campaign = Type.Object({
 });
 const RecipientStatus = Type.Enum(['queued', 'sent', 'failed', 'skipped']);
 
-type Row = typeof campaigns.$inferSelect;
+/**
+ * A campaign as routes read it: an explicit list shows as its size (it can hold 100,000 ids),
+ * a segment as given.
+ */
+const { audience: _audience, ...campaignColumns } = getTableColumns(campaigns);
+const campaignView = {
+  ...campaignColumns,
+  audience: sql<CampaignAudience | { recipientCount: number }>`case when ${campaigns.audience} ? 'recipientIds' then jsonb_build_object('recipientCount', jsonb_array_length(${campaigns.audience} -> 'recipientIds')) else ${campaigns.audience} end`,
+};
+type Row = Omit<typeof campaigns.$inferSelect, 'audience'> & { audience: unknown };
 const emptyTotals = { recipients: 0, queued: 0, sent: 0, failed: 0, skipped: 0, purchases: 0, revenueCents: 0 };
 
 /** A recipient's status from its snapshot row and message (see lib/campaigns.ts for the totals). */
@@ -91,7 +100,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   }
 
   async function campaignOf(request: FastifyRequest, id: string) {
-    const row = await db.query.campaigns.findFirst({ where: and(eq(campaigns.id, id), eq(campaigns.creatorId, caller(request).userId)) });
+    const [row] = await db.select(campaignView).from(campaigns).where(and(eq(campaigns.id, id), eq(campaigns.creatorId, caller(request).userId)));
     if (!row) throw notFound('campaign');
     return row;
   }
@@ -127,7 +136,9 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     },
     async (request, reply) => {
       const creatorId = caller(request).userId;
-      const { campaignName, content, mediaUrls = [], priceCents, recipientIds, segment, sendAt } = request.body;
+      const { campaignName, content, mediaUrls = [], priceCents, segment, sendAt } = request.body;
+      // Postgres prints ids in lower case; so are they kept, once each.
+      const recipientIds = request.body.recipientIds && [...new Set(request.body.recipientIds.map((id) => id.toLowerCase()))];
       if ((recipientIds === undefined) === (segment === undefined)) throw new ApiError(400, 'validation_failed', 'give either recipientIds or segment');
       const audience: CampaignAudience = recipientIds ? { recipientIds } : { segment: segment! };
       // The ids travel as one JSON parameter: 100,000 of them would pass Postgres's 65,535 bind parameters.
@@ -186,7 +197,7 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       const where: (SQL | undefined)[] = [eq(campaigns.creatorId, caller(request).userId)];
       if (cursor) where.push(afterNewest(campaigns.createdAt, campaigns.id, cursor));
       const rows = await db
-        .select({ c: campaigns, key: sql<string>`${campaigns.createdAt}::text` })
+        .select({ c: campaignView, key: sql<string>`${campaigns.createdAt}::text` })
         .from(campaigns)
         .where(and(...where))
         .orderBy(desc(campaigns.createdAt), asc(campaigns.id))
@@ -338,23 +349,31 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         ],
       };
       const state = body.maxRuns === undefined ? {} : { limitedActions: true, remainingActions: body.maxRuns };
-      // The Temporal client raises the server's INVALID_ARGUMENT (a bad cron expression) as a TypeError.
+      // The Temporal client raises the server's INVALID_ARGUMENT on the spec (a bad cron expression)
+      // as a TypeError, and others as a ServiceError around the gRPC status 3: both are the caller's.
       const invalid = (err: unknown): never => {
         if (err instanceof TypeError) throw new ApiError(400, 'invalid_schedule', err.message);
+        if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === 3) throw new ApiError(400, 'invalid_schedule', err.message);
         throw err;
       };
+      // Recorded first, so the routes that look for the schedule find it; taken back if Temporal refuses.
+      const [updated] = await db.update(campaigns).set({ schedule: { ...body }, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id)).returning({ id: campaigns.id });
+      const restore = () => db.update(campaigns).set({ schedule: campaign.schedule }).where(eq(campaigns.id, updated!.id));
       try {
         await temporal.schedule.create({ scheduleId: campaignScheduleId(campaign.id), spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP }, state });
       } catch (err) {
-        if (!(err instanceof ScheduleAlreadyRunning)) invalid(err);
-        await temporal.schedule
-          .getHandle(campaignScheduleId(campaign.id))
-          .update((previous) => ({ ...previous, spec, action, state: { ...previous.state, ...state, ...(body.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : {}) } }))
-          .catch(invalid);
+        try {
+          if (!(err instanceof ScheduleAlreadyRunning)) invalid(err);
+          await temporal.schedule
+            .getHandle(campaignScheduleId(campaign.id))
+            .update((previous) => ({ ...previous, spec, action, state: { ...previous.state, ...state, ...(body.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : {}) } }))
+            .catch(invalid);
+        } catch (refused) {
+          await restore();
+          throw refused;
+        }
       }
-      const schedule = { ...body };
-      const [updated] = await db.update(campaigns).set({ schedule, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id)).returning();
-      return scheduleView(updated!);
+      return scheduleView({ ...campaign, schedule: body });
     },
   );
 
@@ -369,13 +388,16 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     { schema: { tags: ['campaigns'], summary: 'Stop the campaign recurring (a run in progress finishes)', security: bearerAuth, params: IdParams, response: { 204: Type.Null(), ...errorResponses(400, 401, 404) } } },
     async (request, reply) => {
       const campaign = await campaignOf(request, request.params.id);
-      if (!campaign.schedule) throw notFound('schedule');
-      await temporal.schedule
+      // Tried whatever the row says, so a Schedule whose row update was lost can still be removed.
+      const existed = await temporal.schedule
         .getHandle(campaignScheduleId(campaign.id))
         .delete()
+        .then(() => true)
         .catch((err: unknown) => {
           if (!(err instanceof ScheduleNotFoundError)) throw err;
+          return false;
         });
+      if (!existed && !campaign.schedule) throw notFound('schedule');
       await db.update(campaigns).set({ schedule: null, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id));
       return reply.status(204).send(null);
     },
@@ -389,16 +411,20 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         const campaign = await campaignOf(request, request.params.id);
         if (!campaign.schedule) throw notFound('schedule');
         const handle = temporal.schedule.getHandle(campaignScheduleId(campaign.id));
-        await (verb === 'pause' ? handle.pause('paused through the API') : handle.unpause('unpaused through the API'));
+        await (verb === 'pause' ? handle.pause('paused through the API') : handle.unpause('unpaused through the API')).catch((err: unknown) => {
+          throw err instanceof ScheduleNotFoundError ? notFound('schedule') : err;
+        });
         return scheduleView(campaign);
       },
     );
   }
 
   const actions = {
-    pause: { signal: pauseCampaignSignal, allowed: ['scheduled', 'running'] },
+    // A run waiting for its sendAt can be cancelled, not paused.
+    pause: { signal: pauseCampaignSignal, allowed: ['running'] },
     resume: { signal: resumeCampaignSignal, allowed: ['paused'] },
-    cancel: { signal: cancelCampaignSignal, allowed: ['scheduled', 'running', 'paused'] },
+    // Cancelling a completed campaign stops its recurring runs (firings then start nothing).
+    cancel: { signal: cancelCampaignSignal, allowed: ['scheduled', 'running', 'paused', 'completed'] },
     'retry-failed': { signal: retryFailedSignal, allowed: ['running', 'paused', 'completed'] },
   } as const;
   for (const [action, { signal, allowed }] of Object.entries(actions)) {
@@ -418,7 +444,9 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         if (!(allowed as readonly string[]).includes(campaign.status)) throw new ApiError(409, 'invalid_state', `cannot ${action} a ${campaign.status} campaign`);
         const run = Math.max(campaign.runs, 1);
         const workflowId = campaignWorkflowId(campaign.id, run);
-        if (action === 'retry-failed') {
+        if (action === 'cancel' && campaign.status === 'completed') {
+          await db.update(campaigns).set({ status: 'cancelled', updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id));
+        } else if (action === 'retry-failed') {
           // The run may have completed: a retry is then a new execution of the same id.
           await temporal.workflow.signalWithStart(campaignRunWorkflow, {
             workflowId,

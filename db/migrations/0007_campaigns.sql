@@ -30,10 +30,12 @@ DROP INDEX "messages_creator_status_idx";--> statement-breakpoint
 ALTER TABLE "campaign_recipients" ADD CONSTRAINT "campaign_recipients_campaign_id_campaigns_id_fk" FOREIGN KEY ("campaign_id") REFERENCES "public"."campaigns"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "campaign_recipients" ADD CONSTRAINT "campaign_recipients_message_id_messages_id_fk" FOREIGN KEY ("message_id") REFERENCES "public"."messages"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "campaigns" ADD CONSTRAINT "campaigns_creator_id_users_id_fk" FOREIGN KEY ("creator_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+CREATE INDEX "campaign_recipients_message_idx" ON "campaign_recipients" USING btree ("message_id") WHERE message_id is not null;--> statement-breakpoint
 CREATE INDEX "campaign_recipients_pending_idx" ON "campaign_recipients" USING btree ("campaign_id","run","fan_id") WHERE message_id is null and skip_reason is null;--> statement-breakpoint
 CREATE INDEX "campaigns_creator_created_idx" ON "campaigns" USING btree ("creator_id","created_at" DESC NULLS FIRST,"id");--> statement-breakpoint
 ALTER TABLE "messages" ADD CONSTRAINT "messages_campaign_id_campaigns_id_fk" FOREIGN KEY ("campaign_id") REFERENCES "public"."campaigns"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "messages_outbox_due_idx" ON "messages" USING btree ("creator_id","platform","available_at") WHERE status in ('queued', 'failed');--> statement-breakpoint
 CREATE INDEX "messages_creator_queued_idx" ON "messages" USING btree ("creator_id","queued_at") WHERE queued_at is not null;--> statement-breakpoint
 CREATE INDEX "messages_campaign_idx" ON "messages" USING btree ("campaign_id","status") WHERE campaign_id is not null;--> statement-breakpoint
+CREATE INDEX "revenue_events_message_idx" ON "revenue_events" USING btree ("message_id") WHERE message_id is not null;--> statement-breakpoint
 CREATE INDEX "messages_creator_status_idx" ON "messages" USING btree ("creator_id","status","created_at" DESC NULLS FIRST,"id");

@@ -2,10 +2,11 @@
 // does not implement Schedules). The instants a daily schedule will fire at across the next
 // daylight-saving change, runs that stop at maxRuns and endAt each with their own snapshot, a
 // local time repeated when the clocks go back firing once, validation and tenancy.
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCampaignActivities } from '../../activities/campaign.js';
 import { campaigns } from '../../db/schema.js';
-import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { apiCalls, bearer, login, register, startHarness, type Harness, type Method } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
@@ -26,16 +27,12 @@ function nextDstChange(from: number): number {
   throw new Error('no DST change within a year');
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+const api = apiCalls(() => h);
 async function creator() {
   const { userId, email } = await register(h);
   const auth = bearer((await login(h, email)).accessToken);
-  const call = (method: Method, url: string, payload?: object) => h.app.inject({ method, url: `/api/v1${url}`, headers: auth, payload });
-  const ok = async (method: Method, url: string, payload?: object, status = 200) => {
-    const res = await call(method, url, payload);
-    if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-    return res.statusCode === 204 ? null : res.json();
-  };
+  const call = (method: Method, url: string, payload?: object) => api.call(auth, method, url, payload);
+  const ok = (method: Method, url: string, payload?: object, status = 200) => api.ok(auth, method, url, payload, status);
   await ok('PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 1000, perSeconds: 1 } }, 201);
   return { userId, call, ok };
 }
@@ -108,7 +105,7 @@ describe('recurring campaigns', () => {
   it('fires a local time that repeats when the clocks go back only once, and a retried firing keeps its run', async () => {
     const c = await creator();
     const campaignId = await campaignFor(c, 1);
-    await h.db.update(campaigns).set({ schedule: { cron: '30 1 * * *', timezone: TZ } });
+    await h.db.update(campaigns).set({ schedule: { cron: '30 1 * * *', timezone: TZ } }).where(eq(campaigns.id, campaignId));
     const activities = createCampaignActivities({ db: h.db, config: h.config, sendQueue: { wake: async () => {} } });
     // 2026-11-01 01:30 EDT, then 01:30 EST an hour later.
     const first = await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') });
@@ -116,6 +113,18 @@ describe('recurring campaigns', () => {
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') })).toBe(2);
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-b', scheduledAt: Date.parse('2026-11-01T06:30:00Z') })).toBeNull();
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-c', scheduledAt: Date.parse('2026-11-02T06:30:00Z') })).toBe(3);
+
+    // While a run is still going, a firing starts nothing (the first run is not the Schedule's, so
+    // its overlap rule alone would not see it).
+    await h.db.update(campaigns).set({ status: 'running' }).where(eq(campaigns.id, campaignId));
+    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-d', scheduledAt: Date.parse('2026-11-03T06:30:00Z') })).toBeNull();
+    // An interval's firings are distinct instants even when the local time repeats.
+    await h.db.update(campaigns).set({ status: 'completed', schedule: { every: '1h', timezone: TZ } }).where(eq(campaigns.id, campaignId));
+    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-e', scheduledAt: Date.parse('2027-11-07T05:30:00Z') })).toBe(4);
+    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-f', scheduledAt: Date.parse('2027-11-07T06:30:00Z') })).toBe(5);
+    // A cancelled campaign's firings start nothing.
+    await h.db.update(campaigns).set({ status: 'cancelled' }).where(eq(campaigns.id, campaignId));
+    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-g', scheduledAt: Date.parse('2027-11-08T05:30:00Z') })).toBeNull();
   });
 
   it('validates the schedule and hides other creators’ campaigns', async () => {

@@ -3,7 +3,7 @@
 // retry-failed, PPV attribution, validation and tenant isolation.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
@@ -15,13 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) => h.app.inject({ method, url: `/api/v1${url}`, headers, payload });
-const ok = async (headers: Record<string, string>, method: Method, url: string, payload?: object, status = 200) => {
-  const res = await call(headers, method, url, payload);
-  if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-  return res.statusCode === 204 ? null : res.json();
-};
+const { call, ok } = apiCalls(() => h);
 async function creator(rate = { messages: 1000, perSeconds: 1 }) {
   const { userId, email } = await register(h);
   const auth = bearer((await login(h, email)).accessToken);
@@ -61,6 +55,9 @@ describe('bulk campaigns', () => {
     expect(new Set(delivered.map((d) => d.fanHandle)).size).toBe(10);
     expect(delivered.every((d) => d.requests === 1 && d.idempotencyKey.startsWith(`campaign:${started.campaignId}:1:`))).toBe(true);
     expect((await ok(c.auth, 'GET', '/campaigns')).items.map((x: { id: string }) => x.id)).toEqual([started.campaignId]);
+    // A completed campaign can be cancelled: that stops any recurring runs.
+    await ok(c.auth, 'POST', `/campaigns/${started.campaignId}/cancel`, undefined, 202);
+    expect((await campaign(c, started.campaignId)).status).toBe('cancelled');
   });
 
   it('sends to an explicit list; ids it does not own are skipped as not found', async () => {
@@ -68,10 +65,12 @@ describe('bulk campaigns', () => {
     const other = await creator();
     const mine = await addFans(c, 'listed', 3);
     const theirs = await addFans(other, 'foreign', 1);
-    const started = await bulk(c, { recipientIds: [...mine, ...theirs], priceCents: 700, mediaUrls: ['https://cdn.example.com/set.jpg'] });
+    // Ids in capitals are the same fans (and a repeat in other case is one recipient).
+    const started = await bulk(c, { recipientIds: [mine[0]!.toUpperCase(), mine[0]!, ...mine.slice(1), ...theirs], priceCents: 700, mediaUrls: ['https://cdn.example.com/set.jpg'] });
     expect(started.totalRecipients).toBe(3);
     const done = await statusIs(c, started.campaignId, 'completed');
     expect(done.totals).toMatchObject({ recipients: 4, sent: 3, skipped: 1 });
+    expect(done.audience).toEqual({ recipientCount: 4 });
     expect((await ok(c.auth, 'GET', `/campaigns/${started.campaignId}/recipients?status=skipped`)).items[0]).toMatchObject({ fanId: theirs[0], skipReason: 'fan not found', handle: null });
 
     // PPV attribution: a purchase of the campaign's message is credited to the campaign.

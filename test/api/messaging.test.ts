@@ -7,7 +7,7 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fans, revenueEvents } from '../../db/schema.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from '../../lib/platforms/signature.js';
-import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { apiCalls, bearer, login, register, startHarness, type Harness, type Method } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
@@ -19,13 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) => h.app.inject({ method, url: `/api/v1${url}`, headers, payload });
-const ok = async (headers: Record<string, string>, method: Method, url: string, payload?: object, status = 200) => {
-  const res = await call(headers, method, url, payload);
-  if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-  return res.statusCode === 204 ? null : res.json();
-};
+const { call, ok } = apiCalls(() => h);
 
 async function creator() {
   const { userId, email } = await register(h);

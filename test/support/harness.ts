@@ -136,3 +136,19 @@ export async function login(h: Harness, email: string, password = STRONG_PASSWOR
 }
 
 export const bearer = (accessToken: string) => ({ authorization: `Bearer ${accessToken}` });
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/**
+ * The API over inject, for a harness started in beforeAll (hence the getter): `call` returns the
+ * response whatever it is; `ok` insists on `status` and returns the JSON body (null for 204).
+ */
+export function apiCalls(harness: () => Harness) {
+  const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) => harness().app.inject({ method, url: `/api/v1${url}`, headers, payload });
+  const ok = async (headers: Record<string, string>, method: Method, url: string, payload?: object, status = 200) => {
+    const res = await call(headers, method, url, payload);
+    if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
+    return res.statusCode === 204 ? null : res.json();
+  };
+  return { call, ok };
+}
