@@ -32,3 +32,23 @@ export async function listen(server: Server, port: number, host: string): Promis
   const { port: actual } = server.address() as AddressInfo;
   return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
 }
+
+/** An entry point's last step: log where the stand-in listens, and close it on SIGINT or SIGTERM. */
+export function serveUntilSignalled(name: string, standin: { url: string; close(): Promise<void> }, logger: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
+  logger.info({ url: standin.url }, `${name} listening`);
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, `${name} stopping`);
+      standin.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, `${name} failed to close`);
+          process.exit(1);
+        },
+      );
+    });
+  }
+}

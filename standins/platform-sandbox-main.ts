@@ -4,6 +4,7 @@
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { startPlatformSandbox } from './platform-sandbox.js';
+import { serveUntilSignalled } from './http.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'platform-sandbox');
@@ -15,20 +16,4 @@ const sandbox = await startPlatformSandbox({
   purchaseProbability: 0.2,
   logger,
 });
-logger.info({ url: sandbox.url }, 'platform sandbox listening');
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'platform sandbox stopping');
-    sandbox.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'platform sandbox failed to close');
-        process.exit(1);
-      },
-    );
-  });
-}
+serveUntilSignalled('platform sandbox', sandbox, logger);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { startSesStandin } from './ses.js';
+import { serveUntilSignalled } from './http.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'ses-standin');
@@ -15,20 +16,4 @@ const standin = await startSesStandin({
   storeFile: path.join(config.DATA_DIR, 'mailbox.jsonl'),
   logger,
 });
-logger.info({ url: standin.url }, 'SES stand-in listening');
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'SES stand-in stopping');
-    standin.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'SES stand-in failed to close');
-        process.exit(1);
-      },
-    );
-  });
-}
+serveUntilSignalled('SES stand-in', standin, logger);

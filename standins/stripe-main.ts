@@ -5,6 +5,7 @@ import path from 'node:path';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { startStripeStandin } from './stripe.js';
+import { serveUntilSignalled } from './http.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'stripe-standin');
@@ -18,20 +19,4 @@ const standin = await startStripeStandin({
   webhookSecret: config.STRIPE_WEBHOOK_SECRET,
   logger,
 });
-logger.info({ url: standin.url }, 'Stripe stand-in listening');
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'Stripe stand-in stopping');
-    standin.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'Stripe stand-in failed to close');
-        process.exit(1);
-      },
-    );
-  });
-}
+serveUntilSignalled('Stripe stand-in', standin, logger);
