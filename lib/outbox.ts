@@ -1,6 +1,7 @@
 // The send queue's outbox (SPEC §3): enqueuing outgoing messages and estimating when they go.
-// Used by the API for 1:1 messages (and by campaigns for theirs); the creator's
-// `send-queue:<creatorId>` workflow drains it (workflows/send-queue.ts).
+// Used by the API for 1:1 messages; campaigns enqueue the same rows set-based, 1,000 per
+// statement (enqueueCampaignBatch in activities/campaign.ts). The creator's
+// `send-queue:<creatorId>` workflow drains the outbox (workflows/send-queue.ts).
 import { randomUUID } from 'node:crypto';
 import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';

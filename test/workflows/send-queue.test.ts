@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSendQueueProcess } from '../../lib/send-queue-process.js';
 import { fans } from '../../db/schema.js';
 import { enqueueMessage, PRIORITY } from '../../lib/outbox.js';
-import { unsealConnection } from '../../lib/platforms/connections.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
 let h: Harness;
@@ -37,12 +37,8 @@ describe('send queue rate limit', () => {
     });
     await createSendQueueProcess(h.temporal, h.config).wake(userId);
 
-    const accountId = await waitFor(async () => {
-      const row = await h.db.query.platformConnections.findFirst({ where: (c, { eq }) => eq(c.creatorId, userId) });
-      return row ? unsealConnection(row, h.config.CREDENTIALS_KEY).credentials.accountId : undefined;
-    }, 'connection');
-    type Deliveries = { deliveries: { idempotencyKey: string; deliveredAt: string }[]; rejectedForRate: number };
-    const deliveries = async () => (await (await fetch(`${h.platformSandbox.url}/_sandbox/accounts/${accountId}/deliveries`)).json()) as Deliveries;
+    // The connection was created by the PUT above, so the sandbox account is known.
+    const deliveries = () => sandboxOf(h).deliveries(userId);
 
     // Once the queue is well into the backlog, a 1:1 message arrives.
     await waitFor(async () => (await deliveries()).deliveries.length >= 30, '30 campaign deliveries', 30_000);
