@@ -8,10 +8,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { and, count, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { campaignRecipients, campaigns, fans, platformConnections, type CampaignAudience } from '../db/schema.js';
-import { campaignTotals, segmentWhere, type CampaignTotals } from '../lib/campaigns.js';
+import { campaignTotals, segmentWhere, type CampaignTotals } from '../domain/campaigns.js';
 import type { Config } from '../lib/config.js';
-import { connectionFor, NotConnectedError, PRIORITY } from '../lib/outbox.js';
-import type { SendQueueProcess } from '../lib/send-queue-process.js';
+import { connectionFor, NotConnectedError, PRIORITY } from '../domain/outbox.js';
+import type { SendQueueProcess } from '../processes/send-queue.js';
 
 /** Fans snapshotted per activity call, and messages handed to the send queue per call. */
 export const SNAPSHOT_BATCH = 5_000;
@@ -55,7 +55,11 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      * through a segment); `after` is where the previous batch stopped. Fans opted out, deleted,
      * unknown or on an unconnected platform are recorded with their skip reason.
      */
-    async snapshotRecipients({ campaignId, run, after }: RunKey & { after: string | null }): Promise<{ after: string | null; done: boolean }> {
+    async snapshotRecipients({
+      campaignId,
+      run,
+      after,
+    }: RunKey & { after: string | null }): Promise<{ after: string | null; done: boolean }> {
       const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId) });
       if (!campaign) throw ApplicationFailure.nonRetryable(`campaign ${campaignId} not found`, 'CampaignNotFound');
       const audience: CampaignAudience = campaign.audience;
@@ -64,11 +68,21 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       if ('recipientIds' in audience) {
         const start = after === null ? 0 : Number(after);
         const ids = audience.recipientIds.slice(start, start + SNAPSHOT_BATCH);
-        const found = ids.length === 0 ? [] : await db.select().from(fans).where(and(eq(fans.creatorId, campaign.creatorId), inArray(fans.id, ids)));
+        const found =
+          ids.length === 0
+            ? []
+            : await db
+                .select()
+                .from(fans)
+                .where(and(eq(fans.creatorId, campaign.creatorId), inArray(fans.id, ids)));
         const byId = new Map(found.map((f) => [f.id, f]));
         batch = ids.map((id) => {
           const f = byId.get(id);
-          return { fanId: id, platform: f?.platform ?? null, reason: !f || f.deletedAt ? 'fan not found' : f.optedOutAt ? 'fan opted out' : null };
+          return {
+            fanId: id,
+            platform: f?.platform ?? null,
+            reason: !f || f.deletedAt ? 'fan not found' : f.optedOutAt ? 'fan opted out' : null,
+          };
         });
         next = String(start + ids.length);
       } else {
@@ -81,8 +95,13 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
         batch = rows.map((f) => ({ fanId: f.id, platform: f.platform, reason: f.optedOutAt ? 'fan opted out' : null }));
         next = rows.at(-1)?.id ?? after;
       }
-      const platforms = await connectedPlatforms(campaign.creatorId, [...new Set(batch.flatMap((b) => (b.platform && !b.reason ? [b.platform] : [])))]);
-      const values = batch.map((b) => ({ fanId: b.fanId, reason: b.reason ?? (b.platform && !platforms.has(b.platform) ? `${b.platform} is not connected` : null) }));
+      const platforms = await connectedPlatforms(campaign.creatorId, [
+        ...new Set(batch.flatMap((b) => (b.platform && !b.reason ? [b.platform] : []))),
+      ]);
+      const values = batch.map((b) => ({
+        fanId: b.fanId,
+        reason: b.reason ?? (b.platform && !platforms.has(b.platform) ? `${b.platform} is not connected` : null),
+      }));
       if (values.length > 0) {
         await db.execute(sql`
           insert into campaign_recipients (campaign_id, run, fan_id, skip_reason)
@@ -170,14 +189,29 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       const campaign = await campaignOf(campaignId);
       const totals = (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
       const [pace] = await db
-        .select({ perMessageMs: sql<number | null>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})` })
+        .select({
+          perMessageMs: sql<
+            number | null
+          >`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})`,
+        })
         .from(platformConnections)
         .where(eq(platformConnections.creatorId, campaign.creatorId));
       const [waiting] = await db
         .select({ n: count() })
         .from(campaignRecipients)
-        .where(and(eq(campaignRecipients.campaignId, campaignId), eq(campaignRecipients.run, run), isNull(campaignRecipients.messageId), isNull(campaignRecipients.skipReason)));
-      return { ...totals, msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE), pending: waiting?.n ?? 0 };
+        .where(
+          and(
+            eq(campaignRecipients.campaignId, campaignId),
+            eq(campaignRecipients.run, run),
+            isNull(campaignRecipients.messageId),
+            isNull(campaignRecipients.skipReason),
+          ),
+        );
+      return {
+        ...totals,
+        msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE),
+        pending: waiting?.n ?? 0,
+      };
     },
 
     /**
@@ -186,10 +220,22 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      * fires the same local wall-clock time as the last run (a time that repeats when the clocks go
      * back fires only once).
      */
-    async startScheduledRun({ campaignId, firing, scheduledAt }: { campaignId: string; firing: string; scheduledAt: number }): Promise<number | null> {
+    async startScheduledRun({
+      campaignId,
+      firing,
+      scheduledAt,
+    }: {
+      campaignId: string;
+      firing: string;
+      scheduledAt: number;
+    }): Promise<number | null> {
       const campaign = await campaignOf(campaignId);
       // Only a cron repeats a wall-clock time when the clocks go back; an interval's firings are real.
-      const local = campaign.schedule?.cron ? new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule.timezone, dateStyle: 'short', timeStyle: 'medium' }).format(scheduledAt) : `instant ${scheduledAt}`;
+      const local = campaign.schedule?.cron
+        ? new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule.timezone, dateStyle: 'short', timeStyle: 'medium' }).format(
+            scheduledAt,
+          )
+        : `instant ${scheduledAt}`;
       const [started] = await db
         .update(campaigns)
         .set({ runs: sql`${campaigns.runs} + 1`, lastFiring: firing, lastFiredLocal: local, updatedAt: sql`now()` })
@@ -215,7 +261,9 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       await db
         .update(campaigns)
         .set({ status, updatedAt: sql`now()` })
-        .where(and(eq(campaigns.id, campaignId), eq(campaigns.runs, run), sql`${campaigns.status} <> 'cancelled' or ${status} = 'cancelled'`));
+        .where(
+          and(eq(campaigns.id, campaignId), eq(campaigns.runs, run), sql`${campaigns.status} <> 'cancelled' or ${status} = 'cancelled'`),
+        );
     },
   };
 }

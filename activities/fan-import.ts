@@ -7,7 +7,7 @@ import { parse } from 'csv-parse';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { fanImportErrors, fanImports } from '../db/schema.js';
-import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../lib/fan-csv.js';
+import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../domain/fan-csv.js';
 
 /** Records per chunk: one transaction, one heartbeat. */
 export const IMPORT_CHUNK_ROWS = 2_000;
@@ -52,7 +52,10 @@ export function createFanImportActivities({ db }: { db: Db }) {
       if (chunk.header) {
         const mapped = mapHeader(chunk.header.record);
         if (!mapped.ok) {
-          await db.update(fanImports).set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` }).where(eq(fanImports.id, importId));
+          await db
+            .update(fanImports)
+            .set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` })
+            .where(eq(fanImports.id, importId));
           return { done: true, processedRows: 0 };
         }
         columns = mapped.columns;
@@ -123,7 +126,11 @@ export function createFanImportActivities({ db }: { db: Db }) {
         if (errors.length) await tx.insert(fanImportErrors).values(errors).onConflictDoNothing();
         await tx
           .update(fanImports)
-          .set({ inserted: sql`${fanImports.inserted} + ${inserted}`, updated: sql`${fanImports.updated} + ${updated}`, skipped: sql`${fanImports.skipped} + ${skipped}` })
+          .set({
+            inserted: sql`${fanImports.inserted} + ${inserted}`,
+            updated: sql`${fanImports.updated} + ${updated}`,
+            skipped: sql`${fanImports.skipped} + ${skipped}`,
+          })
           .where(eq(fanImports.id, importId));
       });
       Context.current().heartbeat({ processedRows: imp.processedRows + records.length });

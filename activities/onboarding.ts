@@ -3,11 +3,11 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import type { Db } from '../db/client.js';
-import { issueEmailToken, secondsSinceLastEmailToken } from '../db/email-tokens.js';
+import { issueEmailToken, secondsSinceLastEmailToken } from '../domain/email-tokens.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users, type OnboardingStepRecord } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
-import { isPermanentEmailError, type EmailSender } from '../lib/email/sender.js';
-import { renderEmail, type TemplateVars } from '../lib/email/templates.js';
+import { isPermanentEmailError, type EmailSender } from '../integrations/email/sender.js';
+import { renderEmail, type TemplateVars } from '../integrations/email/templates.js';
 import type { MarketingAnalysis, MarketingInputs } from '../workflows/marketing-analysis.js';
 
 export interface OnboardingActivityDeps {
@@ -74,7 +74,10 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
       const { token, expiresAt } = await issueEmailToken(db, user.id, 'verify_email', config.EMAIL_TOKEN_TTL_MINUTES);
       const link = `${config.FRONTEND_URL}/verify-email?token=${token}`;
       const template = input.reminder ? 'verify_email_reminder' : 'verify_email';
-      await send(user.email, renderEmail(template, user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }));
+      await send(
+        user.email,
+        renderEmail(template, user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }),
+      );
       log.info('verification email sent', { userId: user.id, requestId: input.requestId });
       return { alreadyVerified: false, expiresAt: expiresAt.toISOString() };
     },
@@ -136,7 +139,10 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
       }
       const { token } = await issueEmailToken(db, user.id, 'reset_password', config.EMAIL_TOKEN_TTL_MINUTES);
       const link = `${config.FRONTEND_URL}/reset-password?token=${token}`;
-      await send(user.email, renderEmail('reset_password', user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }));
+      await send(
+        user.email,
+        renderEmail('reset_password', user.locale, { name: user.name, link, expiresInMinutes: config.EMAIL_TOKEN_TTL_MINUTES }),
+      );
       log.info('password reset email sent', { userId: user.id, requestId: input.requestId });
       return { sent: true };
     },
@@ -157,15 +163,17 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
       const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
       if (profile?.stripeAccountId) return profile.stripeAccountId;
       const user = await loadUser(input.userId);
-      const account = await refusalsAreFinal(() => stripe.accounts.create(
-        {
-          type: 'express',
-          email: user.email,
-          capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
-          metadata: { userId: user.id },
-        },
-        { idempotencyKey: input.idempotencyKey },
-      ));
+      const account = await refusalsAreFinal(() =>
+        stripe.accounts.create(
+          {
+            type: 'express',
+            email: user.email,
+            capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
+            metadata: { userId: user.id },
+          },
+          { idempotencyKey: input.idempotencyKey },
+        ),
+      );
       await db
         .update(creatorProfiles)
         .set({ stripeAccountId: account.id, updatedAt: sql`now()` })
@@ -175,9 +183,18 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
     },
 
     /** A new single-use hosted onboarding link (every call is a new link, so no idempotency key). */
-    async createStripeAccountLink(input: { accountId: string; returnUrl: string; refreshUrl: string }): Promise<{ url: string; expiresAt: string }> {
+    async createStripeAccountLink(input: {
+      accountId: string;
+      returnUrl: string;
+      refreshUrl: string;
+    }): Promise<{ url: string; expiresAt: string }> {
       const link = await refusalsAreFinal(() =>
-        stripe.accountLinks.create({ account: input.accountId, type: 'account_onboarding', return_url: input.returnUrl, refresh_url: input.refreshUrl }),
+        stripe.accountLinks.create({
+          account: input.accountId,
+          type: 'account_onboarding',
+          return_url: input.returnUrl,
+          refresh_url: input.refreshUrl,
+        }),
       );
       return { url: link.url, expiresAt: new Date(link.expires_at * 1000).toISOString() };
     },
@@ -209,7 +226,15 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
         // After a deauthorization Stripe refuses to show the account to the platform. Any other
         // permission error (a misconfigured key, say) is retried, not taken as deauthorization.
         if (!(err instanceof Stripe.errors.StripePermissionError && deauthorization)) throw err;
-        state = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: [], eventuallyDue: [], disabledReason: 'deauthorized', deauthorized: true };
+        state = {
+          detailsSubmitted: false,
+          chargesEnabled: false,
+          payoutsEnabled: false,
+          currentlyDue: [],
+          eventuallyDue: [],
+          disabledReason: 'deauthorized',
+          deauthorized: true,
+        };
       }
       await db
         .update(creatorProfiles)
@@ -230,7 +255,12 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
     async activateCreator(input: { userId: string }): Promise<void> {
       await db
         .update(creatorProfiles)
-        .set({ status: 'active', activatedAt: sql`coalesce(${creatorProfiles.activatedAt}, now())`, restrictedAt: null, updatedAt: sql`now()` })
+        .set({
+          status: 'active',
+          activatedAt: sql`coalesce(${creatorProfiles.activatedAt}, now())`,
+          restrictedAt: null,
+          updatedAt: sql`now()`,
+        })
         .where(eq(creatorProfiles.userId, input.userId));
     },
 
@@ -242,7 +272,9 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
     },
 
     /** Welcome and restriction mails (at least once: a retry after sending may repeat it). */
-    async sendLifecycleEmail(input: { userId: string; template: 'welcome' } | { userId: string; template: 'account_restricted'; reason: string }): Promise<void> {
+    async sendLifecycleEmail(
+      input: { userId: string; template: 'welcome' } | { userId: string; template: 'account_restricted'; reason: string },
+    ): Promise<void> {
       const user = await loadUser(input.userId);
       const link = `${config.FRONTEND_URL}/${input.template === 'welcome' ? 'dashboard' : 'settings/payouts'}`;
       const mail =
@@ -256,13 +288,23 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
     async loadMarketingInputs(input: { userId: string }): Promise<MarketingInputs> {
       const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
       // The fan CRM (next milestone) will supply the real fan count; until then the declared one.
-      return { fanCount: profile?.declaredFanCount ?? 0, subscriptionPriceCents: profile?.subscriptionPriceCents ?? null, niche: profile?.niche ?? null };
+      return {
+        fanCount: profile?.declaredFanCount ?? 0,
+        subscriptionPriceCents: profile?.subscriptionPriceCents ?? null,
+        niche: profile?.niche ?? null,
+      };
     },
 
     async saveMarketingAnalysis(input: { userId: string } & MarketingAnalysis): Promise<void> {
       await db
         .update(creatorProfiles)
-        .set({ accountSize: input.accountSize, pricingTier: input.pricingTier, contentCategories: input.contentCategories, analysedAt: sql`now()`, updatedAt: sql`now()` })
+        .set({
+          accountSize: input.accountSize,
+          pricingTier: input.pricingTier,
+          contentCategories: input.contentCategories,
+          analysedAt: sql`now()`,
+          updatedAt: sql`now()`,
+        })
         .where(eq(creatorProfiles.userId, input.userId));
     },
   };

@@ -10,9 +10,10 @@ import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { campaigns, conversations, fans, messages } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
-import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../lib/platforms/connections.js';
-import type { SendQueueProcess } from '../lib/send-queue-process.js';
-import { createGateway, PermanentSendError, TransientSendError, type SendOutcome } from '../lib/platforms/gateway.js';
+import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../domain/platform-connections.js';
+import type { SendQueueProcess } from '../processes/send-queue.js';
+import { createGateway } from '../integrations/platforms/gateway.js';
+import { PermanentSendError, TransientSendError, type SendOutcome } from '../integrations/platforms/types.js';
 
 export interface PlatformLimit {
   messages: number;
@@ -122,7 +123,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
   }
 
   const settle = (id: string, values: PgUpdateSetSource<typeof messages>) =>
-    db.update(messages).set(values).where(and(eq(messages.id, id), eq(messages.status, 'sending')));
+    db
+      .update(messages)
+      .set(values)
+      .where(and(eq(messages.id, id), eq(messages.status, 'sending')));
 
   /** Records a delivery. If this fails the message stays `sending`, and the retry replays it. */
   async function delivered(m: Claimed, outcome: SendOutcome): Promise<void> {
@@ -189,7 +193,13 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     /** Claims at most `budgets[platform]` messages per platform, sends them, records each outcome. */
     async sendDueMessages({ creatorId, budgets }: { creatorId: string; budgets: Record<string, number> }): Promise<SendBatchResult> {
       const connections = await loadConnections(db, config.CREDENTIALS_KEY, creatorId);
-      const result: SendBatchResult = { limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])), attempted: {}, due: {}, nextDueInMs: null, claimed: 0 };
+      const result: SendBatchResult = {
+        limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])),
+        attempted: {},
+        due: {},
+        nextDueInMs: null,
+        claimed: 0,
+      };
 
       const retrying = Context.current().info.attempt > 1;
       const context = Context.current();
@@ -203,7 +213,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         let attempted = 0;
         const run = async (m: Claimed) => {
           if (m.fanGone || m.campaignCancelled) {
-            await settle(m.id, { status: 'cancelled', lastError: m.campaignCancelled ? 'the campaign was cancelled' : m.fanDeleted ? 'the fan was deleted' : 'the fan opted out' });
+            await settle(m.id, {
+              status: 'cancelled',
+              lastError: m.campaignCancelled ? 'the campaign was cancelled' : m.fanDeleted ? 'the fan was deleted' : 'the fan opted out',
+            });
             return;
           }
           // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
@@ -211,13 +224,23 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             if (throttledForMs !== null) return { kind: 'held back' as const };
             attempted += 1;
             try {
-              return { kind: 'answered' as const, outcome: await gateway.send({ idempotencyKey: m.idempotencyKey, fanHandle: m.fanHandle, text: m.text, priceCents: m.priceCents, mediaUrls: m.attachments }) };
+              return {
+                kind: 'answered' as const,
+                outcome: await gateway.send({
+                  idempotencyKey: m.idempotencyKey,
+                  fanHandle: m.fanHandle,
+                  text: m.text,
+                  priceCents: m.priceCents,
+                  mediaUrls: m.attachments,
+                }),
+              };
             } catch (err) {
               return { kind: 'failed' as const, err };
             }
           });
           if (result.kind === 'answered') return delivered(m, result.outcome);
-          if (result.kind === 'failed' && !(result.err instanceof TransientSendError && result.err.rateLimited)) return failed(m, result.err);
+          if (result.kind === 'failed' && !(result.err instanceof TransientSendError && result.err.rateLimited))
+            return failed(m, result.err);
           if (result.kind === 'failed') {
             throttledForMs = (result.err as TransientSendError).retryAfterMs ?? 1_000;
             log.warn('platform rate limit hit', { creatorId, platform, retryAfterMs: throttledForMs });
@@ -227,7 +250,11 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         };
         // Messages to one fan go out in queue order; different fans in parallel.
         const chains = new Map<string, Promise<void>>();
-        for (const m of claimed) chains.set(m.fanId, (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)));
+        for (const m of claimed)
+          chains.set(
+            m.fanId,
+            (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)),
+          );
         const heartbeat = setInterval(() => context.heartbeat({ platform, attempted }), 5_000);
         const outcomes = await Promise.allSettled(chains.values()).finally(() => clearInterval(heartbeat));
         const broken = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -238,9 +265,19 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
 
       const platforms = connections.map((c) => c.platform);
       if (platforms.length > 0) {
-        const waiting = and(eq(messages.creatorId, creatorId), inArray(messages.platform, platforms), inArray(messages.status, ['queued', 'failed']));
-        const due = db.select({ platform: messages.platform }).from(messages).where(and(waiting, lte(messages.availableAt, sql`now()`))).limit(DUE_COUNT_CAP).as('due');
-        for (const row of await db.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform)) result.due[row.platform] = row.n;
+        const waiting = and(
+          eq(messages.creatorId, creatorId),
+          inArray(messages.platform, platforms),
+          inArray(messages.status, ['queued', 'failed']),
+        );
+        const due = db
+          .select({ platform: messages.platform })
+          .from(messages)
+          .where(and(waiting, lte(messages.availableAt, sql`now()`)))
+          .limit(DUE_COUNT_CAP)
+          .as('due');
+        for (const row of await db.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform))
+          result.due[row.platform] = row.n;
         const [next] = await db
           .select({ inMs: sql<number | null>`(extract(epoch from min(${messages.availableAt}) - now()) * 1000)::float8` })
           .from(messages)

@@ -20,8 +20,8 @@ import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
 import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
-import { createOnboardingProcess } from './onboarding-process.js';
-import { createSendQueueProcess } from '../lib/send-queue-process.js';
+import { createOnboardingProcess } from '../processes/onboarding.js';
+import { createSendQueueProcess } from '../processes/send-queue.js';
 import { authRoutes } from './routes/auth.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { campaignRoutes } from './routes/campaigns.js';
@@ -128,7 +128,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'OFM Social OS API',
         version: '0.1.0',
-        description: 'Creator onboarding, fan CRM, messaging and campaigns as durable Temporal workflows. Errors always have the shape {"error":{"code","message","details"}}.',
+        description:
+          'Creator onboarding, fan CRM, messaging and campaigns as durable Temporal workflows. Errors always have the shape {"error":{"code","message","details"}}.',
       },
       servers: [{ url: config.PUBLIC_API_URL }],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },

@@ -55,9 +55,19 @@ const frameworkErrors: Record<string, [number, string, string]> = {
 
 /** Temporal or Postgres unreachable, looking through wrappers (drizzle wraps driver errors as `cause`). */
 function isDependencyError(err: unknown): string | null {
-  for (let e = err as { name?: string; code?: string | number; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.name === 'ServiceError' || e.name === 'TransportError' || /14 UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? '')) return 'Temporal';
-    if (['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03', '53300'].includes(String(e.code))) return 'database';
+  for (
+    let e = err as { name?: string; code?: string | number; message?: string; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
+    if (e.name === 'ServiceError' || e.name === 'TransportError' || /14 UNAVAILABLE|DEADLINE_EXCEEDED/.test(e.message ?? ''))
+      return 'Temporal';
+    if (
+      ['ECONNREFUSED', 'ECONNRESET', 'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', '57P01', '57P03', '53300'].includes(
+        String(e.code),
+      )
+    )
+      return 'database';
   }
   return null;
 }
@@ -66,7 +76,12 @@ function isDependencyError(err: unknown): string | null {
 function loggable(err: unknown) {
   const e = err as { name?: string; code?: unknown; message?: string; stack?: string; cause?: { message?: string; code?: unknown } };
   const query = e.name === 'DrizzleQueryError';
-  return { type: e.name, code: e.code ?? e.cause?.code, message: query ? (e.cause?.message ?? 'query failed') : e.message, stack: query ? undefined : e.stack };
+  return {
+    type: e.name,
+    code: e.code ?? e.cause?.code,
+    message: query ? (e.cause?.message ?? 'query failed') : e.message,
+    stack: query ? undefined : e.stack,
+  };
 }
 
 export function frameworkErrorHandler(err: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
@@ -78,7 +93,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (err instanceof ApiError) return sendError(reply, err);
     if (err.validation) {
       const details = err.validation.map((v) => ({
-        field: `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}` + ('additionalProperty' in v.params ? `.${String(v.params.additionalProperty)}` : ''),
+        field: `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}${'additionalProperty' in v.params ? `.${String(v.params.additionalProperty)}` : ''}`,
         message: v.message ?? 'invalid',
       }));
       return sendError(reply, new ApiError(400, 'validation_failed', 'request is invalid', details));

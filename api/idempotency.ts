@@ -41,7 +41,9 @@ export function registerIdempotency(app: FastifyInstance, db: Db, secret: string
     const route = `${request.method} ${request.routeOptions.url}`;
     const requestHash = fingerprint(`${route}\n${JSON.stringify(request.body ?? null)}`);
     const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
-    await db.delete(idempotencyKeys).where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)));
+    await db
+      .delete(idempotencyKeys)
+      .where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)));
     const [claimed] = await db
       .insert(idempotencyKeys)
       .values({ scope, key, route, requestHash })
@@ -72,7 +74,10 @@ export function registerIdempotency(app: FastifyInstance, db: Db, secret: string
       // so that the same request can be tried again.
       await db.delete(idempotencyKeys).where(where);
     } else {
-      await db.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: typeof payload === 'string' ? payload : null }).where(where);
+      await db
+        .update(idempotencyKeys)
+        .set({ statusCode: reply.statusCode, responseBody: typeof payload === 'string' ? payload : null })
+        .where(where);
     }
     return payload;
   });

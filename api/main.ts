@@ -2,7 +2,7 @@
 import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
-import { createStripeClient } from '../lib/stripe.js';
+import { createStripeClient } from '../integrations/stripe.js';
 import { connectTemporalClient } from '../lib/temporal.js';
 import { buildApp } from './app.js';
 

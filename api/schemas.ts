@@ -30,14 +30,20 @@ export const TokenPair = Type.Object({
  * refused: the send queue keys its per-platform state by name.
  */
 export const PlatformName = (options: { default?: string } = {}) =>
-  Type.String({ minLength: 1, maxLength: 30, pattern: '^(?!(?:constructor|prototype|__proto__|hasownproperty|tostring|valueof)$)[a-z0-9_]+$', ...options });
+  Type.String({
+    minLength: 1,
+    maxLength: 30,
+    pattern: '^(?!(?:constructor|prototype|__proto__|hasownproperty|tostring|valueof)$)[a-z0-9_]+$',
+    ...options,
+  });
 
-export const errorResponses = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
+export const errorResponses = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, Type.Ref('ErrorResponse')]));
 
 export const bearerAuth = [{ bearerAuth: [] }];
 
 /** Documents (and bounds) the Idempotency-Key header on routes with `config: { idempotent: true }`. */
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first response to the same key and body for 24 h' })),
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first response to the same key and body for 24 h' }),
+  ),
 });

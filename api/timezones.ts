@@ -16,6 +16,8 @@ export function isIanaTimezone(name: string): boolean {
 /** The 400 both registration and update-timezone answer for a non-IANA name. */
 export function assertIanaTimezone(name: string): void {
   if (!isIanaTimezone(name)) {
-    throw new ApiError(400, 'validation_failed', 'timezone must be an IANA name such as Europe/Paris', [{ field: 'body.timezone', message: 'unknown timezone' }]);
+    throw new ApiError(400, 'validation_failed', 'timezone must be an IANA name such as Europe/Paris', [
+      { field: 'body.timezone', message: 'unknown timezone' },
+    ]);
   }
 }

@@ -51,7 +51,9 @@ export const refreshTokens = pgTable(
   'refresh_tokens',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
     familyId: uuid('family_id').notNull(),
     tokenHash: text('token_hash').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
@@ -74,7 +76,9 @@ export const emailTokens = pgTable(
   'email_tokens',
   {
     id: uuid('id').primaryKey().defaultRandom(),
-    userId: uuid('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
     purpose: emailTokenPurpose('purpose').notNull(),
     tokenHash: text('token_hash').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
@@ -103,10 +107,7 @@ export const loginAttempts = pgTable(
     outcome: text('outcome').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [
-    index('login_attempts_email_idx').on(t.email, t.createdAt),
-    index('login_attempts_ip_idx').on(t.ip, t.createdAt),
-  ],
+  (t) => [index('login_attempts_email_idx').on(t.email, t.createdAt), index('login_attempts_ip_idx').on(t.ip, t.createdAt)],
 );
 
 export type OnboardingStepRecord = { name: string; status: 'pending' | 'current' | 'done' | 'expired'; at: string | null };
@@ -162,7 +163,10 @@ export const creatorProfiles = pgTable(
     detailsSubmitted: boolean('details_submitted').notNull().default(false),
     chargesEnabled: boolean('charges_enabled').notNull().default(false),
     payoutsEnabled: boolean('payouts_enabled').notNull().default(false),
-    requirements: jsonb('requirements').$type<StripeRequirements>().notNull().default(sql`'{"currentlyDue":[],"eventuallyDue":[],"disabledReason":null}'::jsonb`),
+    requirements: jsonb('requirements')
+      .$type<StripeRequirements>()
+      .notNull()
+      .default(sql`'{"currentlyDue":[],"eventuallyDue":[],"disabledReason":null}'::jsonb`),
     // Set when Stripe reports the platform's access to the account revoked.
     deauthorizedAt: timestamp('deauthorized_at', { withTimezone: true }),
     stripeSyncedAt: timestamp('stripe_synced_at', { withTimezone: true }),
@@ -341,7 +345,16 @@ export const messageDirection = pgEnum('message_direction', ['in', 'out']);
  * `awaiting_operator` is a manual-adapter hand-off; `cancelled` when the fan was deleted or opted
  * out before the send. Incoming messages are `received`.
  */
-export const messageStatus = pgEnum('message_status', ['received', 'queued', 'sending', 'sent', 'failed', 'dead', 'awaiting_operator', 'cancelled']);
+export const messageStatus = pgEnum('message_status', [
+  'received',
+  'queued',
+  'sending',
+  'sent',
+  'failed',
+  'dead',
+  'awaiting_operator',
+  'cancelled',
+]);
 
 /** Messages in both directions; the outgoing ones are also the send queue's outbox. */
 export const messages = pgTable(
@@ -380,7 +393,9 @@ export const messages = pgTable(
   },
   (t) => [
     uniqueIndex('messages_creator_idempotency_key').on(t.creatorId, t.idempotencyKey),
-    uniqueIndex('messages_platform_message_key').on(t.creatorId, t.platform, t.platformMessageId).where(sql`platform_message_id is not null`),
+    uniqueIndex('messages_platform_message_key')
+      .on(t.creatorId, t.platform, t.platformMessageId)
+      .where(sql`platform_message_id is not null`),
     // The outbox: the next due messages of a creator's platform by priority, then age.
     index('messages_outbox_idx')
       .on(t.creatorId, t.platform, t.priority.desc().nullsFirst(), t.queuedAt, t.id)

@@ -6,13 +6,14 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const port = z.coerce.number().int().min(0).max(65535);
-const commaList = z
-  .string()
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const commaList = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
 const DEV_STRIPE_WEBHOOK_SECRET = 'whsec_dev_standin_secret_0123456789';
@@ -29,7 +30,11 @@ const schema = z
     PUBLIC_API_URL: z.string().url().optional(),
     BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1_048_576),
     // POST /messages/bulk only: 100,000 recipient ids as JSON are about 4 MB.
-    BULK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(8 * 1_048_576),
+    BULK_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1_048_576),
     CORS_ORIGINS: commaList.optional(),
     FRONTEND_URL: z.string().url().default('http://localhost:5173'),
     // Whose X-Forwarded-For to believe: false, or a comma-separated list of the proxies'
@@ -38,11 +43,22 @@ const schema = z
     TRUST_PROXY: z
       .string()
       .default('false')
-      .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+      .transform((v) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      )
       .pipe(
         z.union([
           z.tuple([z.enum(['true', 'false'])]).transform(([v]) => v === 'true'),
-          z.array(z.string().refine((a) => isIP(a.split('/')[0]!) !== 0, 'each entry must be an IP address or CIDR, or the list "true"/"false"')).min(1),
+          z
+            .array(
+              z
+                .string()
+                .refine((a) => isIP(a.split('/')[0]!) !== 0, 'each entry must be an IP address or CIDR, or the list "true"/"false"'),
+            )
+            .min(1),
         ]),
       ),
     ENABLE_DEV_ROUTES: bool.optional(),
@@ -72,7 +88,11 @@ const schema = z
     // (register, verify-email, forgot-password, reset-password); 429 with Retry-After past it.
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(20),
     // Largest CSV import accepted; files are streamed to DATA_DIR/imports, never held in memory.
-    IMPORT_MAX_BYTES: z.coerce.number().int().positive().default(200 * 1024 * 1024),
+    IMPORT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(200 * 1024 * 1024),
     RESEND_VERIFICATION_MIN_INTERVAL_SECONDS: z.coerce.number().int().nonnegative().default(60),
 
     // Stripe Connect: without a secret key (outside production) the local stand-in plays Stripe.
@@ -105,8 +125,7 @@ const schema = z
   .transform((env) => {
     const production = env.NODE_ENV === 'production';
     // Outside production, mail goes to the local SES v2 stand-in unless an endpoint is given.
-    const sesEndpoint =
-      env.SES_ENDPOINT ?? (production ? undefined : `http://127.0.0.1:${env.SES_STANDIN_PORT}`);
+    const sesEndpoint = env.SES_ENDPOINT ?? (production ? undefined : `http://127.0.0.1:${env.SES_STANDIN_PORT}`);
     return {
       ...env,
       production,
@@ -117,8 +136,7 @@ const schema = z
       SES_ENDPOINT: sesEndpoint,
       usesSesStandin: !production && env.SES_ENDPOINT === undefined,
       // Without DATABASE_URL the dev launcher runs an embedded PostgreSQL on EMBEDDED_PG_PORT.
-      DATABASE_URL:
-        env.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/ofm`,
+      DATABASE_URL: env.DATABASE_URL ?? `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/ofm`,
       usesEmbeddedPostgres: env.DATABASE_URL === undefined,
       usesStripeStandin: !production && env.STRIPE_SECRET_KEY === undefined,
       PLATFORM_SANDBOX_URL: env.PLATFORM_SANDBOX_URL ?? `http://127.0.0.1:${env.PLATFORM_SANDBOX_PORT}`,
@@ -128,16 +146,13 @@ const schema = z
   })
   .superRefine((cfg, ctx) => {
     if (!cfg.production) return;
-    if (cfg.JWT_SECRET === DEV_JWT_SECRET)
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
+    if (cfg.JWT_SECRET === DEV_JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
     if (cfg.STRIPE_WEBHOOK_SECRET === DEV_STRIPE_WEBHOOK_SECRET)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'must be set in production' });
-    if (!cfg.STRIPE_SECRET_KEY)
-      ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
+    if (!cfg.STRIPE_SECRET_KEY) ctx.addIssue({ code: 'custom', path: ['STRIPE_SECRET_KEY'], message: 'must be set in production' });
     if (cfg.CREDENTIALS_KEY === DEV_CREDENTIALS_KEY)
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_KEY'], message: 'must be set in production' });
-    if (cfg.usesEmbeddedPostgres)
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
+    if (cfg.usesEmbeddedPostgres) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
     if (cfg.ENABLE_DEV_ROUTES)
       ctx.addIssue({ code: 'custom', path: ['ENABLE_DEV_ROUTES'], message: 'dev routes cannot run in production' });
   });

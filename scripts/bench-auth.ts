@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { apiClient } from '../lib/api-client.js';
+import { apiClient } from '../dev/api-client.js';
 import { startBenchStack } from './bench-stack.js';
 import { atFixedRate, percentile, writeBenchmarkSection } from './bench-report.js';
 
@@ -70,7 +70,13 @@ try {
   );
   const flowsPerSecond = FLOWS / ((performance.now() - started) / 1000);
 
-  const command = `${Object.entries({ BENCH_FLOWS: FLOWS, BENCH_CONCURRENCY: CONCURRENCY, BENCH_ME_RATE: ME_RATE, BENCH_ME_SECONDS: ME_SECONDS, BENCH_POLL_MS: POLL_MS })
+  const command = `${Object.entries({
+    BENCH_FLOWS: FLOWS,
+    BENCH_CONCURRENCY: CONCURRENCY,
+    BENCH_ME_RATE: ME_RATE,
+    BENCH_ME_SECONDS: ME_SECONDS,
+    BENCH_POLL_MS: POLL_MS,
+  })
     .map(([k, v]) => `${k}=${v}`)
     .join(' ')} npm run bench:auth`;
   const rows: [string, string][] = [
@@ -78,7 +84,13 @@ try {
     ['flows per second', flowsPerSecond.toFixed(1)],
     ['flow latency p50 / p95 / p99 (ms)', [50, 95, 99].map((p) => percentile(latencies, p).toFixed(0)).join(' / ')],
     ['GET /auth/me offered rate (req/s)', `${ME_RATE} for ${ME_SECONDS} s after a 3 s warm-up (achieved ${me.achievedRate.toFixed(0)})`],
-    ['GET /auth/me p50 / p99 / max (ms)', [50, 99].map((p) => percentile(me.latencies, p).toFixed(2)).concat(Math.max(...me.latencies).toFixed(2)).join(' / ')],
+    [
+      'GET /auth/me p50 / p99 / max (ms)',
+      [50, 99]
+        .map((p) => percentile(me.latencies, p).toFixed(2))
+        .concat(Math.max(...me.latencies).toFixed(2))
+        .join(' / '),
+    ],
     ['GET /auth/me non-200 answers', String(me.errors)],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(40)} ${v}`);

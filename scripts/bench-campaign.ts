@@ -11,7 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
-import { apiClient } from '../lib/api-client.js';
+import { apiClient } from '../dev/api-client.js';
 import { loadConfig } from '../lib/config.js';
 import { decryptSecret } from '../lib/crypto.js';
 import { benchCreator, startBenchStack } from './bench-stack.js';
@@ -37,7 +37,10 @@ async function addFans(userId: string, n: number) {
 async function deliveries(userId: string) {
   const [row] = await sql<{ sealed: string }[]>`select credentials_sealed as sealed from platform_connections where creator_id = ${userId}`;
   const account = (JSON.parse(decryptSecret(loadConfig({}).CREDENTIALS_KEY, row!.sealed)) as { accountId: string }).accountId;
-  return (await (await fetch(`${stack.sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as { deliveries: { deliveredAt: string; idempotencyKey: string }[]; rejectedForRate: number };
+  return (await (await fetch(`${stack.sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as {
+    deliveries: { deliveredAt: string; idempotencyKey: string }[];
+    rejectedForRate: number;
+  };
 }
 /** Every run (continue-as-new chain) of a workflow id, and the longest history among them. */
 async function largestHistory(workflowId: string): Promise<{ runs: number; events: number }> {
@@ -46,7 +49,8 @@ async function largestHistory(workflowId: string): Promise<{ runs: number; event
   for await (const w of temporal.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
     runs += 1;
     // Visibility has a run's length once it closed; a running one is asked directly.
-    const length = w.status.name === 'RUNNING' ? (await temporal.workflow.getHandle(workflowId, w.runId).describe()).historyLength : w.historyLength;
+    const length =
+      w.status.name === 'RUNNING' ? (await temporal.workflow.getHandle(workflowId, w.runId).describe()).historyLength : w.historyLength;
     events = Math.max(events, length);
   }
   return { runs, events };
@@ -58,7 +62,12 @@ try {
   await addFans(big.userId, RECIPIENTS);
   const t0 = performance.now();
   const postedAt = Date.now();
-  const started = await json('POST', '/api/v1/messages/bulk', { campaignName: 'bench', content: 'hello', segment: { tags: ['bench'] } }, big.token);
+  const started = await json(
+    'POST',
+    '/api/v1/messages/bulk',
+    { campaignName: 'bench', content: 'hello', segment: { tags: ['bench'] } },
+    big.token,
+  );
   if (started.status !== 202) throw new Error(`bulk: ${started.status} ${JSON.stringify(started.body)}`);
   const { campaignId } = started.body as { campaignId: string };
   let snapshotSeconds = 0;
@@ -101,7 +110,10 @@ try {
     ['campaign workflow: runs, largest history', `${campaignHistory.runs} runs, ${campaignHistory.events} events`],
     ['send-queue workflow: runs, largest history', `${queueHistory.runs} runs, ${queueHistory.events} events`],
     [`default limit (10/min): deliveries in ${DEFAULT_SECONDS} s`, `${times.length}`],
-    ['default limit: most deliveries in any sliding minute', `${worstMinute} (limit 10; the sandbox refused ${pacedSeen.rejectedForRate} for rate)`],
+    [
+      'default limit: most deliveries in any sliding minute',
+      `${worstMinute} (limit 10; the sandbox refused ${pacedSeen.rejectedForRate} for rate)`,
+    ],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(52)} ${v}`);
   await writeBenchmarkSection(path.join(stack.root, 'docs', 'BENCHMARKS.md'), 'campaign', {

@@ -32,7 +32,9 @@ try {
   // A cursor 10 pages (500 fans) into the value order, as a user scrolling would hold.
   let cursor: string | null = null;
   for (let i = 0; i < 10; i++) {
-    const page = (await (await fetch(url(`sort=value${cursor ? `&cursor=${cursor}` : ''}`), { headers })).json()) as { nextCursor: string | null };
+    const page = (await (await fetch(url(`sort=value${cursor ? `&cursor=${cursor}` : ''}`), { headers })).json()) as {
+      nextCursor: string | null;
+    };
     cursor = page.nextCursor;
   }
   const shapes: [string, string][] = [
@@ -53,7 +55,7 @@ try {
     });
   };
   await atFixedRate(RATE, 3, request); // warm-up
-  perShape.forEach((l) => (l.length = 0));
+  for (const l of perShape) l.length = 0;
   const run = await atFixedRate(RATE, SECONDS, request);
   if (run.errors > 0) throw new Error(`${run.errors} requests did not answer 200`);
 
@@ -70,7 +72,8 @@ try {
     command: `BENCH_FANS=${FANS} BENCH_RATE=${RATE} BENCH_SECONDS=${SECONDS} npm run bench:fans`,
     environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${stack.postgresKind}; API as a separate process, requests over HTTP from the benchmark process`,
     rows,
-    notes: 'Requests cycle through the shapes in turn. Every list is keyset-paginated on its own index (db/schema.ts); the search matches a substring of the name or handle.',
+    notes:
+      'Requests cycle through the shapes in turn. Every list is keyset-paginated on its own index (db/schema.ts); the search matches a substring of the name or handle.',
   });
 } finally {
   await sql.end();

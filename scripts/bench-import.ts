@@ -18,8 +18,8 @@ import { createFanImportActivities } from '../activities/fan-import.js';
 import { createDb } from '../db/client.js';
 import { runMigrations } from '../db/migrate.js';
 import { fanImports, users } from '../db/schema.js';
-import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
-import { freePort, projectRoot } from '../lib/toolchain.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { freePort, projectRoot } from '../dev/toolchain.js';
 import { writeBenchmarkSection } from './bench-report.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -29,7 +29,11 @@ await mkdir(dir, { recursive: true });
 let serverUrl = process.env.DATABASE_URL;
 const stops: (() => Promise<unknown>)[] = [];
 if (!serverUrl) {
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(projectRoot, '.data', 'bench', 'postgres'), port: await freePort(), database: 'postgres' });
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(projectRoot, '.data', 'bench', 'postgres'),
+    port: await freePort(),
+    database: 'postgres',
+  });
   stops.push(() => pg.stop());
   serverUrl = pg.url;
 }
@@ -54,7 +58,10 @@ try {
   await new Promise<void>((r) => out.end(() => r()));
   const bytes = (await stat(file)).size;
 
-  const [creator] = await db.insert(users).values({ email: `bench-${randomUUID()}@example.com`, passwordHash: 'x' }).returning();
+  const [creator] = await db
+    .insert(users)
+    .values({ email: `bench-${randomUUID()}@example.com`, passwordHash: 'x' })
+    .returning();
   const [imp] = await db.insert(fanImports).values({ creatorId: creator!.id, filePath: file, fileBytes: bytes }).returning();
 
   let peakRss = process.memoryUsage().rss;
@@ -80,7 +87,10 @@ try {
     ['rows / file size', `${ROWS.toLocaleString('en-US')} / ${(bytes / 2 ** 20).toFixed(0)} MiB`],
     ['import: seconds, rows/s', `${importSeconds.toFixed(1)} s, ${Math.round(ROWS / importSeconds).toLocaleString('en-US')} rows/s`],
     ['import: peak RSS of the importing process', `${(peakRss / 2 ** 20).toFixed(0)} MiB`],
-    ['raw COPY of the same file: seconds, rows/s', `${copySeconds.toFixed(1)} s, ${Math.round(ROWS / copySeconds).toLocaleString('en-US')} rows/s`],
+    [
+      'raw COPY of the same file: seconds, rows/s',
+      `${copySeconds.toFixed(1)} s, ${Math.round(ROWS / copySeconds).toLocaleString('en-US')} rows/s`,
+    ],
     ['import time / COPY time', (importSeconds / copySeconds).toFixed(1)],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(44)} ${v}`);

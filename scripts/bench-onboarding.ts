@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { apiClient } from '../lib/api-client.js';
+import { apiClient } from '../dev/api-client.js';
 import { percentile, writeBenchmarkSection } from './bench-report.js';
 import { startBenchStack } from './bench-stack.js';
 
@@ -46,19 +46,31 @@ async function onboarding(): Promise<number> {
     return res.body as Record<string, string>;
   };
   expect(await json('POST', '/api/v1/auth/register', { email, password: PASSWORD }), 201, 'register');
-  const token = await until('verification mail', async () => {
-    const mail = await json('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
-    return /token=([\w-]+)/.exec(mail.body.messages[0]?.text ?? '')?.[1];
-  }, t0);
+  const token = await until(
+    'verification mail',
+    async () => {
+      const mail = await json('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
+      return /token=([\w-]+)/.exec(mail.body.messages[0]?.text ?? '')?.[1];
+    },
+    t0,
+  );
   expect(await json('POST', '/api/v1/auth/verify-email', { token }), 200, 'verify');
   const { accessToken } = expect(await json('POST', '/api/v1/auth/login', { email, password: PASSWORD }), 200, 'login');
   expect(await json('POST', '/api/v1/auth/accept-terms', { termsVersion: '2026-11' }, accessToken), 200, 'terms');
-  const { accountId } = await until('connect/start', async () => {
-    const res = await json('POST', '/api/v1/stripe/connect/start', {}, accessToken);
-    return res.status === 200 ? (res.body as { accountId: string }) : undefined; // 422 until the terms signal is in
-  }, t0);
+  const { accountId } = await until(
+    'connect/start',
+    async () => {
+      const res = await json('POST', '/api/v1/stripe/connect/start', {}, accessToken);
+      return res.status === 200 ? (res.body as { accountId: string }) : undefined; // 422 until the terms signal is in
+    },
+    t0,
+  );
   expect(await json('POST', `/api/v1/dev/stripe/accounts/${accountId}/complete`, {}, accessToken), 200, 'complete');
-  await until('activation', async () => ((await json('GET', '/api/v1/onboarding/status', undefined, accessToken)).body.step === 'activated' ? true : undefined), t0);
+  await until(
+    'activation',
+    async () => ((await json('GET', '/api/v1/onboarding/status', undefined, accessToken)).body.step === 'activated' ? true : undefined),
+    t0,
+  );
   return performance.now() - t0;
 }
 
@@ -110,7 +122,10 @@ try {
   const rows: [string, string][] = [
     ['full onboardings', `${FLOWS}, ${CONCURRENCY} concurrent`],
     ['onboardings per second', (FLOWS / flows.seconds).toFixed(2)],
-    ['end-to-end p50 / p95 / max (ms)', `${ms(percentile(flows.latencies, 50))} / ${ms(percentile(flows.latencies, 95))} / ${ms(Math.max(...flows.latencies))}`],
+    [
+      'end-to-end p50 / p95 / max (ms)',
+      `${ms(percentile(flows.latencies, 50))} / ${ms(percentile(flows.latencies, 95))} / ${ms(Math.max(...flows.latencies))}`,
+    ],
     ['no-op workflows (same server, same run)', `${FLOWS * 5}, ${CONCURRENCY} concurrent`],
     ['no-op workflows per second', (noop.latencies.length / noop.seconds).toFixed(1)],
     ['no-op p50 / p95 (ms)', `${ms(percentile(noop.latencies, 50))} / ${ms(percentile(noop.latencies, 95))}`],

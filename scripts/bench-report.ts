@@ -61,7 +61,9 @@ export async function writeBenchmarkSection(
     ...(report.notes ? ['', report.notes] : []),
     end,
   ].join('\n');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nFigures written by the benchmark scripts (`npm run bench:*`); each section names the command that produced it.\n';
+  const current = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nFigures written by the benchmark scripts (`npm run bench:*`); each section names the command that produced it.\n';
   const pattern = new RegExp(`${start}[\\s\\S]*?${end}`);
   writeFileSync(file, pattern.test(current) ? current.replace(pattern, section) : `${current.trimEnd()}\n\n${section}\n`);
   console.log(`wrote ${file} (section ${name})`);

@@ -10,10 +10,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '../db/client.js';
 import { fans } from '../db/schema.js';
-import { apiClient } from '../lib/api-client.js';
+import { apiClient } from '../dev/api-client.js';
 import { loadConfig } from '../lib/config.js';
-import { enqueueMessage, PRIORITY } from '../lib/outbox.js';
-import { unsealConnection } from '../lib/platforms/connections.js';
+import { enqueueMessage, PRIORITY } from '../domain/outbox.js';
+import { unsealConnection } from '../domain/platform-connections.js';
 import { benchCreator, startBenchStack } from './bench-stack.js';
 import { writeBenchmarkSection } from './bench-report.js';
 
@@ -24,7 +24,12 @@ const { db, sql, close } = createDb(stack.databaseUrl, { max: 4 });
 try {
   const json = apiClient(stack.base);
   const { userId, token: accessToken } = await benchCreator(stack.base);
-  await json('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 1_000_000, perSeconds: 60 } }, accessToken);
+  await json(
+    'PUT',
+    '/api/v1/platforms/onlyfans/connection',
+    { adapter: 'sandbox', rateLimit: { messages: 1_000_000, perSeconds: 60 } },
+    accessToken,
+  );
 
   const fanRows = await db
     .insert(fans)
@@ -46,8 +51,13 @@ try {
   }
   const seconds = (performance.now() - t0) / 1000;
 
-  const connection = unsealConnection((await db.query.platformConnections.findFirst({ where: (c, { eq }) => eq(c.creatorId, userId) }))!, loadConfig({}).CREDENTIALS_KEY);
-  const log = (await (await fetch(`${stack.sandboxUrl}/_sandbox/accounts/${connection.credentials.accountId}/deliveries`)).json()) as { deliveries: { requests: number }[] };
+  const connection = unsealConnection(
+    (await db.query.platformConnections.findFirst({ where: (c, { eq }) => eq(c.creatorId, userId) }))!,
+    loadConfig({}).CREDENTIALS_KEY,
+  );
+  const log = (await (await fetch(`${stack.sandboxUrl}/_sandbox/accounts/${connection.credentials.accountId}/deliveries`)).json()) as {
+    deliveries: { requests: number }[];
+  };
   if (log.deliveries.length !== MESSAGES) throw new Error(`the sandbox saw ${log.deliveries.length} deliveries for ${MESSAGES} messages`);
   const resent = log.deliveries.filter((d) => d.requests > 1).length;
 
@@ -55,7 +65,10 @@ try {
     ['messages', `${MESSAGES.toLocaleString('en-US')} queued for one creator, limit lifted to 1,000,000/min`],
     ['wake-up → last sent', `${seconds.toFixed(1)} s`],
     ['throughput', `${Math.round(MESSAGES / seconds).toLocaleString('en-US')} messages/s`],
-    ['deliveries seen by the sandbox', `${log.deliveries.length.toLocaleString('en-US')} (${resent} sent more than once and answered as replays)`],
+    [
+      'deliveries seen by the sandbox',
+      `${log.deliveries.length.toLocaleString('en-US')} (${resent} sent more than once and answered as replays)`,
+    ],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v}`);
   await writeBenchmarkSection(path.join(stack.root, 'docs', 'BENCHMARKS.md'), 'send-queue', {
@@ -64,7 +77,7 @@ try {
     environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${stack.postgresKind}, Temporal dev server (in memory); API, worker and sandbox platform as separate processes on this machine`,
     rows,
     notes:
-      'One creator\'s queue is one workflow: it claims up to 500 due messages per batch activity, which sends them through the gateway (16 requests in flight per worker process, messages to one fan in order) and records each outcome. The sandbox platform replies to 30 % of messages through the signed inbound webhook, so the API takes that inbound load during the run as well.',
+      "One creator's queue is one workflow: it claims up to 500 due messages per batch activity, which sends them through the gateway (16 requests in flight per worker process, messages to one fan in order) and records each outcome. The sandbox platform replies to 30 % of messages through the signed inbound webhook, so the API takes that inbound load during the run as well.",
   });
 } finally {
   await close();

@@ -5,9 +5,9 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
 import { runMigrations } from '../db/migrate.js';
-import { apiClient } from '../lib/api-client.js';
-import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
-import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../lib/toolchain.js';
+import { apiClient } from '../dev/api-client.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../dev/toolchain.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
 export async function startBenchStack(name: string) {
@@ -20,7 +20,12 @@ export async function startBenchStack(name: string) {
     let serverUrl = process.env.DATABASE_URL;
     const postgresKind = serverUrl ? 'DATABASE_URL server' : 'embedded PostgreSQL 18';
     if (!serverUrl) {
-      const pg = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: await freePort(), database: 'postgres', postgresFlags: ['-c', 'fsync=off'] });
+      const pg = await startEmbeddedPostgres({
+        dataDir: path.join(dataDir, 'postgres'),
+        port: await freePort(),
+        database: 'postgres',
+        postgresFlags: ['-c', 'fsync=off'],
+      });
       stops.push(() => pg.stop());
       serverUrl = pg.url;
     }
@@ -39,7 +44,13 @@ export async function startBenchStack(name: string) {
     const temporal = await startTemporalDevServer({ port: await freePort(), searchAttributes: searchAttributeCliPairs() });
     stops.push(() => temporal.stop());
 
-    const [apiPort, sesPort, stripePort, sandboxPort, metricsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [apiPort, sesPort, stripePort, sandboxPort, metricsPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       NODE_ENV: 'development',
@@ -59,7 +70,11 @@ export async function startBenchStack(name: string) {
     };
     const procs: ManagedProcess[] = [];
     const start = (proc: string, entry: string) => {
-      const p = spawnManaged(proc, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env, onLine: (l) => /"level":(50|60)/.test(l) && console.error(`[${proc}] ${l}`) });
+      const p = spawnManaged(proc, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
+        cwd: projectRoot,
+        env,
+        onLine: (l) => /"level":(50|60)/.test(l) && console.error(`[${proc}] ${l}`),
+      });
       procs.push(p);
       stops.push(() => p.stop());
       return p;
@@ -74,7 +89,18 @@ export async function startBenchStack(name: string) {
       timeoutMs: 120_000,
       abort: () => (api.isRunning() ? undefined : api.recentOutput()),
     });
-    return { base, env, root: projectRoot, postgresKind, databaseUrl, temporalAddress: temporal.address, stripeStandinUrl: `http://127.0.0.1:${stripePort}`, sandboxUrl: `http://127.0.0.1:${sandboxPort}`, start, stop };
+    return {
+      base,
+      env,
+      root: projectRoot,
+      postgresKind,
+      databaseUrl,
+      temporalAddress: temporal.address,
+      stripeStandinUrl: `http://127.0.0.1:${stripePort}`,
+      sandboxUrl: `http://127.0.0.1:${sandboxPort}`,
+      start,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -21,7 +21,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { runMigrations } from '../db/migrate.js';
 import { configFromProcess } from '../lib/config.js';
-import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
 import {
   isPortOpen,
   isTemporalReady,
@@ -32,7 +32,7 @@ import {
   temporalCliPath,
   waitFor,
   type ManagedProcess,
-} from '../lib/toolchain.js';
+} from '../dev/toolchain.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
 const config = configFromProcess();
@@ -75,7 +75,13 @@ async function shutdown(exitCode: number, reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   say(reason);
-  if (running.length > 0) say(`stopping ${running.map((r) => r.name).reverse().join(', ')}`);
+  if (running.length > 0)
+    say(
+      `stopping ${running
+        .map((r) => r.name)
+        .reverse()
+        .join(', ')}`,
+    );
   await pendingStart;
   for (const item of [...running].reverse()) {
     try {
@@ -160,8 +166,7 @@ function redact(url: string): string {
 async function main(): Promise<void> {
   const dataDir = config.DATA_DIR;
   const temporal = hostPort(config.TEMPORAL_ADDRESS);
-  const startTemporal =
-    config.DEV_START_TEMPORAL && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
+  const startTemporal = config.DEV_START_TEMPORAL && ['127.0.0.1', 'localhost', '::1'].includes(temporal.host);
   const startSes = config.usesSesStandin;
   const startStripe = config.usesStripeStandin;
   const startSandbox = config.usesPlatformSandbox;
@@ -225,26 +230,42 @@ async function main(): Promise<void> {
       timeoutMs: 30_000,
     });
     // Best effort: a managed server (e.g. Temporal Cloud) registers attributes its own way.
-    await registerSearchAttributes({ cliPath: temporalCliPath(), address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, pairs }).catch(
-      (err: Error) => say(`WARNING: ${err.message}`),
-    );
+    await registerSearchAttributes({
+      cliPath: temporalCliPath(),
+      address: config.TEMPORAL_ADDRESS,
+      namespace: config.TEMPORAL_NAMESPACE,
+      pairs,
+    }).catch((err: Error) => say(`WARNING: ${err.message}`));
   }
   if (stopping) return;
 
   // (d) stand-ins, (e) worker, (f) API
   const ses = startSes ? startEntry('ses', 'standins/ses-main.ts') : undefined;
-  if (ses) await waitFor(`the SES stand-in on port ${config.SES_STANDIN_PORT}`, () => isPortOpen(config.SES_STANDIN_PORT), { abort: childGone(ses) });
+  if (ses)
+    await waitFor(`the SES stand-in on port ${config.SES_STANDIN_PORT}`, () => isPortOpen(config.SES_STANDIN_PORT), {
+      abort: childGone(ses),
+    });
   const stripe = startStripe ? startEntry('stripe', 'standins/stripe-main.ts') : undefined;
-  if (stripe) await waitFor(`the Stripe stand-in on port ${config.STRIPE_STANDIN_PORT}`, () => isPortOpen(config.STRIPE_STANDIN_PORT), { abort: childGone(stripe) });
+  if (stripe)
+    await waitFor(`the Stripe stand-in on port ${config.STRIPE_STANDIN_PORT}`, () => isPortOpen(config.STRIPE_STANDIN_PORT), {
+      abort: childGone(stripe),
+    });
   const sandbox = startSandbox ? startEntry('sandbox', 'standins/platform-sandbox-main.ts') : undefined;
-  if (sandbox) await waitFor(`the platform sandbox on port ${config.PLATFORM_SANDBOX_PORT}`, () => isPortOpen(config.PLATFORM_SANDBOX_PORT), { abort: childGone(sandbox) });
+  if (sandbox)
+    await waitFor(`the platform sandbox on port ${config.PLATFORM_SANDBOX_PORT}`, () => isPortOpen(config.PLATFORM_SANDBOX_PORT), {
+      abort: childGone(sandbox),
+    });
   if (stopping) return;
   const worker = startEntry('worker', 'workers/main.ts');
   const api = startEntry('api', 'api/main.ts');
   const healthUrl = `http://127.0.0.1:${config.API_PORT}/api/v1/health`;
-  await waitFor(`the API at ${healthUrl}`, async () => (await fetch(healthUrl)).ok, { abort: () => childGone(api)() ?? childGone(worker)() });
+  await waitFor(`the API at ${healthUrl}`, async () => (await fetch(healthUrl)).ok, {
+    abort: () => childGone(api)() ?? childGone(worker)(),
+  });
   // The worker serves SDK metrics once its runtime is up; a crash at start shows up here or above.
-  await waitFor(`the worker (metrics port ${config.WORKER_METRICS_PORT})`, () => isPortOpen(config.WORKER_METRICS_PORT), { abort: childGone(worker) });
+  await waitFor(`the worker (metrics port ${config.WORKER_METRICS_PORT})`, () => isPortOpen(config.WORKER_METRICS_PORT), {
+    abort: childGone(worker),
+  });
   if (stopping) return;
 
   const apiUrl = `http://localhost:${config.API_PORT}`;
@@ -263,7 +284,7 @@ async function main(): Promise<void> {
     'Press Ctrl-C to stop.',
     '',
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${lines.join('\n')}\n`);
   say('platform ready');
 }
 

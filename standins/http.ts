@@ -34,7 +34,11 @@ export async function listen(server: Server, port: number, host: string): Promis
 }
 
 /** An entry point's last step: log where the stand-in listens, and close it on SIGINT or SIGTERM. */
-export function serveUntilSignalled(name: string, standin: { url: string; close(): Promise<void> }, logger: { info(o: object, m: string): void; error(o: object, m: string): void }): void {
+export function serveUntilSignalled(
+  name: string,
+  standin: { url: string; close(): Promise<void> },
+  logger: { info(o: object, m: string): void; error(o: object, m: string): void },
+): void {
   logger.info({ url: standin.url }, `${name} listening`);
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

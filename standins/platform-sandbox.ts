@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { safeEqual } from '../lib/crypto.js';
 import type { Logger } from '../lib/logger.js';
-import { SIGNATURE_HEADER, signPayload } from '../lib/platforms/signature.js';
+import { SIGNATURE_HEADER, signPayload } from '../integrations/platforms/signature.js';
 import { listen, readBody, sendJson } from './http.js';
 
 export interface RateLimit {
@@ -340,23 +340,27 @@ export async function startPlatformSandbox(opts: PlatformSandboxOptions): Promis
   function simulateFans(account: Account, delivery: Delivery) {
     const fanDelay = () => 1_000 + Math.random() * 4_000;
     if (Math.random() < replyProbability) {
-      later(fanDelay(), () =>
-        emit(account, 'message.received', {
-          fanHandle: delivery.fanHandle,
-          text: FAN_REPLIES[Math.floor(Math.random() * FAN_REPLIES.length)]!,
-          messageId: newId('msg_'),
-          sentAt: new Date().toISOString(),
-        }).delivered,
+      later(
+        fanDelay(),
+        () =>
+          emit(account, 'message.received', {
+            fanHandle: delivery.fanHandle,
+            text: FAN_REPLIES[Math.floor(Math.random() * FAN_REPLIES.length)]!,
+            messageId: newId('msg_'),
+            sentAt: new Date().toISOString(),
+          }).delivered,
       );
     }
     if (delivery.priceCents > 0 && Math.random() < purchaseProbability) {
-      later(fanDelay(), () =>
-        emit(account, 'purchase.created', {
-          fanHandle: delivery.fanHandle,
-          amountCents: delivery.priceCents,
-          messageId: delivery.messageId,
-          purchasedAt: new Date().toISOString(),
-        }).delivered,
+      later(
+        fanDelay(),
+        () =>
+          emit(account, 'purchase.created', {
+            fanHandle: delivery.fanHandle,
+            amountCents: delivery.priceCents,
+            messageId: delivery.messageId,
+            purchasedAt: new Date().toISOString(),
+          }).delivered,
       );
     }
   }
@@ -468,7 +472,10 @@ export async function startPlatformSandbox(opts: PlatformSandboxOptions): Promis
     };
     account.deliveries.push(delivery);
     account.byIdempotencyKey.set(key, delivery);
-    logger?.info({ accountId: account.id, messageId: delivery.messageId, fanHandle: delivery.fanHandle }, 'platform sandbox delivered message');
+    logger?.info(
+      { accountId: account.id, messageId: delivery.messageId, fanHandle: delivery.fanHandle },
+      'platform sandbox delivered message',
+    );
     sendJson(res, 201, sendResult(delivery));
     simulateFans(account, delivery);
   }
@@ -498,8 +505,7 @@ export async function startPlatformSandbox(opts: PlatformSandboxOptions): Promis
   async function outage(req: IncomingMessage, res: ServerResponse, [rawId]: string[]) {
     const account = existingAccount(rawId!);
     const { seconds } = await readObject(req, ['seconds']);
-    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0)
-      throw invalidRequest('seconds must be a number > 0');
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds <= 0) throw invalidRequest('seconds must be a number > 0');
     account.outageUntil = Date.now() + seconds * 1000;
     noContent(res);
   }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
-import { mailboxMessageSchema, type MailboxMessage } from '../lib/email/mailbox.js';
+import { mailboxMessageSchema, type MailboxMessage } from '../integrations/email/mailbox.js';
 import type { Logger } from '../lib/logger.js';
 import { listen, readBody, sendJson } from './http.js';
 
@@ -74,8 +74,7 @@ function parseSendEmail(body: unknown): ParsedEmail {
 
   const content = body.Content;
   if (!isRecord(content)) throw badRequest('Content is required');
-  if (content.Raw !== undefined || content.Template !== undefined)
-    throw badRequest('The SES stand-in only supports Simple content');
+  if (content.Raw !== undefined || content.Template !== undefined) throw badRequest('The SES stand-in only supports Simple content');
   const simple = content.Simple;
   if (!isRecord(simple)) throw badRequest('Content.Simple is required');
   const subject = optionalData(simple.Subject, 'Content.Simple.Subject');
@@ -84,12 +83,10 @@ function parseSendEmail(body: unknown): ParsedEmail {
   if (!isRecord(bodyParts)) throw badRequest('Content.Simple.Body is required');
   const text = optionalData(bodyParts.Text, 'Content.Simple.Body.Text');
   const html = optionalData(bodyParts.Html, 'Content.Simple.Body.Html');
-  if (text === undefined && html === undefined)
-    throw badRequest('Content.Simple.Body needs Text or Html');
+  if (text === undefined && html === undefined) throw badRequest('Content.Simple.Body needs Text or Html');
 
   if (body.FromEmailAddress === undefined) throw badRequest('FromEmailAddress is required');
-  if (!bareAddress(body.FromEmailAddress))
-    throw badRequest(`Invalid FromEmailAddress: ${String(body.FromEmailAddress)}`);
+  if (!bareAddress(body.FromEmailAddress)) throw badRequest(`Invalid FromEmailAddress: ${String(body.FromEmailAddress)}`);
 
   const destination = body.Destination;
   if (!isRecord(destination)) throw badRequest('Destination is required');
@@ -105,8 +102,7 @@ function parseSendEmail(body: unknown): ParsedEmail {
     }
   }
   if (recipients.length === 0) throw badRequest('Destination needs at least one recipient');
-  if (recipients.length > MAX_RECIPIENTS)
-    throw badRequest(`Destination has more than ${MAX_RECIPIENTS} recipients`);
+  if (recipients.length > MAX_RECIPIENTS) throw badRequest(`Destination has more than ${MAX_RECIPIENTS} recipients`);
 
   return { from: body.FromEmailAddress as string, recipients, subject, text: text ?? '', html: html ?? '' };
 }
@@ -199,8 +195,7 @@ export async function startSesStandin(opts: SesStandinOptions): Promise<SesStand
       throw new SesError('NotFoundException', 404, `The SES stand-in has no route for ${route}`);
     };
     handle().catch((err: unknown) => {
-      const error =
-        err instanceof SesError ? err : new SesError('InternalServiceErrorException', 500, String(err));
+      const error = err instanceof SesError ? err : new SesError('InternalServiceErrorException', 500, String(err));
       if (error.status >= 500) logger?.error({ err }, 'SES stand-in failed');
       else logger?.warn({ route, type: error.type, message: error.message }, 'SES stand-in rejected request');
       if (res.headersSent) return res.destroy();

@@ -74,10 +74,8 @@ class StripeApiError extends Error {
 
 const invalidRequest = (message: string, param?: string, code?: string) =>
   new StripeApiError(400, 'invalid_request_error', message, code, param);
-const missingParam = (param: string) =>
-  invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
-const unknownParam = (param: string) =>
-  invalidRequest(`Received unknown parameter: ${param}`, param, 'parameter_unknown');
+const missingParam = (param: string) => invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
+const unknownParam = (param: string) => invalidRequest(`Received unknown parameter: ${param}`, param, 'parameter_unknown');
 
 /** Stripe shows keys as sk_test_****abcd in errors. */
 const redactKey = (key: string) => `${key.slice(0, 8)}${'*'.repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`;
@@ -164,8 +162,7 @@ function validUrl(params: FormParams, name: string): string {
   } catch {
     parsed = undefined;
   }
-  if (!parsed || !['http:', 'https:'].includes(parsed.protocol))
-    throw invalidRequest('Not a valid URL', name, 'url_invalid');
+  if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) throw invalidRequest('Not a valid URL', name, 'url_invalid');
   return value;
 }
 
@@ -264,8 +261,7 @@ async function loadState(file: string, logger?: Logger): Promise<State> {
     const state = JSON.parse(raw) as State;
     if (state.version !== 1) throw new Error(`unsupported version ${String(state.version)}`);
     const cutoff = Date.now() - IDEMPOTENCY_TTL_MS;
-    for (const [key, record] of Object.entries(state.idempotency))
-      if (record.createdAt < cutoff) delete state.idempotency[key];
+    for (const [key, record] of Object.entries(state.idempotency)) if (record.createdAt < cutoff) delete state.idempotency[key];
     return state;
   } catch (err) {
     // Writes are atomic (rename), so this is a hand-edited file: keep it aside rather than lose it.
@@ -283,9 +279,24 @@ const EUR_COUNTRIES = new Set(['AT', 'BE', 'DE', 'ES', 'FI', 'FR', 'IE', 'IT', '
 const BUSINESS_TYPES = ['company', 'government_entity', 'individual', 'non_profit'];
 const KNOWN_CAPABILITIES = ['card_payments', 'transfers', 'tax_reporting_us_1099_k', 'tax_reporting_us_1099_misc'];
 const ACCOUNT_CREATE_PARAMS = [
-  'account_token', 'business_profile', 'business_type', 'capabilities', 'company', 'controller', 'country',
-  'default_currency', 'documents', 'email', 'expand', 'external_account', 'groups', 'individual', 'metadata',
-  'settings', 'tos_acceptance', 'type',
+  'account_token',
+  'business_profile',
+  'business_type',
+  'capabilities',
+  'company',
+  'controller',
+  'country',
+  'default_currency',
+  'documents',
+  'email',
+  'expand',
+  'external_account',
+  'groups',
+  'individual',
+  'metadata',
+  'settings',
+  'tos_acceptance',
+  'type',
 ];
 
 /** What Stripe's hosted onboarding still has to collect for a new Express account. */
@@ -293,10 +304,17 @@ function onboardingFields(businessType: string | null, profile: Stripe.Account.B
   const person =
     businessType === 'individual'
       ? [
-          'individual.address.city', 'individual.address.line1', 'individual.address.postal_code',
+          'individual.address.city',
+          'individual.address.line1',
+          'individual.address.postal_code',
           ...(country === 'US' ? ['individual.address.state'] : []),
-          'individual.dob.day', 'individual.dob.month', 'individual.dob.year', 'individual.email',
-          'individual.first_name', 'individual.last_name', 'individual.phone',
+          'individual.dob.day',
+          'individual.dob.month',
+          'individual.dob.year',
+          'individual.email',
+          'individual.first_name',
+          'individual.last_name',
+          'individual.phone',
           ...(country === 'US' ? ['individual.ssn_last_4'] : []),
         ]
       : ['representative.first_name', 'representative.last_name'];
@@ -354,9 +372,8 @@ function parseCapabilities(value: FormValue | undefined): Record<string, 'inacti
 
 function buildAccount(params: FormParams): Stripe.Account {
   rejectUnknown(params, ACCOUNT_CREATE_PARAMS);
-  const dashboard = isParams(params.controller) && isParams(params.controller.stripe_dashboard)
-    ? params.controller.stripe_dashboard.type
-    : undefined;
+  const dashboard =
+    isParams(params.controller) && isParams(params.controller.stripe_dashboard) ? params.controller.stripe_dashboard.type : undefined;
   const type = optionalString(params, 'type') ?? (dashboard === 'express' ? 'express' : undefined);
   if (type === undefined) throw missingParam('type');
   if (!['custom', 'express', 'standard'].includes(type))
@@ -365,7 +382,11 @@ function buildAccount(params: FormParams): Stripe.Account {
 
   const country = (optionalString(params, 'country') ?? 'US').toUpperCase();
   if (!/^[A-Z]{2}$/.test(country))
-    throw invalidRequest(`Country '${country}' is unknown. Try using a 2-character alphanumeric country code instead, such as 'US', 'EG', or 'GB'.`, 'country', 'country_unsupported');
+    throw invalidRequest(
+      `Country '${country}' is unknown. Try using a 2-character alphanumeric country code instead, such as 'US', 'EG', or 'GB'.`,
+      'country',
+      'country_unsupported',
+    );
   const email = optionalString(params, 'email') ?? null;
   if (email !== null && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email))
     throw invalidRequest(`Invalid email address: ${email}`, 'email', 'email_invalid');
@@ -556,7 +577,10 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
       const delay = retryDelays[delivery.attempts - 1];
       if (delay === undefined) delivery.status = 'failed';
       else scheduleDelivery(entry, delay);
-      logger?.warn({ eventId: event.id, type: event.type, attempts: delivery.attempts, error: delivery.lastError }, 'webhook delivery failed');
+      logger?.warn(
+        { eventId: event.id, type: event.type, attempts: delivery.attempts, error: delivery.lastError },
+        'webhook delivery failed',
+      );
     } else {
       logger?.info({ eventId: event.id, type: event.type, account: event.account }, 'webhook delivered');
     }
@@ -596,7 +620,14 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     const before = structuredClone(account);
     change(account);
     const previous: Record<string, unknown> = {};
-    for (const key of ['charges_enabled', 'payouts_enabled', 'details_submitted', 'requirements', 'capabilities', 'tos_acceptance'] as const)
+    for (const key of [
+      'charges_enabled',
+      'payouts_enabled',
+      'details_submitted',
+      'requirements',
+      'capabilities',
+      'tos_acceptance',
+    ] as const)
       if (canonical(before[key]) !== canonical(account[key])) previous[key] = before[key];
     if (Object.keys(previous).length === 0) return;
     const entries = [recordEvent('account.updated', id, structuredClone(account), previous)];
@@ -694,7 +725,16 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
   function retrieveCurrentAccount({ stripeAccount }: ApiContext) {
     if (stripeAccount) return state.accounts[stripeAccount]!.account; // checked in handleApi
     // The platform's own account.
-    return { id: 'acct_standinplatform0', object: 'account', type: 'standard', country: 'US', email: null, details_submitted: true, charges_enabled: true, payouts_enabled: true };
+    return {
+      id: 'acct_standinplatform0',
+      object: 'account',
+      type: 'standard',
+      country: 'US',
+      email: null,
+      details_submitted: true,
+      charges_enabled: true,
+      payouts_enabled: true,
+    };
   }
 
   function createAccount({ params }: ApiContext) {
@@ -777,7 +817,9 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     const raw = await readBody(req, MAX_BODY_BYTES, invalidRequest);
     const contentType = req.headers['content-type'] ?? '';
     if (raw !== '' && !contentType.startsWith('application/x-www-form-urlencoded'))
-      throw invalidRequest(`Invalid request: unsupported Content-Type ${contentType}. If error persists and you need assistance, please contact support@stripe.com.`);
+      throw invalidRequest(
+        `Invalid request: unsupported Content-Type ${contentType}. If error persists and you need assistance, please contact support@stripe.com.`,
+      );
     const params = parseForm(method === 'GET' ? url.search.slice(1) : raw);
     const headers: Record<string, string> = {};
     if (stripeAccount) headers['stripe-account'] = stripeAccount;
@@ -788,8 +830,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     const fingerprint = canonical(params);
     if (idempotencyKey) {
       headers['idempotency-key'] = idempotencyKey;
-      if (idempotencyKey.length > 255)
-        throw invalidRequest('Idempotency-Key must be at most 255 characters long.');
+      if (idempotencyKey.length > 255) throw invalidRequest('Idempotency-Key must be at most 255 characters long.');
       const prior = state.idempotency[scope];
       if (prior) {
         if (prior.method !== method || prior.path !== url.pathname || prior.fingerprint !== fingerprint)
@@ -806,8 +847,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     // Handlers validate before mutating, and run synchronously: no other request interleaves.
     const body = route.handler({ params, apiKey, stripeAccount, match: route.match! });
     // Only executed requests are remembered; validation errors are not (as with Stripe).
-    if (idempotencyKey)
-      state.idempotency[scope] = { method, path: url.pathname, fingerprint, body, requestId, createdAt: Date.now() };
+    if (idempotencyKey) state.idempotency[scope] = { method, path: url.pathname, fingerprint, body, requestId, createdAt: Date.now() };
     if (method === 'POST') await persist();
     sendJson(res, 200, body, headers);
   }
@@ -841,8 +881,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     }
 
     const form = new URLSearchParams(await readBody(req, MAX_BODY_BYTES, invalidRequest));
-    if (link.submitted || !link.session || form.get('session') !== link.session)
-      return redirect(res, 303, link.refreshUrl);
+    if (link.submitted || !link.session || form.get('session') !== link.session) return redirect(res, 303, link.refreshUrl);
     link.submitted = true;
     if (form.get('action') === 'exit') {
       // Leaving early still lands on return_url: the platform must check the account itself.
@@ -906,7 +945,9 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
         reason = undefined;
       }
       if (typeof reason !== 'string' || reason === '')
-        return sendJson(res, 400, { error: { type: 'invalid_request_error', message: 'Body must be JSON {"reason": "<disabled_reason>"}', param: 'reason' } });
+        return sendJson(res, 400, {
+          error: { type: 'invalid_request_error', message: 'Body must be JSON {"reason": "<disabled_reason>"}', param: 'reason' },
+        });
       await restrict(id, reason);
     } else if (m[2] === 'complete') await complete(id);
     else await deauthorize(id);
@@ -930,9 +971,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     };
     handle().catch((err: unknown) => {
       const error =
-        err instanceof StripeApiError
-          ? err
-          : new StripeApiError(500, 'api_error', 'An unknown error occurred in the Stripe stand-in.');
+        err instanceof StripeApiError ? err : new StripeApiError(500, 'api_error', 'An unknown error occurred in the Stripe stand-in.');
       if (error.status >= 500) logger?.error({ err }, 'Stripe stand-in failed');
       else logger?.warn({ path: url.pathname, type: error.type, message: error.message }, 'Stripe stand-in rejected request');
       if (res.headersSent) return res.destroy();

@@ -7,8 +7,8 @@ import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { runMigrations } from '../db/migrate.js';
-import { startEmbeddedPostgres } from '../lib/embedded-postgres.js';
-import { freePort, projectRoot, startTemporalDevServer } from '../lib/toolchain.js';
+import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
+import { freePort, projectRoot, startTemporalDevServer } from '../dev/toolchain.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
 declare module 'vitest' {
@@ -31,11 +31,7 @@ export default async function setup(project: TestProject): Promise<Cleanup> {
       await cleanup().catch((err: unknown) => console.error('[global-setup] teardown:', err));
     }
   };
-  const [temporal, database, bundle] = await Promise.allSettled([
-    startTemporal(cleanups),
-    prepareDatabase(cleanups),
-    bundleWorkflows(),
-  ]);
+  const [temporal, database, bundle] = await Promise.allSettled([startTemporal(cleanups), prepareDatabase(cleanups), bundleWorkflows()]);
   if (temporal.status === 'rejected' || database.status === 'rejected' || bundle.status === 'rejected') {
     await teardown();
     throw [temporal, database, bundle].flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))[0];

@@ -8,7 +8,7 @@ import { createSendQueueActivities, type SendQueueDeps } from '../activities/sen
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
-import { createSendQueueProcess } from '../lib/send-queue-process.js';
+import { createSendQueueProcess } from '../processes/send-queue.js';
 import { taskQueue } from '../lib/temporal.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
@@ -17,7 +17,10 @@ export interface WorkerDeps extends OnboardingActivityDeps {
   connection: NativeConnection;
   /** A Temporal client for activities that start or signal workflows (the outbox sweep). */
   client: Client;
-  config: OnboardingActivityDeps['config'] & SendQueueDeps['config'] & CampaignDeps['config'] & Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
+  config: OnboardingActivityDeps['config'] &
+    SendQueueDeps['config'] &
+    CampaignDeps['config'] &
+    Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }

@@ -2,9 +2,9 @@
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
-import { createSesEmailSender } from '../lib/email/sender.js';
+import { createSesEmailSender } from '../integrations/email/sender.js';
 import { createLogger } from '../lib/logger.js';
-import { createStripeClient } from '../lib/stripe.js';
+import { createStripeClient } from '../integrations/stripe.js';
 import { connectTemporalClient } from '../lib/temporal.js';
 import { createWorkers } from './create-workers.js';
 import { ensureMaintenanceSchedules } from './schedules.js';
@@ -14,7 +14,8 @@ const logger = createLogger(config, 'worker');
 
 Runtime.install({
   logger: {
-    log: (level, message, meta) => logger[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')]({ ...meta }, message),
+    log: (level, message, meta) =>
+      logger[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')]({ ...meta }, message),
     trace: (m, meta) => logger.trace({ ...meta }, m),
     debug: (m, meta) => logger.debug({ ...meta }, m),
     info: (m, meta) => logger.info({ ...meta }, m),
@@ -33,8 +34,18 @@ const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADD
 const client = await connectTemporalClient(config);
 await ensureMaintenanceSchedules(client, config);
 
-const workers = await createWorkers({ connection, client, config, db, email: createSesEmailSender(config), stripe: createStripeClient(config) });
-logger.info({ taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` }, 'worker started');
+const workers = await createWorkers({
+  connection,
+  client,
+  config,
+  db,
+  email: createSesEmailSender(config),
+  stripe: createStripeClient(config),
+});
+logger.info(
+  { taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` },
+  'worker started',
+);
 
 // Worker.run resolves after the SDK's default shutdown signals (SIGINT, SIGTERM) drain in-flight tasks.
 await Promise.all(workers.map((w) => w.run()));

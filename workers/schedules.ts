@@ -10,8 +10,20 @@ export const SWEEP_OUTBOX_SCHEDULE_ID = 'maintenance-sweep-outbox';
 /** Creates the maintenance schedules once; later starts leave existing ones alone. */
 export async function ensureMaintenanceSchedules(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>): Promise<void> {
   const schedules = [
-    { scheduleId: PURGE_TOKENS_SCHEDULE_ID, every: '1 hour', workflowType: purgeExpiredTokensWorkflow, workflowId: 'maintenance:purge-tokens', queue: 'maintenance' },
-    { scheduleId: SWEEP_OUTBOX_SCHEDULE_ID, every: '1 minute', workflowType: sweepOutboxWorkflow, workflowId: 'maintenance:sweep-outbox', queue: 'messaging' },
+    {
+      scheduleId: PURGE_TOKENS_SCHEDULE_ID,
+      every: '1 hour',
+      workflowType: purgeExpiredTokensWorkflow,
+      workflowId: 'maintenance:purge-tokens',
+      queue: 'maintenance',
+    },
+    {
+      scheduleId: SWEEP_OUTBOX_SCHEDULE_ID,
+      every: '1 minute',
+      workflowType: sweepOutboxWorkflow,
+      workflowId: 'maintenance:sweep-outbox',
+      queue: 'messaging',
+    },
   ] as const;
   for (const s of schedules) {
     try {
@@ -19,7 +31,13 @@ export async function ensureMaintenanceSchedules(client: Client, config: Pick<Co
         scheduleId: s.scheduleId,
         spec: { intervals: [{ every: s.every }] },
         policies: { overlap: ScheduleOverlapPolicy.SKIP },
-        action: { type: 'startWorkflow', workflowType: s.workflowType, workflowId: s.workflowId, taskQueue: taskQueue(config, s.queue), args: [] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: s.workflowType,
+          workflowId: s.workflowId,
+          taskQueue: taskQueue(config, s.queue),
+          args: [],
+        },
       });
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;

@@ -5,18 +5,30 @@
 // again; retry-failed re-queues only dead-lettered messages. Activities page through Postgres and
 // the workflow continues as new, so a 100k-recipient run never nears the history limits.
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, executeChild, ParentClosePolicy, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign.js';
-import type { CampaignTotals } from '../lib/campaigns.js';
+import type { CampaignTotals } from '../domain/campaigns.js';
 import { CampaignId } from './search-attributes.js';
 
-const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus, startScheduledRun } = proxyActivities<CampaignActivities>({
-  startToCloseTimeout: '2 minutes',
-  // Each step is a statement or two, done in seconds without heartbeating: a worker that died
-  // mid-step is noticed after this, not after the whole start-to-close timeout.
-  heartbeatTimeout: '20 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-});
+const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus, startScheduledRun } =
+  proxyActivities<CampaignActivities>({
+    startToCloseTimeout: '2 minutes',
+    // Each step is a statement or two, done in seconds without heartbeating: a worker that died
+    // mid-step is noticed after this, not after the whole start-to-close timeout.
+    heartbeatTimeout: '20 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  });
 
 export const campaignWorkflowId = (campaignId: string, run: number) => `campaign:${campaignId}:${run}`;
 export const campaignScheduleId = (campaignId: string) => `campaign-schedule:${campaignId}`;
@@ -71,7 +83,14 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     // A cancel is acted on by this run, not carried: the loop sees it next.
     if (cancelled || (!workflowInfo().continueAsNewSuggested && workflowInfo().historyLength < HISTORY_BUDGET)) return;
     await condition(allHandlersFinished);
-    await continueAsNew<typeof campaignRunWorkflow>({ campaignId, run, phase: phase === 'snapshot' ? 'snapshot' : 'sending', snapshotAfter, paused, retryRequested });
+    await continueAsNew<typeof campaignRunWorkflow>({
+      campaignId,
+      run,
+      phase: phase === 'snapshot' ? 'snapshot' : 'sending',
+      snapshotAfter,
+      paused,
+      retryRequested,
+    });
   };
 
   if (input.phase === undefined) {

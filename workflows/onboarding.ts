@@ -216,7 +216,8 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
   };
 
   /** `code` becomes the API's 422 error code. */
-  const rule = (code: string, message: string) => ApplicationFailure.create({ type: OnboardingRuleViolation, message, details: [code], nonRetryable: true });
+  const rule = (code: string, message: string) =>
+    ApplicationFailure.create({ type: OnboardingRuleViolation, message, details: [code], nonRetryable: true });
   const linkFor = async (request: ConnectLinkRequest): Promise<ConnectLink> => {
     const link = await stripeCalls.createStripeAccountLink({ accountId: accountId!, ...request });
     return { accountId: accountId!, onboardingUrl: link.url, expiresAt: link.expiresAt };
@@ -302,7 +303,10 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       status = facts.status;
       step = 'activated';
     }
-    upsertSearchAttributes([{ key: UserId, value: userId }, { key: OnboardingStep, value: step }]);
+    upsertSearchAttributes([
+      { key: UserId, value: userId },
+      { key: OnboardingStep, value: step },
+    ]);
     await project();
   }
 
@@ -339,7 +343,9 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       await sendLink();
       while (!emailVerified) {
         const wake = () => emailVerified || resendRequested || reminderDue > 0;
-        const woken = linkExpired ? await condition(wake).then(() => true) : await condition(wake, Math.max(Date.parse(linkExpiresAt!) - Date.now(), 1));
+        const woken = linkExpired
+          ? await condition(wake).then(() => true)
+          : await condition(wake, Math.max(Date.parse(linkExpiresAt!) - Date.now(), 1));
         if (emailVerified) break;
         if (resendRequested || reminderDue > 0) {
           await sendLink();

@@ -11,6 +11,14 @@ export const allSearchAttributes = [UserId, OnboardingStep, CreatorId, CampaignI
 
 /** `Name=Type` pairs for `temporal server start-dev --search-attribute` / `operator search-attribute create`. */
 export function searchAttributeCliPairs(): string[] {
-  const cliType: Record<string, string> = { KEYWORD: 'Keyword', TEXT: 'Text', INT: 'Int', BOOL: 'Bool', DATETIME: 'Datetime', DOUBLE: 'Double', KEYWORD_LIST: 'KeywordList' };
+  const cliType: Record<string, string> = {
+    KEYWORD: 'Keyword',
+    TEXT: 'Text',
+    INT: 'Int',
+    BOOL: 'Bool',
+    DATETIME: 'Datetime',
+    DOUBLE: 'Double',
+    KEYWORD_LIST: 'KeywordList',
+  };
   return allSearchAttributes.map((k) => `${k.name}=${cliType[k.type]}`);
 }

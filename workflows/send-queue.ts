@@ -9,7 +9,16 @@
 //  - pacing: requests are spread over the window (10/min → one every 6 s) rather than sent in one
 //    burst, so a 1:1 reply queued behind a campaign waits seconds, not a minute.
 // One workflow per creator serialises all sends, whichever worker process runs the activity.
-import { allHandlersFinished, condition, continueAsNew, defineQuery, defineSignal, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
 
 const { loadSendLimits, sendDueMessages, wakeStrandedSendQueues } = proxyActivities<SendQueueActivities>({

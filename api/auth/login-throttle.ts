@@ -52,11 +52,21 @@ export async function recordLoginAttempt(
   db: Executor,
   attempt: { email: string; userId: string | null; ip: string; outcome: LoginOutcome },
 ): Promise<number> {
-  const [row] = await db.insert(loginAttempts).values({ ...attempt, success: attempt.outcome === 'ok' }).returning({ id: loginAttempts.id });
+  const [row] = await db
+    .insert(loginAttempts)
+    .values({ ...attempt, success: attempt.outcome === 'ok' })
+    .returning({ id: loginAttempts.id });
   return row!.id;
 }
 
 /** Records how a pending attempt ended. */
-export async function settleLoginAttempt(db: Executor, id: number, result: { userId: string | null; outcome: 'ok' | 'invalid_credentials' }): Promise<void> {
-  await db.update(loginAttempts).set({ ...result, success: result.outcome === 'ok' }).where(eq(loginAttempts.id, id));
+export async function settleLoginAttempt(
+  db: Executor,
+  id: number,
+  result: { userId: string | null; outcome: 'ok' | 'invalid_credentials' },
+): Promise<void> {
+  await db
+    .update(loginAttempts)
+    .set({ ...result, success: result.outcome === 'ok' })
+    .where(eq(loginAttempts.id, id));
 }

@@ -23,7 +23,11 @@ export type RotationResult = { ok: true; userId: string; refreshToken: string } 
 
 export async function rotateRefreshToken(db: Db, token: string, ttlDays: number): Promise<RotationResult> {
   return db.transaction(async (tx) => {
-    const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, sha256Hex(token))).for('update');
+    const [row] = await tx
+      .select()
+      .from(refreshTokens)
+      .where(eq(refreshTokens.tokenHash, sha256Hex(token)))
+      .for('update');
     if (!row) return { ok: false, reason: 'unknown' } as const;
     if (row.usedAt || row.revokedAt) {
       await revokeFamily(tx, row.familyId);
@@ -37,7 +41,10 @@ export async function rotateRefreshToken(db: Db, token: string, ttlDays: number)
 }
 
 async function revokeFamily(db: Executor, familyId: string): Promise<void> {
-  await db.update(refreshTokens).set({ revokedAt: sql`now()` }).where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
+  await db
+    .update(refreshTokens)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(refreshTokens.familyId, familyId), isNull(refreshTokens.revokedAt)));
 }
 
 /** Logout: ends the session the token belongs to, if it is the caller's. */
@@ -50,5 +57,8 @@ export async function revokeSessionOfToken(db: Db, userId: string, token: string
 }
 
 export async function revokeAllSessions(db: Executor, userId: string): Promise<void> {
-  await db.update(refreshTokens).set({ revokedAt: sql`now()` }).where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
+  await db
+    .update(refreshTokens)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(refreshTokens.userId, userId), isNull(refreshTokens.revokedAt)));
 }

@@ -101,10 +101,22 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         tags: ['analytics'],
         summary: 'The fans with the highest lifetime value',
         security: bearerAuth,
-        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10 })) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
-            items: Type.Array(Type.Object({ id: Type.String(), handle: Type.String(), name: Nullable(Type.String()), valueCents: Type.Integer(), subscriptionTier: Nullable(Type.String()), lastSeenAt: Nullable(Type.String({ format: 'date-time' })) })),
+            items: Type.Array(
+              Type.Object({
+                id: Type.String(),
+                handle: Type.String(),
+                name: Nullable(Type.String()),
+                valueCents: Type.Integer(),
+                subscriptionTier: Nullable(Type.String()),
+                lastSeenAt: Nullable(Type.String({ format: 'date-time' })),
+              }),
+            ),
           }),
           ...errorResponses(400, 401),
         },
@@ -112,7 +124,14 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
     },
     async (request) => {
       const rows = await db
-        .select({ id: fans.id, handle: fans.handle, name: fans.name, valueCents: fans.valueCents, subscriptionTier: fans.subscriptionTier, lastSeenAt: fans.lastSeenAt })
+        .select({
+          id: fans.id,
+          handle: fans.handle,
+          name: fans.name,
+          valueCents: fans.valueCents,
+          subscriptionTier: fans.subscriptionTier,
+          lastSeenAt: fans.lastSeenAt,
+        })
         .from(fans)
         .where(and(eq(fans.creatorId, caller(request).userId), isNull(fans.deletedAt)))
         .orderBy(desc(fans.valueCents), fans.id)
@@ -128,12 +147,22 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         tags: ['analytics'],
         summary: 'Revenue per day for the last ?days (default 30, today included), days in the creator’s timezone, zero-filled',
         security: bearerAuth,
-        querystring: Type.Object({ days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30 })) }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { days: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, default: 30 })) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             timezone: Type.String(),
             totalCents: Type.Integer(),
-            days: Type.Array(Type.Object({ date: Type.String({ format: 'date' }), revenueCents: Type.Integer(), purchases: Type.Integer(), subscriptions: Type.Integer() })),
+            days: Type.Array(
+              Type.Object({
+                date: Type.String({ format: 'date' }),
+                revenueCents: Type.Integer(),
+                purchases: Type.Integer(),
+                subscriptions: Type.Integer(),
+              }),
+            ),
           }),
           ...errorResponses(400, 401),
         },
@@ -159,7 +188,12 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         from local_days l
         left join revenue_events e on e.creator_id = ${creatorId} and e.occurred_at >= l.starts and e.occurred_at < l.ends
         group by l.date order by l.date`);
-      const out = rows.map((r) => ({ date: r.date, revenueCents: Number(r.revenue), purchases: r.purchases, subscriptions: r.subscriptions }));
+      const out = rows.map((r) => ({
+        date: r.date,
+        revenueCents: Number(r.revenue),
+        purchases: r.purchases,
+        subscriptions: r.subscriptions,
+      }));
       return { timezone, totalCents: out.reduce((n, d) => n + d.revenueCents, 0), days: out };
     },
   );
@@ -200,7 +234,11 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
           }
         })(),
       );
-      const csv = stringify({ header: true, columns: ['Username', 'Display Name', 'Email', 'Subscription Tier', 'Total Spent', 'Last Seen', 'Tags', 'Notes', 'Created'], record_delimiter: 'windows' });
+      const csv = stringify({
+        header: true,
+        columns: ['Username', 'Display Name', 'Email', 'Subscription Tier', 'Total Spent', 'Last Seen', 'Tags', 'Notes', 'Created'],
+        record_delimiter: 'windows',
+      });
       // pipeline: a client that goes away destroys the CSV stream, and with it the rows and the
       // cursor, whose connection goes back to the pool.
       pipeline(records, csv).catch((err: unknown) => request.log.warn({ err }, 'CSV export ended early'));

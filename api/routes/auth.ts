@@ -2,9 +2,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, count, eq, gt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
-import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../db/email-tokens.js';
+import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../domain/email-tokens.js';
 import { emailTokens, users } from '../../db/schema.js';
-import { pickLocale } from '../../lib/email/templates.js';
+import { pickLocale } from '../../integrations/email/templates.js';
 import type { RouteDeps } from '../app.js';
 import { loginThrottle, recordLoginAttempt, settleLoginAttempt } from '../auth/login-throttle.js';
 import { dummyPasswordHash, hashPassword, passwordProblem, verifyPassword } from '../auth/passwords.js';
@@ -85,7 +85,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       if (!user) throw new ApiError(409, 'email_taken', 'an account with this email already exists');
       // The account is the truth; if Temporal is down the onboarding is started by the user's next
       // status read, login or resend instead (see onboarding-process.ts).
-      await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.error({ err, userId: user.id }, 'onboarding start deferred'));
+      await onboarding
+        .ensureStarted(user.id, request.id)
+        .catch((err) => request.log.error({ err, userId: user.id }, 'onboarding start deferred'));
       return reply.status(201).send({ userId: user.id, onboarding: { step: 'verify_email' } });
     },
   );
@@ -172,7 +174,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     '/auth/me',
     {
       onRequest: app.authenticate,
-      schema: { tags: ['auth'], summary: 'The current user', security: bearerAuth, response: { 200: Type.Object({ user: User }), ...errorResponses(401, 404) } },
+      schema: {
+        tags: ['auth'],
+        summary: 'The current user',
+        security: bearerAuth,
+        response: { 200: Type.Object({ user: User }), ...errorResponses(401, 404) },
+      },
     },
     async (request) => {
       const user = await db.query.users.findFirst({ where: eq(users.id, caller(request).userId) });
@@ -198,7 +205,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       await db.transaction(async (tx) => {
         const userId = await consumeEmailToken(tx, request.body.token, 'verify_email');
         if (!userId) throw invalidToken();
-        await tx.update(users).set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` }).where(eq(users.id, userId));
+        await tx
+          .update(users)
+          .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` })
+          .where(eq(users.id, userId));
         await onboarding.emailVerified(userId, request.id);
       });
       return { verified: true as const };
@@ -230,7 +240,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       const [recent] = await db
         .select({ n: count() })
         .from(emailTokens)
-        .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, 'verify_email'), gt(emailTokens.createdAt, sql`now() - interval '1 hour'`)));
+        .where(
+          and(
+            eq(emailTokens.userId, userId),
+            eq(emailTokens.purpose, 'verify_email'),
+            gt(emailTokens.createdAt, sql`now() - interval '1 hour'`),
+          ),
+        );
       if ((recent?.n ?? 0) >= RESEND_MAX_PER_HOUR) throw throttled(3600, 'too many verification emails this hour');
       const workflowId = await onboarding.resendVerification(userId, request.id);
       return reply.status(202).send({ workflowId });
@@ -245,7 +261,10 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         tags: ['auth'],
         summary: 'Accept a version of the terms of service; requires a verified email (else 422)',
         security: bearerAuth,
-        body: Type.Object({ termsVersion: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\w.-]+$' }) }, { additionalProperties: false }),
+        body: Type.Object(
+          { termsVersion: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\w.-]+$' }) },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({ termsVersion: Type.String(), acceptedAt: Type.String({ format: 'date-time' }) }),
           ...errorResponses(400, 401, 404, 422, 503),

@@ -2,14 +2,29 @@
 // (`campaign:<id>:1`); the lists read Postgres (the runs project their status and the totals come
 // from the recipients snapshot); pause, resume, cancel and retry-failed signal the latest run.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, ServiceError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  ServiceError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { and, asc, count, desc, eq, getTableColumns, gt, sql, type SQL } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { campaignRecipients, campaigns, fans, messages, platformConnections, type CampaignAudience } from '../../db/schema.js';
-import { campaignTotals, segmentWhere } from '../../lib/campaigns.js';
+import { campaignTotals, segmentWhere } from '../../domain/campaigns.js';
 import { taskQueue } from '../../lib/temporal.js';
-import { cancelCampaignSignal, campaignRunWorkflow, campaignScheduleId, campaignWorkflowId, scheduledCampaignWorkflow, pauseCampaignSignal, resumeCampaignSignal, retryFailedSignal } from '../../workflows/campaign.js';
+import {
+  cancelCampaignSignal,
+  campaignRunWorkflow,
+  campaignScheduleId,
+  campaignWorkflowId,
+  scheduledCampaignWorkflow,
+  pauseCampaignSignal,
+  resumeCampaignSignal,
+  retryFailedSignal,
+} from '../../workflows/campaign.js';
 import { CampaignId, CreatorId } from '../../workflows/search-attributes.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
@@ -65,7 +80,9 @@ const RecipientStatus = Type.Enum(['queued', 'sent', 'failed', 'skipped']);
 const { audience: _audience, ...campaignColumns } = getTableColumns(campaigns);
 const campaignView = {
   ...campaignColumns,
-  audience: sql<CampaignAudience | { recipientCount: number }>`case when ${campaigns.audience} ? 'recipientIds' then jsonb_build_object('recipientCount', jsonb_array_length(${campaigns.audience} -> 'recipientIds')) else ${campaigns.audience} end`,
+  audience: sql<
+    CampaignAudience | { recipientCount: number }
+  >`case when ${campaigns.audience} ? 'recipientIds' then jsonb_build_object('recipientCount', jsonb_array_length(${campaigns.audience} -> 'recipientIds')) else ${campaigns.audience} end`,
 };
 type Row = Omit<typeof campaigns.$inferSelect, 'audience'> & { audience: unknown };
 const emptyTotals = { recipients: 0, queued: 0, sent: 0, failed: 0, skipped: 0, purchases: 0, revenueCents: 0 };
@@ -82,7 +99,10 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
   async function present(rows: Row[]) {
-    const totals = await campaignTotals(db, rows.map((r) => ({ campaignId: r.id, run: Math.max(r.runs, 1) })));
+    const totals = await campaignTotals(
+      db,
+      rows.map((r) => ({ campaignId: r.id, run: Math.max(r.runs, 1) })),
+    );
     return rows.map((c) => ({
       id: c.id,
       name: c.name,
@@ -100,7 +120,10 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   }
 
   async function campaignOf(request: FastifyRequest, id: string) {
-    const [row] = await db.select(campaignView).from(campaigns).where(and(eq(campaigns.id, id), eq(campaigns.creatorId, caller(request).userId)));
+    const [row] = await db
+      .select(campaignView)
+      .from(campaigns)
+      .where(and(eq(campaigns.id, id), eq(campaigns.creatorId, caller(request).userId)));
     if (!row) throw notFound('campaign');
     return row;
   }
@@ -122,14 +145,21 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
             content: MessageText,
             mediaUrls: Type.Optional(MediaUrls),
             priceCents: Type.Optional(PriceCents),
-            recipientIds: Type.Optional(Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: MAX_RECIPIENT_IDS, uniqueItems: true })),
+            recipientIds: Type.Optional(
+              Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: MAX_RECIPIENT_IDS, uniqueItems: true }),
+            ),
             segment: Type.Optional(Segment),
             sendAt: Type.Optional(Type.String({ format: 'date-time' })),
           },
           { additionalProperties: false },
         ),
         response: {
-          202: Type.Object({ campaignId: Type.String(), totalRecipients: Type.Integer(), estimatedCompletionTime: Type.String({ format: 'date-time' }), status: Type.Literal('queued') }),
+          202: Type.Object({
+            campaignId: Type.String(),
+            totalRecipients: Type.Integer(),
+            estimatedCompletionTime: Type.String({ format: 'date-time' }),
+            status: Type.Literal('queued'),
+          }),
           ...errorResponses(400, 401, 503),
         },
       },
@@ -139,18 +169,36 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       const { campaignName, content, mediaUrls = [], priceCents, segment, sendAt } = request.body;
       // Postgres prints ids in lower case; so are they kept, once each.
       const recipientIds = request.body.recipientIds && [...new Set(request.body.recipientIds.map((id) => id.toLowerCase()))];
-      if ((recipientIds === undefined) === (segment === undefined)) throw new ApiError(400, 'validation_failed', 'give either recipientIds or segment');
+      if ((recipientIds === undefined) === (segment === undefined))
+        throw new ApiError(400, 'validation_failed', 'give either recipientIds or segment');
       const audience: CampaignAudience = recipientIds ? { recipientIds } : { segment: segment! };
       // The ids travel as one JSON parameter: 100,000 of them would pass Postgres's 65,535 bind parameters.
       const eligible: SQL = recipientIds
-        ? and(eq(fans.creatorId, creatorId), sql`${fans.id} in (select value::uuid from json_array_elements_text(${JSON.stringify(recipientIds)}::json))`, sql`${fans.deletedAt} is null`)!
+        ? and(
+            eq(fans.creatorId, creatorId),
+            sql`${fans.id} in (select value::uuid from json_array_elements_text(${JSON.stringify(recipientIds)}::json))`,
+            sql`${fans.deletedAt} is null`,
+          )!
         : segmentWhere(creatorId, segment!);
-      const [{ n: totalRecipients } = { n: 0 }] = await db.select({ n: count() }).from(fans).where(and(eligible, sql`${fans.optedOutAt} is null`));
+      const [{ n: totalRecipients } = { n: 0 }] = await db
+        .select({ n: count() })
+        .from(fans)
+        .where(and(eligible, sql`${fans.optedOutAt} is null`));
       const startAt = sendAt ? Math.max(Date.parse(sendAt), Date.now()) : Date.now();
 
       const [campaign] = await db
         .insert(campaigns)
-        .values({ creatorId, name: campaignName, content, mediaUrls, priceCents, audience, status: sendAt && Date.parse(sendAt) > Date.now() ? 'scheduled' : 'running', sendAt: sendAt ? new Date(sendAt) : null, runs: 1 })
+        .values({
+          creatorId,
+          name: campaignName,
+          content,
+          mediaUrls,
+          priceCents,
+          audience,
+          status: sendAt && Date.parse(sendAt) > Date.now() ? 'scheduled' : 'running',
+          sendAt: sendAt ? new Date(sendAt) : null,
+          runs: 1,
+        })
         .returning();
       try {
         await temporal.workflow.start(campaignRunWorkflow, {
@@ -168,7 +216,9 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       }
       // At the creator's slowest connected limit (or the default): the paced time to send them all.
       const [limit] = await db
-        .select({ perMessageMs: sql<number>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})` })
+        .select({
+          perMessageMs: sql<number>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})`,
+        })
         .from(platformConnections)
         .where(eq(platformConnections.creatorId, creatorId));
       const perMessageMs = limit?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE;
@@ -202,14 +252,26 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         .where(and(...where))
         .orderBy(desc(campaigns.createdAt), asc(campaigns.id))
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.c.id })), limit, (r) => r.key);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.c.id })),
+        limit,
+        (r) => r.key,
+      );
       return { items: await present(result.items.map((r) => r.c)), nextCursor: result.nextCursor };
     },
   );
 
   app.get(
     '/campaigns/:id',
-    { schema: { tags: ['campaigns'], summary: 'A campaign’s status and totals', security: bearerAuth, params: IdParams, response: { 200: Campaign, ...errorResponses(400, 401, 404) } } },
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'A campaign’s status and totals',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 200: Campaign, ...errorResponses(400, 401, 404) },
+      },
+    },
     async (request) => (await present([await campaignOf(request, request.params.id)]))[0]!,
   );
 
@@ -221,7 +283,10 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         summary: 'Recipients of a run (the latest unless ?run=) with their status; ?status=failed lists what retry-failed would resend',
         security: bearerAuth,
         params: IdParams,
-        querystring: Type.Object({ status: Type.Optional(RecipientStatus), run: Type.Optional(Type.Integer({ minimum: 1 })), ...PageQuery }, { additionalProperties: false }),
+        querystring: Type.Object(
+          { status: Type.Optional(RecipientStatus), run: Type.Optional(Type.Integer({ minimum: 1 })), ...PageQuery },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             items: Type.Array(
@@ -265,14 +330,23 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         .where(and(...where))
         .orderBy(asc(campaignRecipients.fanId))
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.fanId })), limit, () => null);
-      return { items: result.items.map(({ id: _id, sentAt, ...r }) => ({ ...r, sentAt: sentAt?.toISOString() ?? null })), nextCursor: result.nextCursor };
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.fanId })),
+        limit,
+        () => null,
+      );
+      return {
+        items: result.items.map(({ id: _id, sentAt, ...r }) => ({ ...r, sentAt: sentAt?.toISOString() ?? null })),
+        nextCursor: result.nextCursor,
+      };
     },
   );
 
   const ScheduleBody = Type.Object(
     {
-      cron: Type.Optional(Type.String({ minLength: 9, maxLength: 100, description: 'five-field cron in the timezone, e.g. "0 9 * * 1-5"' })),
+      cron: Type.Optional(
+        Type.String({ minLength: 9, maxLength: 100, description: 'five-field cron in the timezone, e.g. "0 9 * * 1-5"' }),
+      ),
       every: Type.Optional(Type.String({ pattern: '^[1-9]\\d{0,4}(s|m|h|d)$', description: 'an interval: 30m, 12h, 7d (…s for seconds)' })),
       timezone: Type.String({ minLength: 1, maxLength: 64 }),
       startAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -303,7 +377,9 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       ...campaign.schedule,
       paused: d.state.paused,
       remainingRuns: d.state.remainingActions ?? null,
-      nextRuns: (d.state.remainingActions === 0 ? [] : d.info.nextActionTimes.slice(0, d.state.remainingActions ?? undefined)).map((t) => t.toISOString()),
+      nextRuns: (d.state.remainingActions === 0 ? [] : d.info.nextActionTimes.slice(0, d.state.remainingActions ?? undefined)).map((t) =>
+        t.toISOString(),
+      ),
       recentRuns: d.info.recentActions.map((a) => a.scheduledAt.toISOString()),
       skippedOverlapping: d.info.numActionsSkippedOverlap,
     };
@@ -326,9 +402,11 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     async (request) => {
       const campaign = await campaignOf(request, request.params.id);
       const body = request.body;
-      if ((body.cron === undefined) === (body.every === undefined)) throw new ApiError(400, 'validation_failed', 'give either cron or every');
+      if ((body.cron === undefined) === (body.every === undefined))
+        throw new ApiError(400, 'validation_failed', 'give either cron or every');
       assertIanaTimezone(body.timezone);
-      if (body.startAt && body.endAt && Date.parse(body.startAt) >= Date.parse(body.endAt)) throw new ApiError(400, 'validation_failed', 'startAt must be before endAt');
+      if (body.startAt && body.endAt && Date.parse(body.startAt) >= Date.parse(body.endAt))
+        throw new ApiError(400, 'validation_failed', 'startAt must be before endAt');
       if (campaign.status === 'cancelled') throw new ApiError(409, 'invalid_state', 'the campaign is cancelled');
       const every = body.every ? Number(body.every.slice(0, -1)) * UNIT_MS[body.every.slice(-1) as keyof typeof UNIT_MS] : undefined;
       const spec = {
@@ -353,20 +431,40 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       // as a TypeError, and others as a ServiceError around the gRPC status 3: both are the caller's.
       const invalid = (err: unknown): never => {
         if (err instanceof TypeError) throw new ApiError(400, 'invalid_schedule', err.message);
-        if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === 3) throw new ApiError(400, 'invalid_schedule', err.message);
+        if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === 3)
+          throw new ApiError(400, 'invalid_schedule', err.message);
         throw err;
       };
       // Recorded first, so the routes that look for the schedule find it; taken back if Temporal refuses.
-      const [updated] = await db.update(campaigns).set({ schedule: { ...body }, updatedAt: sql`now()` }).where(eq(campaigns.id, campaign.id)).returning({ id: campaigns.id });
+      const [updated] = await db
+        .update(campaigns)
+        .set({ schedule: { ...body }, updatedAt: sql`now()` })
+        .where(eq(campaigns.id, campaign.id))
+        .returning({ id: campaigns.id });
       const restore = () => db.update(campaigns).set({ schedule: campaign.schedule }).where(eq(campaigns.id, updated!.id));
       try {
-        await temporal.schedule.create({ scheduleId: campaignScheduleId(campaign.id), spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP }, state });
+        await temporal.schedule.create({
+          scheduleId: campaignScheduleId(campaign.id),
+          spec,
+          action,
+          policies: { overlap: ScheduleOverlapPolicy.SKIP },
+          state,
+        });
       } catch (err) {
         try {
           if (!(err instanceof ScheduleAlreadyRunning)) invalid(err);
           await temporal.schedule
             .getHandle(campaignScheduleId(campaign.id))
-            .update((previous) => ({ ...previous, spec, action, state: { ...previous.state, ...state, ...(body.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : {}) } }))
+            .update((previous) => ({
+              ...previous,
+              spec,
+              action,
+              state: {
+                ...previous.state,
+                ...state,
+                ...(body.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : {}),
+              },
+            }))
             .catch(invalid);
         } catch (refused) {
           await restore();
@@ -379,13 +477,29 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
 
   app.get(
     '/campaigns/:id/schedule',
-    { schema: { tags: ['campaigns'], summary: 'The campaign’s schedule with its next runs', security: bearerAuth, params: IdParams, response: { 200: ScheduleView, ...errorResponses(400, 401, 404) } } },
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'The campaign’s schedule with its next runs',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 200: ScheduleView, ...errorResponses(400, 401, 404) },
+      },
+    },
     async (request) => scheduleView(await campaignOf(request, request.params.id)),
   );
 
   app.delete(
     '/campaigns/:id/schedule',
-    { schema: { tags: ['campaigns'], summary: 'Stop the campaign recurring (a run in progress finishes)', security: bearerAuth, params: IdParams, response: { 204: Type.Null(), ...errorResponses(400, 401, 404) } } },
+    {
+      schema: {
+        tags: ['campaigns'],
+        summary: 'Stop the campaign recurring (a run in progress finishes)',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 404) },
+      },
+    },
     async (request, reply) => {
       const campaign = await campaignOf(request, request.params.id);
       // Tried whatever the row says, so a Schedule whose row update was lost can still be removed.
@@ -406,14 +520,24 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   for (const verb of ['pause', 'unpause'] as const) {
     app.post(
       `/campaigns/:id/schedule/${verb}`,
-      { schema: { tags: ['campaigns'], summary: `${verb} the campaign’s schedule`, security: bearerAuth, params: IdParams, response: { 200: ScheduleView, ...errorResponses(400, 401, 404) } } },
+      {
+        schema: {
+          tags: ['campaigns'],
+          summary: `${verb} the campaign’s schedule`,
+          security: bearerAuth,
+          params: IdParams,
+          response: { 200: ScheduleView, ...errorResponses(400, 401, 404) },
+        },
+      },
       async (request) => {
         const campaign = await campaignOf(request, request.params.id);
         if (!campaign.schedule) throw notFound('schedule');
         const handle = temporal.schedule.getHandle(campaignScheduleId(campaign.id));
-        await (verb === 'pause' ? handle.pause('paused through the API') : handle.unpause('unpaused through the API')).catch((err: unknown) => {
-          throw err instanceof ScheduleNotFoundError ? notFound('schedule') : err;
-        });
+        await (verb === 'pause' ? handle.pause('paused through the API') : handle.unpause('unpaused through the API')).catch(
+          (err: unknown) => {
+            throw err instanceof ScheduleNotFoundError ? notFound('schedule') : err;
+          },
+        );
         return scheduleView(campaign);
       },
     );
@@ -436,12 +560,16 @@ export const campaignRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
           summary: `${action} the campaign’s latest run`,
           security: bearerAuth,
           params: IdParams,
-          response: { 202: Type.Object({ campaignId: Type.String(), run: Type.Integer(), action: Type.String() }), ...errorResponses(400, 401, 404, 409, 503) },
+          response: {
+            202: Type.Object({ campaignId: Type.String(), run: Type.Integer(), action: Type.String() }),
+            ...errorResponses(400, 401, 404, 409, 503),
+          },
         },
       },
       async (request, reply) => {
         const campaign = await campaignOf(request, request.params.id);
-        if (!(allowed as readonly string[]).includes(campaign.status)) throw new ApiError(409, 'invalid_state', `cannot ${action} a ${campaign.status} campaign`);
+        if (!(allowed as readonly string[]).includes(campaign.status))
+          throw new ApiError(409, 'invalid_state', `cannot ${action} a ${campaign.status} campaign`);
         const run = Math.max(campaign.runs, 1);
         const workflowId = campaignWorkflowId(campaign.id, run);
         if (action === 'cancel' && campaign.status === 'completed') {

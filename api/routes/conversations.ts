@@ -45,7 +45,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         summary: 'The caller’s conversations, latest activity first, with unread counts and the fan',
         security: bearerAuth,
         querystring: Type.Object({ unread: Type.Optional(Type.Boolean()), ...PageQuery }, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(Conversation), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
+        response: {
+          200: Type.Object({ items: Type.Array(Conversation), nextCursor: Nullable(Type.String()) }),
+          ...errorResponses(400, 401),
+        },
       },
     },
     async (request) => {
@@ -54,15 +57,30 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
       if (unread) where.push(gt(conversations.unreadCount, 0));
       if (cursor) where.push(afterNewest(conversations.lastMessageAt, conversations.id, cursor));
       const rows = await db
-        .select({ c: conversations, fan: { id: fans.id, name: fans.name, handle: fans.handle, avatar: fans.avatarUrl }, key: sql<string>`${conversations.lastMessageAt}::text` })
+        .select({
+          c: conversations,
+          fan: { id: fans.id, name: fans.name, handle: fans.handle, avatar: fans.avatarUrl },
+          key: sql<string>`${conversations.lastMessageAt}::text`,
+        })
         .from(conversations)
         .innerJoin(fans, eq(fans.id, conversations.fanId))
         .where(and(...where))
         .orderBy(desc(conversations.lastMessageAt), asc(conversations.id))
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.c.id })), limit, (r) => r.key);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.c.id })),
+        limit,
+        (r) => r.key,
+      );
       return {
-        items: result.items.map(({ c, fan }) => ({ id: c.id, fanId: c.fanId, platform: c.platform, lastMessageAt: c.lastMessageAt.toISOString(), unreadCount: c.unreadCount, fan })),
+        items: result.items.map(({ c, fan }) => ({
+          id: c.id,
+          fanId: c.fanId,
+          platform: c.platform,
+          lastMessageAt: c.lastMessageAt.toISOString(),
+          unreadCount: c.unreadCount,
+          fan,
+        })),
         nextCursor: result.nextCursor,
       };
     },
@@ -77,7 +95,10 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         security: bearerAuth,
         params: IdParams,
         querystring: Type.Object(PageQuery, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(Message), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401, 404) },
+        response: {
+          200: Type.Object({ items: Type.Array(Message), nextCursor: Nullable(Type.String()) }),
+          ...errorResponses(400, 401, 404),
+        },
       },
     },
     async (request) => {
@@ -89,7 +110,11 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         .where(and(eq(messages.conversationId, conversation.id), cursor ? afterNewest(messages.createdAt, messages.id, cursor) : undefined))
         .orderBy(desc(messages.createdAt), asc(messages.id))
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.m.id })), limit, (r) => r.key);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.m.id })),
+        limit,
+        (r) => r.key,
+      );
       return { items: result.items.map((r) => presentMessage(r.m)), nextCursor: result.nextCursor };
     },
   );
@@ -104,14 +129,23 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         security: bearerAuth,
         params: IdParams,
         headers: IdempotencyHeaders,
-        body: Type.Object({ text: MessageText, priceCents: Type.Optional(PriceCents), attachments: Type.Optional(MediaUrls) }, { additionalProperties: false }),
+        body: Type.Object(
+          { text: MessageText, priceCents: Type.Optional(PriceCents), attachments: Type.Optional(MediaUrls) },
+          { additionalProperties: false },
+        ),
         response: { 202: Type.Object({ ...Queued.properties, message: Message }), ...errorResponses(400, 401, 404, 422, 503) },
       },
     },
     async (request, reply) => {
       const conversation = await conversationOf(request, request.params.id);
       const { text, priceCents, attachments } = request.body;
-      const { message, accepted } = await queueMessage(deps, request, { fanId: conversation.fanId, text, priceCents, attachments, priority: 'normal' });
+      const { message, accepted } = await queueMessage(deps, request, {
+        fanId: conversation.fanId,
+        text,
+        priceCents,
+        attachments,
+        priority: 'normal',
+      });
       return reply.status(202).send({ ...accepted, message: presentMessage(message) });
     },
   );

@@ -8,7 +8,6 @@ import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
-
 const Profile = Type.Object({
   status: Type.Union([Type.Literal('onboarding'), Type.Literal('active'), Type.Literal('restricted')]),
   stripeAccountId: Nullable(Type.String()),
@@ -36,14 +35,27 @@ const present = (p: Row | undefined) => ({
   declaredFanCount: p?.declaredFanCount ?? null,
   analysis:
     p?.analysedAt && p.accountSize
-      ? { accountSize: p.accountSize, pricingTier: p.pricingTier, contentCategories: p.contentCategories ?? [], analysedAt: p.analysedAt.toISOString() }
+      ? {
+          accountSize: p.accountSize,
+          pricingTier: p.pricingTier,
+          contentCategories: p.contentCategories ?? [],
+          analysedAt: p.analysedAt.toISOString(),
+        }
       : null,
 });
 
 export const creatorRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db }) => {
   app.get(
     '/creator/profile',
-    { onRequest: app.authenticate, schema: { tags: ['creator'], summary: 'The caller’s creator profile', security: bearerAuth, response: { 200: Profile, ...errorResponses(401) } } },
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['creator'],
+        summary: 'The caller’s creator profile',
+        security: bearerAuth,
+        response: { 200: Profile, ...errorResponses(401) },
+      },
+    },
     async (request) => present(await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, caller(request).userId) })),
   );
 

@@ -1,7 +1,7 @@
 // Development-only routes (ENABLE_DEV_ROUTES; never in production): SPEC §6.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { fetchMailbox } from '../../lib/email/mailbox.js';
+import { fetchMailbox } from '../../integrations/email/mailbox.js';
 import type { RouteDeps } from '../app.js';
 import { and, eq } from 'drizzle-orm';
 import { creatorProfiles } from '../../db/schema.js';
@@ -57,13 +57,17 @@ export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { con
       },
     },
     async (request) => {
-      if (!config.usesStripeStandin) throw new ApiError(404, 'not_found', 'no local Stripe stand-in is configured (STRIPE_SECRET_KEY is set)');
+      if (!config.usesStripeStandin)
+        throw new ApiError(404, 'not_found', 'no local Stripe stand-in is configured (STRIPE_SECRET_KEY is set)');
       const { accountId } = request.params;
       const owned = await db.query.creatorProfiles.findFirst({
         where: and(eq(creatorProfiles.stripeAccountId, accountId), eq(creatorProfiles.userId, caller(request).userId)),
       });
       if (!owned) throw notFound('account');
-      const res = await fetch(`http://127.0.0.1:${config.STRIPE_STANDIN_PORT}/_standin/accounts/${accountId}/complete`, { method: 'POST', signal: AbortSignal.timeout(5_000) }).catch(() => null);
+      const res = await fetch(`http://127.0.0.1:${config.STRIPE_STANDIN_PORT}/_standin/accounts/${accountId}/complete`, {
+        method: 'POST',
+        signal: AbortSignal.timeout(5_000),
+      }).catch(() => null);
       if (!res?.ok) throw dependencyDown('Stripe stand-in');
       return { completed: true as const };
     },

@@ -63,7 +63,9 @@ function columns(body: Partial<Record<keyof typeof FanFields, unknown>> & { opte
   return {
     ...(rest as Partial<Pick<Row, 'name' | 'email' | 'avatarUrl' | 'tags' | 'valueCents' | 'subscriptionTier' | 'notes'>>),
     ...(lastSeenAt === undefined ? {} : { lastSeenAt: lastSeenAt === null ? null : new Date(lastSeenAt as string) }),
-    ...(optedOut === undefined ? {} : { optedOutAt: optedOut ? (on === 'insert' ? sql`now()` : sql`coalesce(${fans.optedOutAt}, now())`) : null }),
+    ...(optedOut === undefined
+      ? {}
+      : { optedOutAt: optedOut ? (on === 'insert' ? sql`now()` : sql`coalesce(${fans.optedOutAt}, now())`) : null }),
   };
 }
 
@@ -110,7 +112,9 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
           {
             search: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
             tag: Type.Optional(Tag),
-            sort: Type.Optional(Type.Union([Type.Literal('value'), Type.Literal('last_seen'), Type.Literal('created')], { default: 'created' })),
+            sort: Type.Optional(
+              Type.Union([Type.Literal('value'), Type.Literal('last_seen'), Type.Literal('created')], { default: 'created' }),
+            ),
             ...PageQuery,
           },
           { additionalProperties: false },
@@ -130,7 +134,12 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
       if (cursor) {
         const { value, id } = decodeCursor(cursor);
         // The value must be what this sort order keys on: a number for value, a timestamp for the others.
-        const fits = sort === 'value' ? typeof value === 'string' && /^\d+$/.test(value) : value === null ? sort === 'last_seen' : decodeTimestampCursor(cursor) !== undefined;
+        const fits =
+          sort === 'value'
+            ? typeof value === 'string' && /^\d+$/.test(value)
+            : value === null
+              ? sort === 'last_seen'
+              : decodeTimestampCursor(cursor) !== undefined;
         if (!fits) throw new ApiError(400, 'invalid_cursor', 'cursor does not belong to this sort order');
         where.push(order.after(value, id));
       }
@@ -140,7 +149,11 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
         .where(and(...where))
         .orderBy(...order.order)
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.fan.id })), limit, (r) => r.key);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.fan.id })),
+        limit,
+        (r) => r.key,
+      );
       return { items: result.items.map((r) => present(r.fan)), nextCursor: result.nextCursor };
     },
   );
@@ -152,10 +165,7 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
         tags: ['crm'],
         summary: 'Add a fan (unique per platform and handle)',
         security: bearerAuth,
-        body: Type.Object(
-          { platform: Type.Optional(Platform), handle: Handle, ...WritableFields },
-          { additionalProperties: false },
-        ),
+        body: Type.Object({ platform: Type.Optional(Platform), handle: Handle, ...WritableFields }, { additionalProperties: false }),
         response: { 201: Fan, ...errorResponses(400, 401, 409) },
       },
     },
@@ -173,7 +183,15 @@ export const fanRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db 
 
   app.get(
     '/crm/fans/:id',
-    { schema: { tags: ['crm'], summary: 'One fan', security: bearerAuth, params: IdParams, response: { 200: Fan, ...errorResponses(400, 401, 404) } } },
+    {
+      schema: {
+        tags: ['crm'],
+        summary: 'One fan',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 200: Fan, ...errorResponses(400, 401, 404) },
+      },
+    },
     async (request) => {
       const row = await db.query.fans.findFirst({ where: mine(caller(request).userId, request.params.id) });
       if (!row) throw notFound('fan');

@@ -23,7 +23,10 @@ async function probe(check: () => Promise<unknown>): Promise<'ok' | 'down'> {
 }
 
 /** Registered at the root and under /api/v1; `registry` (root only) adds /metrics. */
-export const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps & { registry: Registry | null }> = async (app, { db, temporal, registry }) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<RouteDeps & { registry: Registry | null }> = async (
+  app,
+  { db, temporal, registry },
+) => {
   app.get('/health', { schema: { tags: ['operations'], summary: 'The process is up' } }, async () => ({ status: 'ok' }));
 
   app.get(

@@ -33,13 +33,16 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         description: `Streams the file to storage (at most ${config.IMPORT_MAX_BYTES} bytes), then 202 with the import id to follow at GET /imports/{id}.`,
         security: bearerAuth,
         consumes: ['multipart/form-data'],
-        response: { 202: Type.Object({ importId: Type.String(), status: Type.Literal('queued') }), ...errorResponses(400, 401, 413, 415, 503) },
+        response: {
+          202: Type.Object({ importId: Type.String(), status: Type.Literal('queued') }),
+          ...errorResponses(400, 401, 413, 415, 503),
+        },
       },
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
       const file = await request.file().catch(() => undefined);
-      if (!file || file.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
+      if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
       const importId = randomUUID();
       const dir = path.join(config.DATA_DIR, 'imports');
       const filePath = path.join(dir, `${importId}.csv`);
@@ -49,7 +52,9 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         const fileBytes = file.file.bytesRead;
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        await db.insert(fanImports).values({ id: importId, creatorId: caller(request).userId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
+        await db
+          .insert(fanImports)
+          .values({ id: importId, creatorId: caller(request).userId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
         await temporal.workflow.start(fanImportWorkflow, {
           workflowId: fanImportWorkflowId(importId),
           taskQueue: taskQueue(config, 'crm'),
@@ -76,7 +81,13 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
             status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed')]),
             processedRows: Type.Integer(),
             failureReason: Type.Union([Type.String(), Type.Null()]),
-            summary: Type.Object({ totalRows: Type.Integer(), successfulInserts: Type.Integer(), updated: Type.Integer(), skipped: Type.Integer(), errors: Type.Integer() }),
+            summary: Type.Object({
+              totalRows: Type.Integer(),
+              successfulInserts: Type.Integer(),
+              updated: Type.Integer(),
+              skipped: Type.Integer(),
+              errors: Type.Integer(),
+            }),
             errors: Type.Array(Type.Object({ row: Type.Integer(), error: Type.String() })),
           }),
           ...errorResponses(400, 401, 404),
@@ -84,7 +95,9 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       },
     },
     async (request) => {
-      const imp = await db.query.fanImports.findFirst({ where: and(eq(fanImports.id, request.params.id), eq(fanImports.creatorId, caller(request).userId)) });
+      const imp = await db.query.fanImports.findFirst({
+        where: and(eq(fanImports.id, request.params.id), eq(fanImports.creatorId, caller(request).userId)),
+      });
       if (!imp) throw notFound('import');
       const errors = await db
         .select({ row: fanImportErrors.row, error: fanImportErrors.error })
@@ -96,7 +109,13 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         status: imp.status,
         processedRows: imp.processedRows,
         failureReason: imp.failureReason,
-        summary: { totalRows: imp.processedRows, successfulInserts: imp.inserted, updated: imp.updated, skipped: imp.skipped, errors: imp.errorCount },
+        summary: {
+          totalRows: imp.processedRows,
+          successfulInserts: imp.inserted,
+          updated: imp.updated,
+          skipped: imp.skipped,
+          errors: imp.errorCount,
+        },
         errors,
       };
     },

@@ -6,20 +6,24 @@ import { and, asc, count, desc, eq, inArray, isNotNull, isNull, sql } from 'driz
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { fans, messages, messageStatus, users } from '../../db/schema.js';
-import { connectionFor, enqueueMessage, estimateSendTime, NotConnectedError, PRIORITY, type PriorityName } from '../../lib/outbox.js';
+import { connectionFor, enqueueMessage, estimateSendTime, NotConnectedError, PRIORITY, type PriorityName } from '../../domain/outbox.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
 import { afterNewest, page, PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
-import type { SendQueueProcess } from '../../lib/send-queue-process.js';
+import type { SendQueueProcess } from '../../processes/send-queue.js';
 
 const PriorityNames = ['high', 'normal', 'low'] as const satisfies readonly PriorityName[];
 const priorityName = (value: number): PriorityName => PriorityNames.find((n) => PRIORITY[n] === value) ?? 'low';
 const Priority = Type.Enum(PriorityNames);
 
 export const MessageText = Type.String({ minLength: 1, maxLength: 5_000 });
-export const PriceCents = Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'pay-per-view price; 0 or absent for a free message' });
+export const PriceCents = Type.Integer({
+  minimum: 0,
+  maximum: 1_000_000,
+  description: 'pay-per-view price; 0 or absent for a free message',
+});
 export const MediaUrls = Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { maxItems: 20 });
 
 const Status = Type.Enum(messageStatus.enumValues);
@@ -68,7 +72,10 @@ export const Queued = Type.Object({
   messageId: Type.String(),
   status: Type.Literal('queued'),
   queuedAt: Type.String({ format: 'date-time' }),
-  estimatedSendTime: Type.String({ format: 'date-time', description: 'from the messages ahead in the queue, paced at the account’s rate limit' }),
+  estimatedSendTime: Type.String({
+    format: 'date-time',
+    description: 'from the messages ahead in the queue, paced at the account’s rate limit',
+  }),
 });
 
 /**
@@ -82,14 +89,23 @@ export async function queueMessage(
   input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName },
 ) {
   const creatorId = caller(request).userId;
-  const fan = await db.query.fans.findFirst({ where: and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)) });
+  const fan = await db.query.fans.findFirst({
+    where: and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)),
+  });
   if (!fan) throw notFound('fan');
   if (fan.optedOutAt) throw new ApiError(422, 'fan_opted_out', 'this fan opted out of messages');
   const connection = await connectionFor(db, config, creatorId, fan.platform).catch((err: unknown) => {
     throw err instanceof NotConnectedError ? new ApiError(422, 'platform_not_connected', err.message) : err;
   });
   const message = await db.transaction((tx) =>
-    enqueueMessage(tx, { creatorId, fan, text: input.text, priceCents: input.priceCents, attachments: input.attachments, priority: PRIORITY[input.priority] }),
+    enqueueMessage(tx, {
+      creatorId,
+      fan,
+      text: input.text,
+      priceCents: input.priceCents,
+      attachments: input.attachments,
+      priority: PRIORITY[input.priority],
+    }),
   );
   try {
     await sendQueue.wake(creatorId);
@@ -105,8 +121,19 @@ export async function queueMessage(
     request.log.warn({ err, messageId: message.id }, 'send queue not woken; the message stays queued for the outbox sweep');
   }
   // Best effort: the message is committed, so a failed estimate must not turn into an error.
-  const estimatedSendTime = await estimateSendTime(db, message, { messages: connection.rateLimitMessages, perSeconds: connection.rateLimitSeconds }).catch(() => message.queuedAt!);
-  return { message, accepted: { messageId: message.id, status: 'queued' as const, queuedAt: message.queuedAt!.toISOString(), estimatedSendTime: estimatedSendTime.toISOString() } };
+  const estimatedSendTime = await estimateSendTime(db, message, {
+    messages: connection.rateLimitMessages,
+    perSeconds: connection.rateLimitSeconds,
+  }).catch(() => message.queuedAt!);
+  return {
+    message,
+    accepted: {
+      messageId: message.id,
+      status: 'queued' as const,
+      queuedAt: message.queuedAt!.toISOString(),
+      estimatedSendTime: estimatedSendTime.toISOString(),
+    },
+  };
 }
 
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
@@ -130,7 +157,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
             content: MessageText,
             mediaUrls: Type.Optional(MediaUrls),
             priceCents: Type.Optional(PriceCents),
-            priority: Type.Optional(Type.Enum(PriorityNames, { default: 'normal', description: 'high and normal go before campaign traffic (low)' })),
+            priority: Type.Optional(
+              Type.Enum(PriorityNames, { default: 'normal', description: 'high and normal go before campaign traffic (low)' }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -139,7 +168,13 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
     },
     async (request, reply) => {
       const { recipientId, content, mediaUrls, priceCents, priority = 'normal' } = request.body;
-      const { accepted } = await queueMessage(deps, request, { fanId: recipientId, text: content, attachments: mediaUrls, priceCents, priority });
+      const { accepted } = await queueMessage(deps, request, {
+        fanId: recipientId,
+        text: content,
+        attachments: mediaUrls,
+        priceCents,
+        priority,
+      });
       return reply.status(202).send(accepted);
     },
   );
@@ -159,7 +194,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
             dlqCount: Type.Integer(),
             awaitingOperator: Type.Integer(),
             lastProcessedAt: Nullable(Type.String({ format: 'date-time' })),
-            metrics: Type.Object({ messagesQueuedToday: Type.Integer(), messagesProcessedToday: Type.Integer(), failureRate: Type.Number() }),
+            metrics: Type.Object({
+              messagesQueuedToday: Type.Integer(),
+              messagesProcessedToday: Type.Integer(),
+              failureRate: Type.Number(),
+            }),
           }),
           ...errorResponses(401),
         },
@@ -171,7 +210,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
       const byStatus = await db
         .select({ status: messages.status, n: count() })
         .from(messages)
-        .where(and(eq(messages.creatorId, creatorId), inArray(messages.status, ['queued', 'failed', 'sending', 'dead', 'awaiting_operator'])))
+        .where(
+          and(eq(messages.creatorId, creatorId), inArray(messages.status, ['queued', 'failed', 'sending', 'dead', 'awaiting_operator'])),
+        )
         .groupBy(messages.status);
       const n = (...statuses: string[]) => byStatus.filter((r) => statuses.includes(r.status)).reduce((sum, r) => sum + r.n, 0);
       const tz = sql`(select ${users.timezone} from ${users} where ${users.id} = ${creatorId})`;
@@ -185,7 +226,10 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         .from(messages)
         .where(and(eq(messages.creatorId, creatorId), sql`${messages.queuedAt} >= ${today}`));
       const [sent] = await db
-        .select({ today: sql<number>`count(*) filter (where ${messages.sentAt} >= ${today})::int`, last: sql<string | null>`max(${messages.sentAt})::text` })
+        .select({
+          today: sql<number>`count(*) filter (where ${messages.sentAt} >= ${today})::int`,
+          last: sql<string | null>`max(${messages.sentAt})::text`,
+        })
         .from(messages)
         .where(and(eq(messages.creatorId, creatorId), isNotNull(messages.sentAt), eq(messages.direction, 'out')));
       const settled = (queued?.sent ?? 0) + (queued?.dead ?? 0);
@@ -195,7 +239,11 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         dlqCount: n('dead'),
         awaitingOperator: n('awaiting_operator'),
         lastProcessedAt: sent?.last ? new Date(sent.last).toISOString() : null,
-        metrics: { messagesQueuedToday: queued?.queued ?? 0, messagesProcessedToday: sent?.today ?? 0, failureRate: settled === 0 ? 0 : (queued?.dead ?? 0) / settled },
+        metrics: {
+          messagesQueuedToday: queued?.queued ?? 0,
+          messagesProcessedToday: sent?.today ?? 0,
+          failureRate: settled === 0 ? 0 : (queued?.dead ?? 0) / settled,
+        },
       };
     },
   );
@@ -205,7 +253,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
     {
       schema: {
         tags: ['messaging'],
-        summary: 'The caller’s messages by status, newest first: `?status=dead` is the dead-letter queue, `awaiting_operator` the manual tasks',
+        summary:
+          'The caller’s messages by status, newest first: `?status=dead` is the dead-letter queue, `awaiting_operator` the manual tasks',
         security: bearerAuth,
         querystring: Type.Object({ status: Status, ...PageQuery }, { additionalProperties: false }),
         response: { 200: Type.Object({ items: Type.Array(Message), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
@@ -221,14 +270,26 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         .where(and(...where))
         .orderBy(desc(messages.createdAt), asc(messages.id))
         .limit(limit + 1);
-      const result = page(rows.map((r) => ({ ...r, id: r.m.id })), limit, (r) => r.key);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.m.id })),
+        limit,
+        (r) => r.key,
+      );
       return { items: result.items.map((r) => presentMessage(r.m)), nextCursor: result.nextCursor };
     },
   );
 
   app.get(
     '/messages/:id',
-    { schema: { tags: ['messaging'], summary: 'One message and its delivery state', security: bearerAuth, params: IdParams, response: { 200: Message, ...errorResponses(400, 401, 404) } } },
+    {
+      schema: {
+        tags: ['messaging'],
+        summary: 'One message and its delivery state',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 200: Message, ...errorResponses(400, 401, 404) },
+      },
+    },
     async (request) => {
       const row = await db.query.messages.findFirst({ where: mine(request, request.params.id) });
       if (!row) throw notFound('message');
@@ -259,7 +320,9 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         throw new ApiError(409, 'not_dead', `only a dead-lettered message can be retried; this one is ${exists.status}`);
       }
       // Already committed as queued: if the wake fails, the next enqueue or the maintenance sweep sends it.
-      await deps.sendQueue.wake(row.creatorId).catch((err: unknown) => request.log.warn({ err, messageId: row.id }, 'send queue not woken after retry'));
+      await deps.sendQueue
+        .wake(row.creatorId)
+        .catch((err: unknown) => request.log.warn({ err, messageId: row.id }, 'send queue not woken after retry'));
       return reply.status(202).send(presentMessage(row));
     },
   );
@@ -287,11 +350,16 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
       const { outcome, platformMessageId, error } = request.body;
       const [row] = await db
         .update(messages)
-        .set(outcome === 'sent' ? { status: 'sent', sentAt: sql`now()`, platformMessageId } : { status: 'dead', lastError: error ?? 'the operator could not send it' })
+        .set(
+          outcome === 'sent'
+            ? { status: 'sent', sentAt: sql`now()`, platformMessageId }
+            : { status: 'dead', lastError: error ?? 'the operator could not send it' },
+        )
         .where(and(mine(request, request.params.id), eq(messages.status, 'awaiting_operator')))
         .returning()
         .catch((err: unknown) => {
-          if ((err as { cause?: { code?: string } }).cause?.code === '23505') throw new ApiError(409, 'platform_message_id_taken', 'another message already has this platformMessageId');
+          if ((err as { cause?: { code?: string } }).cause?.code === '23505')
+            throw new ApiError(409, 'platform_message_id_taken', 'another message already has this platformMessageId');
           throw err;
         });
       if (!row) {

@@ -80,7 +80,11 @@ export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
     async (request) => {
       const { timezone } = request.body;
       assertIanaTimezone(timezone);
-      const [user] = await db.update(users).set({ timezone, updatedAt: sql`now()` }).where(eq(users.id, caller(request).userId)).returning({ timezone: users.timezone });
+      const [user] = await db
+        .update(users)
+        .set({ timezone, updatedAt: sql`now()` })
+        .where(eq(users.id, caller(request).userId))
+        .returning({ timezone: users.timezone });
       if (!user) throw notFound('user');
       return user;
     },

@@ -10,8 +10,14 @@ import { Type } from 'typebox';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { conversations, fans, messages, platformConnections, platformEvents, revenueEvents } from '../../db/schema.js';
-import { inboundWebhookUrl, newSecrets, sealSecrets, unsealConnection, type ConnectionSettings } from '../../lib/platforms/connections.js';
-import { SIGNATURE_HEADER, verifySignature } from '../../lib/platforms/signature.js';
+import {
+  inboundWebhookUrl,
+  newSecrets,
+  sealSecrets,
+  unsealConnection,
+  type ConnectionSettings,
+} from '../../domain/platform-connections.js';
+import { SIGNATURE_HEADER, verifySignature } from '../../integrations/platforms/signature.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError } from '../errors.js';
@@ -54,10 +60,18 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   app.get(
     '/platforms/connections',
     {
-      schema: { tags: ['platforms'], summary: 'The caller’s platform connections (secrets are never listed)', security: bearerAuth, response: { 200: Type.Object({ items: Type.Array(Connection) }), ...errorResponses(401) } },
+      schema: {
+        tags: ['platforms'],
+        summary: 'The caller’s platform connections (secrets are never listed)',
+        security: bearerAuth,
+        response: { 200: Type.Object({ items: Type.Array(Connection) }), ...errorResponses(401) },
+      },
     },
     async (request) => {
-      const rows = await db.select().from(platformConnections).where(eq(platformConnections.creatorId, caller(request).userId));
+      const rows = await db
+        .select()
+        .from(platformConnections)
+        .where(eq(platformConnections.creatorId, caller(request).userId));
       return { items: rows.map((r) => present(r, false)) };
     },
   );
@@ -87,11 +101,19 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       const creatorId = caller(request).userId;
       const { platform } = request.params;
       const { adapter, rateLimit, bridgeUrl, rotateSecret = false } = request.body;
-      if (adapter === 'sandbox' && config.production) throw new ApiError(422, 'adapter_unavailable', 'the sandbox adapter is for development and tests');
-      if ((adapter === 'bridge') !== (bridgeUrl !== undefined)) throw new ApiError(400, 'validation_failed', 'bridgeUrl is required for the bridge adapter and only for it');
-      if (bridgeUrl && config.production && !bridgeUrl.startsWith('https://')) throw new ApiError(400, 'validation_failed', 'bridgeUrl must be https in production');
-      const existing = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
-      const limit = { rateLimitMessages: rateLimit?.messages ?? existing?.rateLimitMessages ?? config.SEND_RATE_LIMIT_PER_MINUTE, rateLimitSeconds: rateLimit?.perSeconds ?? existing?.rateLimitSeconds ?? 60 };
+      if (adapter === 'sandbox' && config.production)
+        throw new ApiError(422, 'adapter_unavailable', 'the sandbox adapter is for development and tests');
+      if ((adapter === 'bridge') !== (bridgeUrl !== undefined))
+        throw new ApiError(400, 'validation_failed', 'bridgeUrl is required for the bridge adapter and only for it');
+      if (bridgeUrl && config.production && !bridgeUrl.startsWith('https://'))
+        throw new ApiError(400, 'validation_failed', 'bridgeUrl must be https in production');
+      const existing = await db.query.platformConnections.findFirst({
+        where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
+      });
+      const limit = {
+        rateLimitMessages: rateLimit?.messages ?? existing?.rateLimitMessages ?? config.SEND_RATE_LIMIT_PER_MINUTE,
+        rateLimitSeconds: rateLimit?.perSeconds ?? existing?.rateLimitSeconds ?? 60,
+      };
       if (!existing) {
         const [row] = await db
           .insert(platformConnections)
@@ -103,7 +125,8 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       }
       const current = unsealConnection(existing, config.CREDENTIALS_KEY);
       // A new adapter gets credentials of its own; the webhook secret changes only when asked.
-      const credentials = adapter === existing.adapter && adapter !== 'bridge' ? current.credentials : newSecrets(adapter, bridgeUrl).credentials;
+      const credentials =
+        adapter === existing.adapter && adapter !== 'bridge' ? current.credentials : newSecrets(adapter, bridgeUrl).credentials;
       const webhookSecret = rotateSecret ? newSecrets(adapter, bridgeUrl).webhookSecret : current.webhookSecret;
       const [row] = await db
         .update(platformConnections)
@@ -124,9 +147,26 @@ const When = z.iso.datetime({ offset: true }).refine((v) => {
 }, 'must be between 2000 and 2100');
 const EventEnvelope = z.object({ id: z.string().min(1).max(200), type: z.string().min(1).max(100), data: z.unknown() });
 const EventData = {
-  'message.received': z.object({ fanHandle: Handle, fanName: z.string().max(200).optional(), text: z.string().max(10_000), messageId: z.string().min(1).max(200), sentAt: When }),
-  'purchase.created': z.object({ fanHandle: Handle, amountCents: Cents, messageId: z.string().min(1).max(200).optional(), purchasedAt: When }),
-  'subscription.created': z.object({ fanHandle: Handle, fanName: z.string().max(200).optional(), tier: z.string().min(1).max(50).optional(), amountCents: Cents, subscribedAt: When }),
+  'message.received': z.object({
+    fanHandle: Handle,
+    fanName: z.string().max(200).optional(),
+    text: z.string().max(10_000),
+    messageId: z.string().min(1).max(200),
+    sentAt: When,
+  }),
+  'purchase.created': z.object({
+    fanHandle: Handle,
+    amountCents: Cents,
+    messageId: z.string().min(1).max(200).optional(),
+    purchasedAt: When,
+  }),
+  'subscription.created': z.object({
+    fanHandle: Handle,
+    fanName: z.string().max(200).optional(),
+    tier: z.string().min(1).max(50).optional(),
+    amountCents: Cents,
+    subscribedAt: When,
+  }),
 };
 type EventType = keyof typeof EventData;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -139,7 +179,11 @@ async function upsertFan(tx: Tx, connection: ConnectionSettings, handle: string,
     .onConflictDoUpdate({
       target: [fans.creatorId, fans.platform, fans.handle],
       targetWhere: isNull(fans.deletedAt),
-      set: { lastSeenAt: sql`greatest(${fans.lastSeenAt}, excluded.last_seen_at)`, name: sql`coalesce(${fans.name}, excluded.name)`, updatedAt: sql`now()` },
+      set: {
+        lastSeenAt: sql`greatest(${fans.lastSeenAt}, excluded.last_seen_at)`,
+        name: sql`coalesce(${fans.name}, excluded.name)`,
+        updatedAt: sql`now()`,
+      },
     })
     .returning({ id: fans.id });
   return fan!;
@@ -151,8 +195,13 @@ async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventTyp
     const d = EventData[type].parse(data);
     const sentAt = new Date(d.sentAt);
     const fan = await upsertFan(tx, connection, d.fanHandle, sentAt, d.fanName);
-    await tx.insert(conversations).values({ creatorId: connection.creatorId, fanId: fan.id, platform: connection.platform, lastMessageAt: sentAt }).onConflictDoNothing();
-    const conversation = await tx.query.conversations.findFirst({ where: and(eq(conversations.creatorId, connection.creatorId), eq(conversations.fanId, fan.id)) });
+    await tx
+      .insert(conversations)
+      .values({ creatorId: connection.creatorId, fanId: fan.id, platform: connection.platform, lastMessageAt: sentAt })
+      .onConflictDoNothing();
+    const conversation = await tx.query.conversations.findFirst({
+      where: and(eq(conversations.creatorId, connection.creatorId), eq(conversations.fanId, fan.id)),
+    });
     const [inserted] = await tx
       .insert(messages)
       .values({
@@ -172,7 +221,10 @@ async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventTyp
     if (inserted) {
       await tx
         .update(conversations)
-        .set({ unreadCount: sql`${conversations.unreadCount} + 1`, lastMessageAt: sql`greatest(${conversations.lastMessageAt}, ${sentAt.toISOString()}::timestamptz)` })
+        .set({
+          unreadCount: sql`${conversations.unreadCount} + 1`,
+          lastMessageAt: sql`greatest(${conversations.lastMessageAt}, ${sentAt.toISOString()}::timestamptz)`,
+        })
         .where(eq(conversations.id, conversation!.id));
     }
     return;
@@ -183,15 +235,32 @@ async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventTyp
   let messageId: string | null = null;
   if ('messageId' in d && d.messageId) {
     const bought = await tx.query.messages.findFirst({
-      where: and(eq(messages.creatorId, connection.creatorId), eq(messages.platform, connection.platform), eq(messages.platformMessageId, d.messageId)),
+      where: and(
+        eq(messages.creatorId, connection.creatorId),
+        eq(messages.platform, connection.platform),
+        eq(messages.platformMessageId, d.messageId),
+      ),
       columns: { id: true },
     });
     messageId = bought?.id ?? null;
   }
-  await tx.insert(revenueEvents).values({ creatorId: connection.creatorId, fanId: fan.id, kind: type === 'purchase.created' ? 'purchase' : 'subscription', amountCents: d.amountCents, messageId, occurredAt });
+  await tx
+    .insert(revenueEvents)
+    .values({
+      creatorId: connection.creatorId,
+      fanId: fan.id,
+      kind: type === 'purchase.created' ? 'purchase' : 'subscription',
+      amountCents: d.amountCents,
+      messageId,
+      occurredAt,
+    });
   await tx
     .update(fans)
-    .set({ valueCents: sql`${fans.valueCents} + ${d.amountCents}`, ...('tier' in d && d.tier ? { subscriptionTier: d.tier } : {}), updatedAt: sql`now()` })
+    .set({
+      valueCents: sql`${fans.valueCents} + ${d.amountCents}`,
+      ...('tier' in d && d.tier ? { subscriptionTier: d.tier } : {}),
+      updatedAt: sql`now()`,
+    })
     .where(eq(fans.id, fan.id));
 }
 
@@ -211,7 +280,10 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async
         params: PlatformParams,
         querystring: Type.Object({ connectionId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
         headers: Type.Object({ [SIGNATURE_HEADER]: Type.String({ minLength: 1, maxLength: 1024 }) }),
-        response: { 200: Type.Object({ received: Type.Literal(true), duplicate: Type.Boolean(), ignored: Type.Boolean() }), ...errorResponses(400, 415, 503) },
+        response: {
+          200: Type.Object({ received: Type.Literal(true), duplicate: Type.Boolean(), ignored: Type.Boolean() }),
+          ...errorResponses(400, 415, 503),
+        },
       },
     },
     async (request) => {
@@ -233,10 +305,19 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async
       const known = Object.hasOwn(EventData, envelope.type) ? (envelope.type as EventType) : undefined;
       if (known) {
         const check = EventData[known].safeParse(envelope.data);
-        if (!check.success) throw new ApiError(400, 'invalid_event', `${known}: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        if (!check.success)
+          throw new ApiError(
+            400,
+            'invalid_event',
+            `${known}: ${check.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          );
       }
       const duplicate = await db.transaction(async (tx) => {
-        const [fresh] = await tx.insert(platformEvents).values({ connectionId: connection.id, eventId: envelope.id, type: envelope.type }).onConflictDoNothing().returning({ id: platformEvents.eventId });
+        const [fresh] = await tx
+          .insert(platformEvents)
+          .values({ connectionId: connection.id, eventId: envelope.id, type: envelope.type })
+          .onConflictDoNothing()
+          .returning({ id: platformEvents.eventId });
         if (fresh && known) await applyEvent(tx, connection, known, envelope.data);
         return !fresh;
       });

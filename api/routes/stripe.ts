@@ -51,7 +51,10 @@ export const stripeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         summary: 'A fresh single-use onboarding link for the existing account',
         security: bearerAuth,
         body: LinkBody,
-        response: { 200: Type.Object({ onboardingUrl: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses(400, 401, 422, 503) },
+        response: {
+          200: Type.Object({ onboardingUrl: Type.String(), expiresAt: Type.String({ format: 'date-time' }) }),
+          ...errorResponses(400, 401, 422, 503),
+        },
       },
       preValidation: emptyBodyIsEmptyObject,
     },

@@ -41,7 +41,12 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         throw new ApiError(400, 'invalid_signature', 'the Stripe-Signature header does not match the payload');
       }
       // Signed but not shaped like an event (only someone holding the secret can send this).
-      if (typeof event?.id !== 'string' || typeof event.type !== 'string' || typeof event.data?.object !== 'object' || event.data.object === null) {
+      if (
+        typeof event?.id !== 'string' ||
+        typeof event.type !== 'string' ||
+        typeof event.data?.object !== 'object' ||
+        event.data.object === null
+      ) {
         throw new ApiError(400, 'invalid_event', 'the payload is not a Stripe event');
       }
       const object = event.data.object as { object?: string; id?: string };

@@ -8,7 +8,7 @@ import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFanImportActivities, IMPORT_CHUNK_ROWS } from '../../activities/fan-import.js';
 import { fanImports, fans } from '../../db/schema.js';
-import { projectRoot } from '../../lib/toolchain.js';
+import { projectRoot } from '../../dev/toolchain.js';
 import { register, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -26,13 +26,19 @@ async function newImport(rows: number) {
   const filePath = path.join(dir, `${randomUUID()}.csv`);
   const content = `${lines.join('\r\n')}\r\n`;
   await writeFile(filePath, content);
-  const [imp] = await h.db.insert(fanImports).values({ creatorId: userId, filePath, fileBytes: Buffer.byteLength(content) }).returning();
+  const [imp] = await h.db
+    .insert(fanImports)
+    .values({ creatorId: userId, filePath, fileBytes: Buffer.byteLength(content) })
+    .returning();
   return { importId: imp!.id, userId };
 }
 
 /** One attempt of the activity, in a context of its own (heartbeats go nowhere). */
 const attempt = (importId: string) =>
-  new MockActivityEnvironment().run(createFanImportActivities({ db: h.db }).importFanCsvChunk, { importId }) as Promise<{ done: boolean; processedRows: number }>;
+  new MockActivityEnvironment().run(createFanImportActivities({ db: h.db }).importFanCsvChunk, { importId }) as Promise<{
+    done: boolean;
+    processedRows: number;
+  }>;
 
 describe('fan import activity', () => {
   it('works through a multi-chunk file, each chunk from the last checkpoint', async () => {
@@ -47,7 +53,12 @@ describe('fan import activity', () => {
     expect(progress).toEqual([IMPORT_CHUNK_ROWS, IMPORT_CHUNK_ROWS * 2, rows]);
     const [n] = await h.db.select({ n: count() }).from(fans).where(eq(fans.creatorId, userId));
     expect(n!.n).toBe(rows);
-    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({ status: 'completed', inserted: rows, processedRows: rows, errorCount: 0 });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
+      status: 'completed',
+      inserted: rows,
+      processedRows: rows,
+      errorCount: 0,
+    });
   });
 
   it('writes a chunk once when two attempts run it at the same time', async () => {
@@ -60,6 +71,9 @@ describe('fan import activity', () => {
     expect(done).toEqual({ done: true, processedRows: IMPORT_CHUNK_ROWS + 5 });
     const [n] = await h.db.select({ n: count() }).from(fans).where(eq(fans.creatorId, userId));
     expect(n!.n).toBe(IMPORT_CHUNK_ROWS + 5);
-    expect(await h.db.query.fans.findFirst({ where: and(eq(fans.creatorId, userId), eq(fans.handle, 'fan_7')) })).toMatchObject({ name: 'Fan, number 7', valueCents: 750 });
+    expect(await h.db.query.fans.findFirst({ where: and(eq(fans.creatorId, userId), eq(fans.handle, 'fan_7')) })).toMatchObject({
+      name: 'Fan, number 7',
+      valueCents: 750,
+    });
   });
 });

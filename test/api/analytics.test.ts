@@ -12,7 +12,8 @@ afterAll(() => h?.close());
 
 const TZ = 'America/New_York';
 const HOUR = 3_600_000;
-const localDate = (t: number) => new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit' }).format(t);
+const localDate = (t: number) =>
+  new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit' }).format(t);
 const offset = (t: number) => new Intl.DateTimeFormat('en-US', { timeZone: TZ, timeZoneName: 'longOffset' }).format(t).split(' ').pop();
 
 /** The most recent instant (to the hour) at which the creator's UTC offset changed. */
@@ -40,12 +41,35 @@ describe('analytics', () => {
     const change = lastDstChange(now);
     // Around the change, and 2.5 h before and 22.5 h after it: one of those is local 23:30 or 00:30
     // depending on the offset in force, so a bucket by the wrong offset puts it on the wrong day.
-    const instants = [change - 30 * 60_000, change + 30 * 60_000, change - 2.5 * HOUR, change + 22.5 * HOUR, change - 21 * HOUR, now - 60_000];
-    await h.db.insert(revenueEvents).values(instants.map((t, i) => ({ creatorId: c.userId, fanId: fan!.id, kind: i % 2 ? ('purchase' as const) : ('subscription' as const), amountCents: 100 * (i + 1), occurredAt: new Date(t) })));
+    const instants = [
+      change - 30 * 60_000,
+      change + 30 * 60_000,
+      change - 2.5 * HOUR,
+      change + 22.5 * HOUR,
+      change - 21 * HOUR,
+      now - 60_000,
+    ];
+    await h.db
+      .insert(revenueEvents)
+      .values(
+        instants.map((t, i) => ({
+          creatorId: c.userId,
+          fanId: fan!.id,
+          kind: i % 2 ? ('purchase' as const) : ('subscription' as const),
+          amountCents: 100 * (i + 1),
+          occurredAt: new Date(t),
+        })),
+      );
     const expected = new Map<string, number>();
-    instants.forEach((t, i) => expected.set(localDate(t), (expected.get(localDate(t)) ?? 0) + 100 * (i + 1)));
+    instants.forEach((t, i) => {
+      expected.set(localDate(t), (expected.get(localDate(t)) ?? 0) + 100 * (i + 1));
+    });
 
-    const body = (await get(c.auth, '/analytics/revenue?days=366')).json() as { timezone: string; totalCents: number; days: { date: string; revenueCents: number }[] };
+    const body = (await get(c.auth, '/analytics/revenue?days=366')).json() as {
+      timezone: string;
+      totalCents: number;
+      days: { date: string; revenueCents: number }[];
+    };
     expect(body.timezone).toBe(TZ);
     expect(body.days).toHaveLength(366);
     expect(body.days.at(-1)!.date).toBe(localDate(now));
@@ -67,13 +91,35 @@ describe('analytics', () => {
       .returning();
     await h.db.insert(revenueEvents).values([
       { creatorId: c.userId, fanId: rows[0]!.id, kind: 'purchase', amountCents: 2_500, occurredAt: new Date(Date.now() - 2 * HOUR) },
-      { creatorId: c.userId, fanId: rows[1]!.id, kind: 'subscription', amountCents: 999, occurredAt: new Date(Date.now() - 45 * 24 * HOUR) },
+      {
+        creatorId: c.userId,
+        fanId: rows[1]!.id,
+        kind: 'subscription',
+        amountCents: 999,
+        occurredAt: new Date(Date.now() - 45 * 24 * HOUR),
+      },
     ]);
     const overview = (await get(c.auth, '/analytics/overview')).json();
-    expect(overview).toMatchObject({ totalFans: 2, activeFans: 1, newFans: 2, lifetimeValueCents: 95_000, revenueCents: 2_500, purchases: 1, subscriptions: 0 });
+    expect(overview).toMatchObject({
+      totalFans: 2,
+      activeFans: 1,
+      newFans: 2,
+      lifetimeValueCents: 95_000,
+      revenueCents: 2_500,
+      purchases: 1,
+      subscriptions: 0,
+    });
     const wider = (await get(c.auth, `/analytics/overview?from=${new Date(Date.now() - 60 * 24 * HOUR).toISOString()}`)).json();
     expect(wider).toMatchObject({ activeFans: 2, revenueCents: 3_499, subscriptions: 1 });
-    expect((await h.app.inject({ method: 'GET', url: '/api/v1/analytics/overview?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z', headers: c.auth })).statusCode).toBe(400);
+    expect(
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: '/api/v1/analytics/overview?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z',
+          headers: c.auth,
+        })
+      ).statusCode,
+    ).toBe(400);
 
     const top = (await get(c.auth, '/analytics/top-fans?limit=5')).json();
     expect(top.items.map((f: { handle: string }) => f.handle)).toEqual(['whale', 'regular']);

@@ -20,7 +20,11 @@ const post = (url: string, payload?: unknown, headers: Record<string, string> = 
 describe('register → verify → status', () => {
   it('registers, mails a localized link, verifies once, and the projection moves to accept_terms', async () => {
     const email = uniqueEmail();
-    const res = await post('/auth/register', { email: email.toUpperCase(), password: STRONG_PASSWORD, name: 'Zoé', timezone: 'Europe/Paris' }, { 'accept-language': 'fr-FR,fr;q=0.9,en;q=0.5' });
+    const res = await post(
+      '/auth/register',
+      { email: email.toUpperCase(), password: STRONG_PASSWORD, name: 'Zoé', timezone: 'Europe/Paris' },
+      { 'accept-language': 'fr-FR,fr;q=0.9,en;q=0.5' },
+    );
     expect(res.statusCode).toBe(201);
     expect(res.json()).toEqual({ userId: expect.any(String), onboarding: { step: 'verify_email' } });
 
@@ -30,7 +34,10 @@ describe('register → verify → status', () => {
     expect(mail?.text).toContain(`${h.config.FRONTEND_URL}/verify-email?token=${token}`);
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
     // Only the hash is stored.
-    const stored = await h.db.select().from(emailTokens).where(eq(emailTokens.tokenHash, sha256Hex(token)));
+    const stored = await h.db
+      .select()
+      .from(emailTokens)
+      .where(eq(emailTokens.tokenHash, sha256Hex(token)));
     expect(stored).toHaveLength(1);
     expect(await h.db.select().from(emailTokens).where(eq(emailTokens.tokenHash, token))).toHaveLength(0);
 
@@ -90,7 +97,10 @@ describe('verification tokens', () => {
     expect(second).not.toBe(first);
     expect((await post('/auth/verify-email', { token: first })).statusCode).toBe(400);
 
-    await h.db.update(emailTokens).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(emailTokens.tokenHash, sha256Hex(second)));
+    await h.db
+      .update(emailTokens)
+      .set({ expiresAt: sql`now() - interval '1 second'` })
+      .where(eq(emailTokens.tokenHash, sha256Hex(second)));
     const expired = await post('/auth/verify-email', { token: second });
     expect(expired.statusCode).toBe(400);
     expect(expired.json().error.code).toBe('invalid_token');
@@ -150,7 +160,9 @@ describe('sessions', () => {
     const { accessToken } = await login(h, email);
     const [head, body] = accessToken.split('.');
     const forged = `${head}.${body}.${'A'.repeat(43)}`;
-    const adminClaims = Buffer.from(JSON.stringify({ role: 'admin', sub: 'x', iss: 'ofm-social-os', exp: 9_999_999_999 })).toString('base64url');
+    const adminClaims = Buffer.from(JSON.stringify({ role: 'admin', sub: 'x', iss: 'ofm-social-os', exp: 9_999_999_999 })).toString(
+      'base64url',
+    );
     for (const headers of [{}, bearer(forged), bearer(`${head}.${adminClaims}.`), { authorization: accessToken }, bearer('')]) {
       const res = await h.app.inject({ url: '/api/v1/auth/me', headers });
       expect(res.statusCode).toBe(401);
@@ -189,7 +201,9 @@ describe('login', () => {
 
   it('lets no more than the allowed guesses through when they arrive in parallel', async () => {
     const { email } = await register(h);
-    const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => post('/auth/login', { email, password: `parallel-guess-${i}` })));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => post('/auth/login', { email, password: `parallel-guess-${i}` })),
+    );
     const codes = answers.map((a) => a.statusCode);
     expect(codes.filter((c) => c === 401)).toHaveLength(h.config.LOGIN_MAX_FAILURES);
     expect(codes.filter((c) => c === 429)).toHaveLength(12 - h.config.LOGIN_MAX_FAILURES);
@@ -200,13 +214,28 @@ describe('login', () => {
     try {
       const ip = { 'x-forwarded-for': `203.0.113.${Math.floor(Math.random() * 250)}` };
       for (let i = 0; i < 3; i++) {
-        const r = await tight.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: ip, payload: { email: uniqueEmail(), password: 'whatever-password' } });
+        const r = await tight.app.inject({
+          method: 'POST',
+          url: '/api/v1/auth/login',
+          headers: ip,
+          payload: { email: uniqueEmail(), password: 'whatever-password' },
+        });
         expect(r.statusCode).toBe(401);
       }
-      const blocked = await tight.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: ip, payload: { email: uniqueEmail(), password: 'whatever-password' } });
+      const blocked = await tight.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        headers: ip,
+        payload: { email: uniqueEmail(), password: 'whatever-password' },
+      });
       expect(blocked.statusCode).toBe(429);
       expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
-      const elsewhere = await tight.app.inject({ method: 'POST', url: '/api/v1/auth/login', headers: { 'x-forwarded-for': '198.51.100.7' }, payload: { email: uniqueEmail(), password: 'whatever-password' } });
+      const elsewhere = await tight.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        headers: { 'x-forwarded-for': '198.51.100.7' },
+        payload: { email: uniqueEmail(), password: 'whatever-password' },
+      });
       expect(elsewhere.statusCode).toBe(401);
     } finally {
       await tight.close();

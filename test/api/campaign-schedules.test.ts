@@ -77,14 +77,24 @@ describe('recurring campaigns', () => {
     const c = await creator();
     const campaignId = await campaignFor(c, 3);
     await c.ok('PUT', `/campaigns/${campaignId}/schedule`, { every: '2s', timezone: 'UTC', maxRuns: 3 });
-    await waitFor(async () => {
-      const got = await c.ok('GET', `/campaigns/${campaignId}`);
-      return got.run === 4 && got.status === 'completed';
-    }, 'three scheduled runs', 60_000);
+    await waitFor(
+      async () => {
+        const got = await c.ok('GET', `/campaigns/${campaignId}`);
+        return got.run === 4 && got.status === 'completed';
+      },
+      'three scheduled runs',
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 4_000));
     expect((await c.ok('GET', `/campaigns/${campaignId}`)).run).toBe(4);
-    expect(await c.ok('GET', `/campaigns/${campaignId}/schedule`)).toMatchObject({ remainingRuns: 0, nextRuns: [], every: '2s', maxRuns: 3 });
-    for (const run of [2, 3, 4]) expect((await c.ok('GET', `/campaigns/${campaignId}/recipients?run=${run}&status=sent`)).items).toHaveLength(3);
+    expect(await c.ok('GET', `/campaigns/${campaignId}/schedule`)).toMatchObject({
+      remainingRuns: 0,
+      nextRuns: [],
+      every: '2s',
+      maxRuns: 3,
+    });
+    for (const run of [2, 3, 4])
+      expect((await c.ok('GET', `/campaigns/${campaignId}/recipients?run=${run}&status=sent`)).items).toHaveLength(3);
     const keys = (await sandboxOf(h).deliveries(c.userId)).deliveries.map((d) => d.idempotencyKey);
     expect(keys).toHaveLength(12);
     expect(new Set(keys).size).toBe(12);
@@ -93,7 +103,11 @@ describe('recurring campaigns', () => {
   it('stops at endAt', async () => {
     const c = await creator();
     const campaignId = await campaignFor(c, 1);
-    await c.ok('PUT', `/campaigns/${campaignId}/schedule`, { every: '1s', timezone: 'UTC', endAt: new Date(Date.now() + 3_000).toISOString() });
+    await c.ok('PUT', `/campaigns/${campaignId}/schedule`, {
+      every: '1s',
+      timezone: 'UTC',
+      endAt: new Date(Date.now() + 3_000).toISOString(),
+    });
     await new Promise((r) => setTimeout(r, 6_000));
     const runs = (await c.ok('GET', `/campaigns/${campaignId}`)).run;
     expect(runs).toBeGreaterThan(1);
@@ -105,40 +119,68 @@ describe('recurring campaigns', () => {
   it('fires a local time that repeats when the clocks go back only once, and a retried firing keeps its run', async () => {
     const c = await creator();
     const campaignId = await campaignFor(c, 1);
-    await h.db.update(campaigns).set({ schedule: { cron: '30 1 * * *', timezone: TZ } }).where(eq(campaigns.id, campaignId));
+    await h.db
+      .update(campaigns)
+      .set({ schedule: { cron: '30 1 * * *', timezone: TZ } })
+      .where(eq(campaigns.id, campaignId));
     const activities = createCampaignActivities({ db: h.db, config: h.config, sendQueue: { wake: async () => {} } });
     // 2026-11-01 01:30 EDT, then 01:30 EST an hour later.
     const first = await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') });
     expect(first).toBe(2);
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') })).toBe(2);
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-b', scheduledAt: Date.parse('2026-11-01T06:30:00Z') })).toBeNull();
+    expect(
+      await activities.startScheduledRun({ campaignId, firing: 'firing-b', scheduledAt: Date.parse('2026-11-01T06:30:00Z') }),
+    ).toBeNull();
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-c', scheduledAt: Date.parse('2026-11-02T06:30:00Z') })).toBe(3);
 
     // While a run is still going, a firing starts nothing (the first run is not the Schedule's, so
     // its overlap rule alone would not see it).
     await h.db.update(campaigns).set({ status: 'running' }).where(eq(campaigns.id, campaignId));
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-d', scheduledAt: Date.parse('2026-11-03T06:30:00Z') })).toBeNull();
+    expect(
+      await activities.startScheduledRun({ campaignId, firing: 'firing-d', scheduledAt: Date.parse('2026-11-03T06:30:00Z') }),
+    ).toBeNull();
     // An interval's firings are distinct instants even when the local time repeats.
-    await h.db.update(campaigns).set({ status: 'completed', schedule: { every: '1h', timezone: TZ } }).where(eq(campaigns.id, campaignId));
+    await h.db
+      .update(campaigns)
+      .set({ status: 'completed', schedule: { every: '1h', timezone: TZ } })
+      .where(eq(campaigns.id, campaignId));
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-e', scheduledAt: Date.parse('2027-11-07T05:30:00Z') })).toBe(4);
     expect(await activities.startScheduledRun({ campaignId, firing: 'firing-f', scheduledAt: Date.parse('2027-11-07T06:30:00Z') })).toBe(5);
     // A cancelled campaign's firings start nothing.
     await h.db.update(campaigns).set({ status: 'cancelled' }).where(eq(campaigns.id, campaignId));
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-g', scheduledAt: Date.parse('2027-11-08T05:30:00Z') })).toBeNull();
+    expect(
+      await activities.startScheduledRun({ campaignId, firing: 'firing-g', scheduledAt: Date.parse('2027-11-08T05:30:00Z') }),
+    ).toBeNull();
   });
 
   it('validates the schedule and hides other creators’ campaigns', async () => {
     const c = await creator();
     const campaignId = await campaignFor(c, 1);
-    for (const body of [{ timezone: 'UTC' }, { cron: '0 9 * * *', every: '1d', timezone: 'UTC' }, { every: '1d', timezone: '+02:00' }, { every: '0d', timezone: 'UTC' }, { every: '1d', timezone: 'UTC', maxRuns: 0 }, { every: '1d', timezone: 'UTC', startAt: '2027-01-02T00:00:00Z', endAt: '2027-01-01T00:00:00Z' }]) {
+    for (const body of [
+      { timezone: 'UTC' },
+      { cron: '0 9 * * *', every: '1d', timezone: 'UTC' },
+      { every: '1d', timezone: '+02:00' },
+      { every: '0d', timezone: 'UTC' },
+      { every: '1d', timezone: 'UTC', maxRuns: 0 },
+      { every: '1d', timezone: 'UTC', startAt: '2027-01-02T00:00:00Z', endAt: '2027-01-01T00:00:00Z' },
+    ]) {
       expect((await c.call('PUT', `/campaigns/${campaignId}/schedule`, body)).statusCode, JSON.stringify(body)).toBe(400);
     }
     const badCron = await c.call('PUT', `/campaigns/${campaignId}/schedule`, { cron: '99 99 * * * *', timezone: 'UTC' });
     expect(badCron.json().error.code).toBe('invalid_schedule');
     expect(badCron.statusCode).toBe(400);
     const other = await creator();
-    for (const [method, url] of [['GET', '/schedule'], ['PUT', '/schedule'], ['DELETE', '/schedule'], ['POST', '/schedule/pause']] as const) {
-      const res = await other.call(method, `/campaigns/${campaignId}${url}`, method === 'PUT' ? { every: '1d', timezone: 'UTC' } : undefined);
+    for (const [method, url] of [
+      ['GET', '/schedule'],
+      ['PUT', '/schedule'],
+      ['DELETE', '/schedule'],
+      ['POST', '/schedule/pause'],
+    ] as const) {
+      const res = await other.call(
+        method,
+        `/campaigns/${campaignId}${url}`,
+        method === 'PUT' ? { every: '1d', timezone: 'UTC' } : undefined,
+      );
       expect(res.statusCode, `${method} ${url}`).toBe(404);
     }
   });

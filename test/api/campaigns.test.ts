@@ -28,13 +28,18 @@ const addFans = async (c: Creator, prefix: string, n: number, extra: (i: number)
   for (let i = 0; i < n; i++) ids.push((await ok(c.auth, 'POST', '/crm/fans', { handle: `${prefix}_${i}`, ...extra(i) }, 201)).id);
   return ids;
 };
-const bulk = (c: Creator, body: object) => ok(c.auth, 'POST', '/messages/bulk', { campaignName: 'test', content: 'hello all', ...body }, 202);
+const bulk = (c: Creator, body: object) =>
+  ok(c.auth, 'POST', '/messages/bulk', { campaignName: 'test', content: 'hello all', ...body }, 202);
 const campaign = (c: Creator, id: string) => ok(c.auth, 'GET', `/campaigns/${id}`);
 const statusIs = (c: Creator, id: string, status: string, timeoutMs = 30_000) =>
-  waitFor(async () => {
-    const got = await campaign(c, id);
-    return got.status === status ? got : undefined;
-  }, `campaign ${id} ${status}`, timeoutMs);
+  waitFor(
+    async () => {
+      const got = await campaign(c, id);
+      return got.status === status ? got : undefined;
+    },
+    `campaign ${id} ${status}`,
+    timeoutMs,
+  );
 
 describe('bulk campaigns', () => {
   it('sends to a segment once per fan, skipping opted-out and deleted fans visibly', async () => {
@@ -48,7 +53,9 @@ describe('bulk campaigns', () => {
     const done = await statusIs(c, started.campaignId, 'completed');
     expect(done.totals).toEqual({ recipients: 11, queued: 0, sent: 10, failed: 0, skipped: 1, purchases: 0, revenueCents: 0 });
     const skipped = await ok(c.auth, 'GET', `/campaigns/${started.campaignId}/recipients?status=skipped`);
-    expect(skipped.items).toEqual([expect.objectContaining({ fanId: vip[0], status: 'skipped', skipReason: 'fan opted out', messageId: null })]);
+    expect(skipped.items).toEqual([
+      expect.objectContaining({ fanId: vip[0], status: 'skipped', skipReason: 'fan opted out', messageId: null }),
+    ]);
 
     const delivered = (await platform.deliveries(c.userId)).deliveries;
     expect(delivered).toHaveLength(10);
@@ -66,12 +73,20 @@ describe('bulk campaigns', () => {
     const mine = await addFans(c, 'listed', 3);
     const theirs = await addFans(other, 'foreign', 1);
     // Ids in capitals are the same fans (and a repeat in other case is one recipient).
-    const started = await bulk(c, { recipientIds: [mine[0]!.toUpperCase(), mine[0]!, ...mine.slice(1), ...theirs], priceCents: 700, mediaUrls: ['https://cdn.example.com/set.jpg'] });
+    const started = await bulk(c, {
+      recipientIds: [mine[0]!.toUpperCase(), mine[0]!, ...mine.slice(1), ...theirs],
+      priceCents: 700,
+      mediaUrls: ['https://cdn.example.com/set.jpg'],
+    });
     expect(started.totalRecipients).toBe(3);
     const done = await statusIs(c, started.campaignId, 'completed');
     expect(done.totals).toMatchObject({ recipients: 4, sent: 3, skipped: 1 });
     expect(done.audience).toEqual({ recipientCount: 4 });
-    expect((await ok(c.auth, 'GET', `/campaigns/${started.campaignId}/recipients?status=skipped`)).items[0]).toMatchObject({ fanId: theirs[0], skipReason: 'fan not found', handle: null });
+    expect((await ok(c.auth, 'GET', `/campaigns/${started.campaignId}/recipients?status=skipped`)).items[0]).toMatchObject({
+      fanId: theirs[0],
+      skipReason: 'fan not found',
+      handle: null,
+    });
 
     // PPV attribution: a purchase of the campaign's message is credited to the campaign.
     const [first] = (await platform.deliveries(c.userId)).deliveries;
@@ -122,7 +137,10 @@ describe('bulk campaigns', () => {
     const c = await creator();
     await addFans(c, 'flaky', 6, () => ({ tags: ['f'] }));
     await ok(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: (await addFans(c, 'warm', 1))[0], content: 'warm-up' }, 202);
-    await waitFor(async () => (await platform.deliveries(c.userId).catch(() => ({ deliveries: [] }))).deliveries.length === 1, 'account registered');
+    await waitFor(
+      async () => (await platform.deliveries(c.userId).catch(() => ({ deliveries: [] }))).deliveries.length === 1,
+      'account registered',
+    );
     await platform.block(c.userId, 'flaky_1');
     await platform.block(c.userId, 'flaky_4');
     const { campaignId } = await bulk(c, { segment: { tags: ['f'] } });
@@ -159,13 +177,27 @@ describe('campaign validation and tenancy', () => {
   it('needs exactly one audience and a name; other creators get 404s', async () => {
     const c = await creator();
     const [fan] = await addFans(c, 'v', 1);
-    for (const body of [{}, { campaignName: 'x', content: 'y' }, { campaignName: 'x', content: 'y', recipientIds: [fan], segment: {} }, { campaignName: 'x', content: 'y', recipientIds: [] }, { campaignName: 'x', content: 'y', segment: { tags: [] } }, { campaignName: 'x', content: 'y', segment: { colour: 'red' } }]) {
+    for (const body of [
+      {},
+      { campaignName: 'x', content: 'y' },
+      { campaignName: 'x', content: 'y', recipientIds: [fan], segment: {} },
+      { campaignName: 'x', content: 'y', recipientIds: [] },
+      { campaignName: 'x', content: 'y', segment: { tags: [] } },
+      { campaignName: 'x', content: 'y', segment: { colour: 'red' } },
+    ]) {
       const res = await call(c.auth, 'POST', '/messages/bulk', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
     }
     const { campaignId } = await bulk(c, { recipientIds: [fan] });
     const bob = await creator();
-    for (const [method, url] of [['GET', `/campaigns/${campaignId}`], ['GET', `/campaigns/${campaignId}/recipients`], ['POST', `/campaigns/${campaignId}/pause`], ['POST', `/campaigns/${campaignId}/resume`], ['POST', `/campaigns/${campaignId}/cancel`], ['POST', `/campaigns/${campaignId}/retry-failed`]] as const) {
+    for (const [method, url] of [
+      ['GET', `/campaigns/${campaignId}`],
+      ['GET', `/campaigns/${campaignId}/recipients`],
+      ['POST', `/campaigns/${campaignId}/pause`],
+      ['POST', `/campaigns/${campaignId}/resume`],
+      ['POST', `/campaigns/${campaignId}/cancel`],
+      ['POST', `/campaigns/${campaignId}/retry-failed`],
+    ] as const) {
       const res = await call(bob.auth, method, url);
       expect(res.statusCode, `${method} ${url}`).toBe(404);
     }

@@ -21,7 +21,11 @@ describe('creator profile', () => {
     const bobToken = (await login(h, bob.email)).accessToken;
 
     expect((await profile(aliceToken)).json()).toMatchObject({ status: 'onboarding', niche: null, analysis: null });
-    const put = await profile(aliceToken, 'PUT', { niche: 'Yoga and travel vlogs', subscriptionPriceCents: 2999, declaredFanCount: 42_000 });
+    const put = await profile(aliceToken, 'PUT', {
+      niche: 'Yoga and travel vlogs',
+      subscriptionPriceCents: 2999,
+      declaredFanCount: 42_000,
+    });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toMatchObject({ niche: 'Yoga and travel vlogs', subscriptionPriceCents: 2999, declaredFanCount: 42_000 });
     expect((await profile(aliceToken, 'PUT', { niche: null })).json()).toMatchObject({ niche: null, subscriptionPriceCents: 2999 });
@@ -34,7 +38,11 @@ describe('creator profile', () => {
       workflowId: `marketing-analysis:${alice.userId}:${randomUUID()}`,
       args: [{ userId: alice.userId }],
     });
-    expect((await profile(aliceToken)).json().analysis).toMatchObject({ accountSize: 'medium', pricingTier: 'premium', contentCategories: ['fitness', 'lifestyle'] });
+    expect((await profile(aliceToken)).json().analysis).toMatchObject({
+      accountSize: 'medium',
+      pricingTier: 'premium',
+      contentCategories: ['fitness', 'lifestyle'],
+    });
   });
 
   it('rejects bad declarations', async () => {

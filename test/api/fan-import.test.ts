@@ -29,17 +29,26 @@ function multipart(content: Buffer | string, field = 'file') {
 
 async function upload(content: Buffer | string, as = token) {
   const { body, contentType } = multipart(content);
-  return h.app.inject({ method: 'POST', url: '/api/v1/onlyfans/import/csv', headers: { ...bearer(as), 'content-type': contentType }, payload: body });
+  return h.app.inject({
+    method: 'POST',
+    url: '/api/v1/onlyfans/import/csv',
+    headers: { ...bearer(as), 'content-type': contentType },
+    payload: body,
+  });
 }
 
 async function importCsv(content: Buffer | string) {
   const res = await upload(content);
   expect(res.statusCode, res.body).toBe(202);
   const { importId } = res.json();
-  return waitFor(async () => {
-    const status = (await h.app.inject({ url: `/api/v1/imports/${importId}`, headers: bearer(token) })).json();
-    return status.status === 'completed' || status.status === 'failed' ? { importId, ...status } : undefined;
-  }, 'import to finish', 60_000);
+  return waitFor(
+    async () => {
+      const status = (await h.app.inject({ url: `/api/v1/imports/${importId}`, headers: bearer(token) })).json();
+      return status.status === 'completed' || status.status === 'failed' ? { importId, ...status } : undefined;
+    },
+    'import to finish',
+    60_000,
+  );
 }
 
 const fan = (handle: string) => h.db.query.fans.findFirst({ where: and(eq(fans.creatorId, userId), eq(fans.handle, handle)) });
@@ -49,15 +58,27 @@ describe('CSV import', () => {
   it('imports an export with BOM, CRLF, quoted commas and newlines, currency and thousands separators', async () => {
     const csv = `\uFEFF${HEADER}\r\nalpha,"Doe, Jane\r\nJr",Jane@Example.com,VIP,"$1,234.56",2026-11-01T10:00:00Z\r\nbeta,Bob,,,"€99,50",\r\n@gamma,"Gam ""G"" Ma",g@example.com,basic,12,2026-10-01\r\n`;
     const result = await importCsv(csv);
-    expect(result).toMatchObject({ status: 'completed', processedRows: 3, summary: { totalRows: 3, successfulInserts: 3, updated: 0, skipped: 0, errors: 0 }, errors: [] });
-    expect(await fan('alpha')).toMatchObject({ name: 'Doe, Jane\r\nJr', email: 'jane@example.com', subscriptionTier: 'VIP', valueCents: 123456 });
+    expect(result).toMatchObject({
+      status: 'completed',
+      processedRows: 3,
+      summary: { totalRows: 3, successfulInserts: 3, updated: 0, skipped: 0, errors: 0 },
+      errors: [],
+    });
+    expect(await fan('alpha')).toMatchObject({
+      name: 'Doe, Jane\r\nJr',
+      email: 'jane@example.com',
+      subscriptionTier: 'VIP',
+      valueCents: 123456,
+    });
     expect((await fan('alpha'))?.lastSeenAt?.toISOString()).toBe('2026-11-01T10:00:00.000Z');
     expect(await fan('beta')).toMatchObject({ name: 'Bob', email: null, valueCents: 9950, lastSeenAt: null });
     expect(await fan('gamma')).toMatchObject({ name: 'Gam "G" Ma' });
   });
 
   it('takes reordered and extra columns, keeps known values for empty cells, skips unchanged and duplicate rows', async () => {
-    const first = await importCsv(`Last Seen,Extra,Total Spent,Username,Display Name\n2026-11-02,x,$5.00,delta,Dee\n2026-11-02,y,$5.00,delta,Dee\n,,,epsilon,Eps\n`);
+    const first = await importCsv(
+      `Last Seen,Extra,Total Spent,Username,Display Name\n2026-11-02,x,$5.00,delta,Dee\n2026-11-02,y,$5.00,delta,Dee\n,,,epsilon,Eps\n`,
+    );
     expect(first.summary).toEqual({ totalRows: 3, successfulInserts: 2, updated: 0, skipped: 1, errors: 0 });
     // The same people again: one changed (more spent), one unchanged, one empty-celled.
     const second = await importCsv(`${HEADER}\ndelta,,,,$7.00,\nepsilon,Eps,,,,\n`);
@@ -89,10 +110,24 @@ describe('CSV import', () => {
 
     expect((await upload('x'.repeat(200_001))).statusCode).toBe(413);
     expect((await upload('')).statusCode).toBe(400);
-    const json = await h.app.inject({ method: 'POST', url: '/api/v1/onlyfans/import/csv', headers: bearer(token), payload: { file: 'a,b' } });
+    const json = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/onlyfans/import/csv',
+      headers: bearer(token),
+      payload: { file: 'a,b' },
+    });
     expect(json.statusCode).toBe(415);
     const { body, contentType } = multipart(HEADER, 'wrong');
-    expect((await h.app.inject({ method: 'POST', url: '/api/v1/onlyfans/import/csv', headers: { ...bearer(token), 'content-type': contentType }, payload: body })).statusCode).toBe(400);
+    expect(
+      (
+        await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/onlyfans/import/csv',
+          headers: { ...bearer(token), 'content-type': contentType },
+          payload: body,
+        })
+      ).statusCode,
+    ).toBe(400);
   });
 
   it('shows an import only to its owner', async () => {

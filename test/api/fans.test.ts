@@ -22,11 +22,30 @@ const create = async (headers: Record<string, string>, body: object) => {
 
 describe('fans CRUD', () => {
   it('creates, reads, updates and soft-deletes a fan', async () => {
-    const fan = await create(alice, { handle: 'crud_fan', name: 'Jo', tags: ['vip'], valueCents: 1500, lastSeenAt: '2026-11-01T10:00:00.000Z' });
-    expect(fan).toMatchObject({ platform: 'onlyfans', handle: 'crud_fan', name: 'Jo', tags: ['vip'], valueCents: 1500, optedOut: false, lastSeenAt: '2026-11-01T10:00:00.000Z' });
+    const fan = await create(alice, {
+      handle: 'crud_fan',
+      name: 'Jo',
+      tags: ['vip'],
+      valueCents: 1500,
+      lastSeenAt: '2026-11-01T10:00:00.000Z',
+    });
+    expect(fan).toMatchObject({
+      platform: 'onlyfans',
+      handle: 'crud_fan',
+      name: 'Jo',
+      tags: ['vip'],
+      valueCents: 1500,
+      optedOut: false,
+      lastSeenAt: '2026-11-01T10:00:00.000Z',
+    });
     expect((await call(alice, 'GET', `/crm/fans/${fan.id}`)).json()).toEqual(fan);
 
-    const updated = await call(alice, 'PUT', `/crm/fans/${fan.id}`, { notes: 'likes cats', tags: ['vip', 'cats'], optedOut: true, name: null });
+    const updated = await call(alice, 'PUT', `/crm/fans/${fan.id}`, {
+      notes: 'likes cats',
+      tags: ['vip', 'cats'],
+      optedOut: true,
+      name: null,
+    });
     expect(updated.json()).toMatchObject({ notes: 'likes cats', tags: ['vip', 'cats'], optedOut: true, name: null, valueCents: 1500 });
 
     expect((await call(alice, 'POST', '/crm/fans', { handle: 'crud_fan' })).statusCode).toBe(409);
@@ -53,7 +72,13 @@ describe('fans CRUD', () => {
   });
 
   it('rejects bad input with 400', async () => {
-    for (const body of [{ handle: 'has space' }, { handle: 'ok', email: 'nope' }, { handle: 'ok', valueCents: -1 }, { handle: 'ok', tags: ['a,b'] }, { handle: 'ok', creatorId: randomUUID() }]) {
+    for (const body of [
+      { handle: 'has space' },
+      { handle: 'ok', email: 'nope' },
+      { handle: 'ok', valueCents: -1 },
+      { handle: 'ok', tags: ['a,b'] },
+      { handle: 'ok', creatorId: randomUUID() },
+    ]) {
       expect((await call(alice, 'POST', '/crm/fans', body)).statusCode, JSON.stringify(body)).toBe(400);
     }
     expect((await call(alice, 'GET', '/crm/fans/not-a-uuid')).statusCode).toBe(400);
@@ -104,7 +129,7 @@ describe('fans list', () => {
     expect(await all('search=_ghost', 10)).toEqual(['e_ghost']);
     expect(await all(`search=${encodeURIComponent('100%')}`, 10)).toEqual(['a_whale']);
     expect(await all('search=%25', 10)).toEqual(['a_whale']);
-    expect((await all('tag=vip&sort=created', 10))).toEqual(['a_whale', 'd_vip']);
-    expect((await all('tag=regular&search=dee', 10))).toEqual(['d_vip']);
+    expect(await all('tag=vip&sort=created', 10)).toEqual(['a_whale', 'd_vip']);
+    expect(await all('tag=regular&search=dee', 10)).toEqual(['d_vip']);
   });
 });

@@ -13,12 +13,26 @@ beforeAll(async () => {
   await h.app.ready();
   const doc = h.app.swagger() as { paths: Record<string, Record<string, { requestBody?: unknown; security?: unknown }>> };
   routes = Object.entries(doc.paths).flatMap(([url, ops]) =>
-    Object.entries(ops).map(([method, op]) => ({ method: method.toUpperCase(), url: url.replace(/\{(\w+)\}/g, 'x'), hasBody: op.requestBody !== undefined, secured: op.security !== undefined })),
+    Object.entries(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      url: url.replace(/\{(\w+)\}/g, 'x'),
+      hasBody: op.requestBody !== undefined,
+      secured: op.security !== undefined,
+    })),
   );
 });
 afterAll(() => h?.close());
 
-const INJECTIONS = ["' OR '1'='1", '"; DROP TABLE users; --', '<script>alert(1)</script>', '${jndi:ldap://x}', '../../etc/passwd', '\u0000\u202e', '{{7*7}}', '%00'];
+const INJECTIONS = [
+  "' OR '1'='1",
+  '"; DROP TABLE users; --',
+  '<script>alert(1)</script>',
+  '${jndi:ldap://x}',
+  '../../etc/passwd',
+  '\u0000\u202e',
+  '{{7*7}}',
+  '%00',
+];
 const huge = 'a'.repeat(60_000);
 
 type Case = { name: string; payload?: string; contentType?: string; expect?: { status: number; code: string } };
@@ -26,16 +40,48 @@ const bodyCases: Case[] = [
   { name: 'malformed JSON', payload: '{"email": ', contentType: 'application/json', expect: { status: 400, code: 'malformed_json' } },
   { name: 'JSON array', payload: '[1,2]', contentType: 'application/json' },
   { name: 'JSON scalar', payload: '42', contentType: 'application/json' },
-  { name: 'wrong types', payload: JSON.stringify({ email: 42, password: ['x'], token: {}, refreshToken: true, name: 7, timezone: null }), contentType: 'application/json' },
+  {
+    name: 'wrong types',
+    payload: JSON.stringify({ email: 42, password: ['x'], token: {}, refreshToken: true, name: 7, timezone: null }),
+    contentType: 'application/json',
+  },
   { name: 'unknown fields', payload: JSON.stringify({ unexpected: 'field', isAdmin: true }), contentType: 'application/json' },
-  { name: 'prototype pollution', payload: '{"__proto__": {"role": "admin"}}', contentType: 'application/json', expect: { status: 400, code: 'malformed_json' } },
-  { name: 'huge strings', payload: JSON.stringify({ email: `${huge}@x.io`, password: huge, token: huge, refreshToken: huge, name: huge, timezone: huge }), contentType: 'application/json' },
-  { name: 'oversize body', payload: JSON.stringify({ pad: 'x'.repeat(70_000) }), contentType: 'application/json', expect: { status: 413, code: 'payload_too_large' } },
-  { name: 'wrong content type', payload: 'email=a@b.co', contentType: 'application/x-www-form-urlencoded', expect: { status: 415, code: 'unsupported_media_type' } },
+  {
+    name: 'prototype pollution',
+    payload: '{"__proto__": {"role": "admin"}}',
+    contentType: 'application/json',
+    expect: { status: 400, code: 'malformed_json' },
+  },
+  {
+    name: 'huge strings',
+    payload: JSON.stringify({ email: `${huge}@x.io`, password: huge, token: huge, refreshToken: huge, name: huge, timezone: huge }),
+    contentType: 'application/json',
+  },
+  {
+    name: 'oversize body',
+    payload: JSON.stringify({ pad: 'x'.repeat(70_000) }),
+    contentType: 'application/json',
+    expect: { status: 413, code: 'payload_too_large' },
+  },
+  {
+    name: 'wrong content type',
+    payload: 'email=a@b.co',
+    contentType: 'application/x-www-form-urlencoded',
+    expect: { status: 415, code: 'unsupported_media_type' },
+  },
   { name: 'text/plain', payload: '{}', contentType: 'text/plain', expect: { status: 415, code: 'unsupported_media_type' } },
   ...INJECTIONS.map((s) => ({
     name: `injection ${JSON.stringify(s)}`,
-    payload: JSON.stringify({ email: `${s}@example.com`, password: s, token: s, refreshToken: s, name: s, niche: s, termsVersion: s, timezone: s }),
+    payload: JSON.stringify({
+      email: `${s}@example.com`,
+      password: s,
+      token: s,
+      refreshToken: s,
+      name: s,
+      niche: s,
+      termsVersion: s,
+      timezone: s,
+    }),
     contentType: 'application/json',
   })),
 ];
@@ -44,7 +90,13 @@ function expectErrorShape(status: number, body: string, label: string) {
   expect(status, label).toBeLessThan(500);
   if (status >= 400) {
     const json = JSON.parse(body);
-    expect(json, label).toEqual({ error: { code: expect.stringMatching(/^[a-z_]+$/), message: expect.any(String), ...(json.error.details ? { details: expect.anything() } : {}) } });
+    expect(json, label).toEqual({
+      error: {
+        code: expect.stringMatching(/^[a-z_]+$/),
+        message: expect.any(String),
+        ...(json.error.details ? { details: expect.anything() } : {}),
+      },
+    });
     expect(body, label).not.toMatch(/at .*\.(ts|js):\d+/); // no stack traces
   }
 }
@@ -58,7 +110,12 @@ describe('hostile input on every route', () => {
     it(`bodies (${withAuth ? 'authenticated' : 'anonymous'})`, async () => {
       for (const route of routes.filter((r) => r.method !== 'GET')) {
         for (const c of bodyCases) {
-          const res = await h.app.inject({ method: route.method as 'POST', url: route.url, payload: c.payload, headers: { 'content-type': c.contentType ?? 'application/json', ...(withAuth ? auth : {}) } });
+          const res = await h.app.inject({
+            method: route.method as 'POST',
+            url: route.url,
+            payload: c.payload,
+            headers: { 'content-type': c.contentType ?? 'application/json', ...(withAuth ? auth : {}) },
+          });
           const label = `${route.method} ${route.url} ${c.name} → ${res.statusCode} ${res.body.slice(0, 200)}`;
           expectErrorShape(res.statusCode, res.body, label);
           // Framework-level failures are the same for every route that takes a body; protected
@@ -76,7 +133,14 @@ describe('hostile input on every route', () => {
   }
 
   it('query strings and paths', async () => {
-    const queries = ['to=not-an-email', `to=${encodeURIComponent(INJECTIONS[0]!)}`, `to=${'a'.repeat(5000)}@x.io`, 'to[]=a&to[]=b', 'unknown=1', '%zz=%zz'];
+    const queries = [
+      'to=not-an-email',
+      `to=${encodeURIComponent(INJECTIONS[0]!)}`,
+      `to=${'a'.repeat(5000)}@x.io`,
+      'to[]=a&to[]=b',
+      'unknown=1',
+      '%zz=%zz',
+    ];
     for (const route of routes.filter((r) => r.method === 'GET')) {
       for (const q of queries) {
         for (const headers of [auth, {}]) {
@@ -93,7 +157,11 @@ describe('hostile input on every route', () => {
   });
 
   it('text with NUL characters is a 400, not a failed database write', async () => {
-    const register = await h.app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email: 'nul@example.com', password: 'violet-tangent-harbour-42', name: 'a\u0000b' } });
+    const register = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      payload: { email: 'nul@example.com', password: 'violet-tangent-harbour-42', name: 'a\u0000b' },
+    });
     expect(register.statusCode).toBe(400);
     const profile = await h.app.inject({ method: 'PUT', url: '/api/v1/creator/profile', headers: auth, payload: { niche: 'yoga\u0000' } });
     expect(profile.statusCode).toBe(400);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fans, revenueEvents } from '../../db/schema.js';
-import { SIGNATURE_HEADER, signPayload, verifySignature } from '../../lib/platforms/signature.js';
+import { SIGNATURE_HEADER, signPayload, verifySignature } from '../../integrations/platforms/signature.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness, type Method } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
@@ -27,15 +27,22 @@ async function creator() {
 }
 type Creator = Awaited<ReturnType<typeof creator>>;
 /** A sandbox connection whose limit (100 per second) does not pace a test's few messages. */
-const fastLane = (c: Creator) => ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100, perSeconds: 1 } }, 201);
-const addFan = (c: Creator, handle: string, extra: object = {}) => ok(c.auth, 'POST', '/crm/fans', { handle, ...extra }, 201) as Promise<{ id: string }>;
-const send = (c: Creator, fanId: string, body: object = {}) => ok(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: fanId, content: 'hello there', ...body }, 202);
+const fastLane = (c: Creator) =>
+  ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100, perSeconds: 1 } }, 201);
+const addFan = (c: Creator, handle: string, extra: object = {}) =>
+  ok(c.auth, 'POST', '/crm/fans', { handle, ...extra }, 201) as Promise<{ id: string }>;
+const send = (c: Creator, fanId: string, body: object = {}) =>
+  ok(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: fanId, content: 'hello there', ...body }, 202);
 const messageOf = (c: Creator, id: string) => ok(c.auth, 'GET', `/messages/${id}`);
 const settled = (c: Creator, id: string, status: string, timeoutMs = 20_000) =>
-  waitFor(async () => {
-    const m = await messageOf(c, id);
-    return m.status === status ? m : undefined;
-  }, `message ${id} ${status}`, timeoutMs);
+  waitFor(
+    async () => {
+      const m = await messageOf(c, id);
+      return m.status === status ? m : undefined;
+    },
+    `message ${id} ${status}`,
+    timeoutMs,
+  );
 
 const connection = (c: Creator) => platform.connection(c.userId);
 const deliveries = (c: Creator) => platform.deliveries(c.userId);
@@ -50,17 +57,35 @@ describe('1:1 messages through the send queue', () => {
     expect(Date.parse(queued.estimatedSendTime)).toBeGreaterThanOrEqual(Date.parse(queued.queuedAt));
 
     const sent = await settled(c, queued.messageId, 'sent');
-    expect(sent).toMatchObject({ direction: 'out', text: 'first!', attachments: ['https://cdn.example.com/a.jpg'], attempts: 1, priority: 'normal' });
+    expect(sent).toMatchObject({
+      direction: 'out',
+      text: 'first!',
+      attachments: ['https://cdn.example.com/a.jpg'],
+      attempts: 1,
+      priority: 'normal',
+    });
     const { deliveries: delivered } = await deliveries(c);
     expect(delivered).toEqual([expect.objectContaining({ idempotencyKey: queued.messageId, requests: 1 })]);
 
     const inbox = await ok(c.auth, 'GET', '/crm/conversations');
-    expect(inbox.items).toEqual([expect.objectContaining({ fanId: fan.id, platform: 'onlyfans', unreadCount: 0, fan: { id: fan.id, name: 'Thea', handle: 'thread_fan', avatar: null } })]);
+    expect(inbox.items).toEqual([
+      expect.objectContaining({
+        fanId: fan.id,
+        platform: 'onlyfans',
+        unreadCount: 0,
+        fan: { id: fan.id, name: 'Thea', handle: 'thread_fan', avatar: null },
+      }),
+    ]);
     const thread = await ok(c.auth, 'GET', `/crm/conversations/${inbox.items[0].id}/messages`);
     expect(thread.items.map((m: { id: string }) => m.id)).toEqual([queued.messageId]);
 
     const status = await ok(c.auth, 'GET', '/onlyfans/messages/status');
-    expect(status).toMatchObject({ queueDepth: 0, messagesInFlight: 0, dlqCount: 0, metrics: { messagesQueuedToday: 1, messagesProcessedToday: 1, failureRate: 0 } });
+    expect(status).toMatchObject({
+      queueDepth: 0,
+      messagesInFlight: 0,
+      dlqCount: 0,
+      metrics: { messagesQueuedToday: 1, messagesProcessedToday: 1, failureRate: 0 },
+    });
     expect(status.lastProcessedAt).toBe(sent.sentAt);
   });
 
@@ -78,9 +103,19 @@ describe('1:1 messages through the send queue', () => {
 
     // The same event delivered again (a platform retry) changes nothing.
     const conn = await connection(c);
-    const event = JSON.stringify({ id: 'evt_replayed', type: 'message.received', createdAt: new Date().toISOString(), data: { fanHandle: 'chatty_fan', text: 'again', messageId: 'msg_replayed', sentAt: new Date().toISOString() } });
+    const event = JSON.stringify({
+      id: 'evt_replayed',
+      type: 'message.received',
+      createdAt: new Date().toISOString(),
+      data: { fanHandle: 'chatty_fan', text: 'again', messageId: 'msg_replayed', sentAt: new Date().toISOString() },
+    });
     const post = (body: string, signature = signPayload(conn.webhookSecret, body)) =>
-      h.app.inject({ method: 'POST', url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`, headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature }, payload: body });
+      h.app.inject({
+        method: 'POST',
+        url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signature },
+        payload: body,
+      });
     expect((await post(event)).json()).toEqual({ received: true, duplicate: false, ignored: false });
     expect((await post(event)).json()).toEqual({ received: true, duplicate: true, ignored: false });
     expect((await ok(c.auth, 'GET', '/crm/conversations')).items[0].unreadCount).toBe(2);
@@ -88,25 +123,48 @@ describe('1:1 messages through the send queue', () => {
     // Forged, stale or misrouted deliveries are refused without revealing anything.
     expect((await post(event.replace('again', 'forged'), signPayload('whsec_wrong', event))).json().error.code).toBe('invalid_signature');
     expect((await post(event, signPayload(conn.webhookSecret, event, Math.floor(Date.now() / 1000) - 3600))).statusCode).toBe(400);
-    const misrouted = await h.app.inject({ method: 'POST', url: `/api/v1/platforms/fansly/webhook?connectionId=${conn.id}`, headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, event) }, payload: event });
+    const misrouted = await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/platforms/fansly/webhook?connectionId=${conn.id}`,
+      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, event) },
+      payload: event,
+    });
     expect(misrouted.json().error.code).toBe('invalid_signature');
     const bad = JSON.stringify({ id: 'evt_bad', type: 'purchase.created', data: { fanHandle: 'chatty_fan', amountCents: -5 } });
     expect((await post(bad)).json().error.code).toBe('invalid_event');
     const unknown = JSON.stringify({ id: 'evt_unknown', type: 'story.viewed', data: {} });
     expect((await post(unknown)).json()).toEqual({ received: true, duplicate: false, ignored: true });
     // Signed but hostile: prototype keys as types, NUL in text, instants Postgres cannot hold, no body.
-    expect((await post(JSON.stringify({ id: 'evt_proto', type: 'constructor', data: {} }))).json()).toEqual({ received: true, duplicate: false, ignored: true });
-    const nul = JSON.stringify({ id: 'evt_nul', type: 'message.received', data: { fanHandle: 'chatty_fan', text: 'a\u0000b', messageId: 'm_nul', sentAt: new Date().toISOString() } });
+    expect((await post(JSON.stringify({ id: 'evt_proto', type: 'constructor', data: {} }))).json()).toEqual({
+      received: true,
+      duplicate: false,
+      ignored: true,
+    });
+    const nul = JSON.stringify({
+      id: 'evt_nul',
+      type: 'message.received',
+      data: { fanHandle: 'chatty_fan', text: 'a\u0000b', messageId: 'm_nul', sentAt: new Date().toISOString() },
+    });
     expect((await post(nul)).json().error.code).toBe('invalid_event');
-    const ancient = JSON.stringify({ id: 'evt_old', type: 'message.received', data: { fanHandle: 'chatty_fan', text: 'x', messageId: 'm_old', sentAt: '0000-01-01T00:00:00Z' } });
+    const ancient = JSON.stringify({
+      id: 'evt_old',
+      type: 'message.received',
+      data: { fanHandle: 'chatty_fan', text: 'x', messageId: 'm_old', sentAt: '0000-01-01T00:00:00Z' },
+    });
     expect((await post(ancient)).json().error.code).toBe('invalid_event');
-    const empty = await h.app.inject({ method: 'POST', url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`, headers: { [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, '') } });
+    const empty = await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
+      headers: { [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, '') },
+    });
     expect(empty.statusCode).toBe(400);
 
     expect(await ok(c.auth, 'POST', `/crm/conversations/${conversationId}/read`)).toEqual({ id: conversationId, unreadCount: 0 });
     expect((await ok(c.auth, 'GET', '/crm/conversations?unread=true')).items).toEqual([]);
     const read = await ok(c.auth, 'GET', `/crm/conversations/${conversationId}/messages`);
-    expect(read.items.filter((m: { direction: string }) => m.direction === 'in').every((m: { readAt: string | null }) => m.readAt !== null)).toBe(true);
+    expect(
+      read.items.filter((m: { direction: string }) => m.direction === 'in').every((m: { readAt: string | null }) => m.readAt !== null),
+    ).toBe(true);
   });
 
   it('credits a PPV purchase to the fan and the message, and a subscription to the fan', async () => {
@@ -121,7 +179,12 @@ describe('1:1 messages through the send queue', () => {
     await fanEvent(c, 'subscription.created', { fanHandle: 'buyer_fan', tier: 'gold', amountCents: 999 });
     expect(await ok(c.auth, 'GET', `/crm/fans/${fan.id}`)).toMatchObject({ valueCents: 1000 + 1500 + 999, subscriptionTier: 'gold' });
     const ledger = await h.db.select().from(revenueEvents).where(eq(revenueEvents.fanId, fan.id));
-    expect(ledger.map((r) => [r.kind, r.amountCents, r.messageId])).toEqual(expect.arrayContaining([['purchase', 1500, messageId], ['subscription', 999, null]]));
+    expect(ledger.map((r) => [r.kind, r.amountCents, r.messageId])).toEqual(
+      expect.arrayContaining([
+        ['purchase', 1500, messageId],
+        ['subscription', 999, null],
+      ]),
+    );
 
     // A new fan who subscribes appears in the CRM.
     await fanEvent(c, 'subscription.created', { fanHandle: 'brand_new_fan', fanName: 'Newt', amountCents: 500 });
@@ -143,7 +206,9 @@ describe('failures', () => {
     expect(dead.lastError).toMatch(/fan_blocked/);
     expect((await ok(c.auth, 'GET', '/messages?status=dead')).items.map((m: { id: string }) => m.id)).toEqual([messageId]);
     expect((await ok(c.auth, 'GET', '/onlyfans/messages/status')).dlqCount).toBe(1);
-    expect((await call(c.auth, 'POST', `/messages/${(await deliveries(c)).deliveries[0]!.idempotencyKey}/retry`)).json().error.code).toBe('not_dead');
+    expect((await call(c.auth, 'POST', `/messages/${(await deliveries(c)).deliveries[0]!.idempotencyKey}/retry`)).json().error.code).toBe(
+      'not_dead',
+    );
 
     await platform.unblock(c.userId, 'blocking_fan');
     expect(await ok(c.auth, 'POST', `/messages/${messageId}/retry`, undefined, 202)).toMatchObject({ status: 'queued', attempts: 0 });
@@ -175,12 +240,19 @@ describe('failures', () => {
     // Lift the limit so the queue looks at the message now rather than in a minute.
     await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100, perSeconds: 1 } });
     await h.sql`update messages set available_at = now() where id = ${messageId}`;
-    await h.app.inject({ method: 'POST', url: `/api/v1/onlyfans/messages/send`, headers: c.auth, payload: { recipientId: (await addFan(c, 'other_fan')).id, content: 'wake' } });
+    await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/onlyfans/messages/send`,
+      headers: c.auth,
+      payload: { recipientId: (await addFan(c, 'other_fan')).id, content: 'wake' },
+    });
     expect((await settled(c, messageId, 'cancelled')).lastError).toMatch(/deleted/);
     expect((await deliveries(c)).deliveries.map((d) => d.idempotencyKey)).not.toContain(messageId);
 
     const optedOut = await addFan(c, 'opted_out_fan', { optedOut: true });
-    expect((await call(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: optedOut.id, content: 'x' })).json().error.code).toBe('fan_opted_out');
+    expect((await call(c.auth, 'POST', '/onlyfans/messages/send', { recipientId: optedOut.id, content: 'x' })).json().error.code).toBe(
+      'fan_opted_out',
+    );
   });
 });
 
@@ -188,13 +260,19 @@ describe('adapters', () => {
   it('manual: each message becomes an operator task that a person completes', async () => {
     const c = await creator();
     const created = await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual' }, 201);
-    expect(created).toMatchObject({ adapter: 'manual', rateLimit: { messages: 10, perSeconds: 60 }, webhookSecret: expect.stringMatching(/^whsec_/) });
+    expect(created).toMatchObject({
+      adapter: 'manual',
+      rateLimit: { messages: 10, perSeconds: 60 },
+      webhookSecret: expect.stringMatching(/^whsec_/),
+    });
     expect((await ok(c.auth, 'GET', '/platforms/connections')).items[0].webhookSecret).toBeUndefined();
     const fan = await addFan(c, 'manual_fan');
     const { messageId } = await send(c, fan.id);
     await settled(c, messageId, 'awaiting_operator');
     expect((await ok(c.auth, 'GET', '/messages?status=awaiting_operator')).items.map((m: { id: string }) => m.id)).toEqual([messageId]);
-    expect(await ok(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent', platformMessageId: 'of_123' })).toMatchObject({ status: 'sent' });
+    expect(await ok(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent', platformMessageId: 'of_123' })).toMatchObject({
+      status: 'sent',
+    });
     expect((await call(c.auth, 'POST', `/messages/${messageId}/complete`, { outcome: 'sent' })).statusCode).toBe(409);
     const second = await send(c, fan.id, { content: 'second' });
     await settled(c, second.messageId, 'awaiting_operator');
@@ -212,20 +290,41 @@ describe('adapters', () => {
       let raw = '';
       req.on('data', (d) => (raw += d));
       req.on('end', () => {
-        received.push({ key: String(req.headers['idempotency-key']), body: JSON.parse(raw), verified: verifySignature(secret, raw, req.headers[SIGNATURE_HEADER] as string) });
+        received.push({
+          key: String(req.headers['idempotency-key']),
+          body: JSON.parse(raw),
+          verified: verifySignature(secret, raw, req.headers[SIGNATURE_HEADER] as string),
+        });
         const answer = JSON.stringify({ messageId: `bridge_${received.length}`, sentAt: new Date().toISOString() });
-        res.writeHead(201, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(forge ? 'not-the-secret' : secret, answer) }).end(answer);
+        res
+          .writeHead(201, {
+            'content-type': 'application/json',
+            [SIGNATURE_HEADER]: signPayload(forge ? 'not-the-secret' : secret, answer),
+          })
+          .end(answer);
       });
     });
     await new Promise<void>((r) => bridge.listen(0, '127.0.0.1', r));
     try {
       const bridgeUrl = `http://127.0.0.1:${(bridge.address() as AddressInfo).port}`;
-      const conn = await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'bridge', bridgeUrl, rateLimit: { messages: 100, perSeconds: 1 } }, 201);
+      const conn = await ok(
+        c.auth,
+        'PUT',
+        '/platforms/onlyfans/connection',
+        { adapter: 'bridge', bridgeUrl, rateLimit: { messages: 100, perSeconds: 1 } },
+        201,
+      );
       secret = conn.webhookSecret;
       const fan = await addFan(c, 'bridged_fan');
       const { messageId } = await send(c, fan.id, { content: 'via bridge', priceCents: 500 });
       await settled(c, messageId, 'sent');
-      expect(received).toEqual([{ key: messageId, verified: true, body: expect.objectContaining({ fanHandle: 'bridged_fan', text: 'via bridge', priceCents: 500 }) }]);
+      expect(received).toEqual([
+        {
+          key: messageId,
+          verified: true,
+          body: expect.objectContaining({ fanHandle: 'bridged_fan', text: 'via bridge', priceCents: 500 }),
+        },
+      ]);
 
       forge = true;
       const forged = await send(c, fan.id, { content: 'answer forged' });
@@ -238,9 +337,14 @@ describe('adapters', () => {
   it('validates connections: bridge needs its URL and only it', async () => {
     const c = await creator();
     expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'bridge' })).statusCode).toBe(400);
-    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', bridgeUrl: 'https://x.io' })).statusCode).toBe(400);
+    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', bridgeUrl: 'https://x.io' })).statusCode).toBe(
+      400,
+    );
     expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'carrier-pigeon' })).statusCode).toBe(400);
-    expect((await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', rateLimit: { messages: 0, perSeconds: 60 } })).statusCode).toBe(400);
+    expect(
+      (await call(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'manual', rateLimit: { messages: 0, perSeconds: 60 } }))
+        .statusCode,
+    ).toBe(400);
   });
 });
 
@@ -274,7 +378,16 @@ describe('tenancy and validation', () => {
   it('rejects bad input with 400 and no session with 401', async () => {
     const c = await creator();
     const fan = await addFan(c, 'strict_fan');
-    for (const body of [{}, { recipientId: fan.id }, { recipientId: fan.id, content: '' }, { recipientId: 'nope', content: 'x' }, { recipientId: fan.id, content: 'x', priority: 'urgent' }, { recipientId: fan.id, content: 'x', priceCents: -1 }, { recipientId: fan.id, content: 'x', extra: 1 }, { recipientId: fan.id, content: 'x', mediaUrls: ['ftp://x'] }]) {
+    for (const body of [
+      {},
+      { recipientId: fan.id },
+      { recipientId: fan.id, content: '' },
+      { recipientId: 'nope', content: 'x' },
+      { recipientId: fan.id, content: 'x', priority: 'urgent' },
+      { recipientId: fan.id, content: 'x', priceCents: -1 },
+      { recipientId: fan.id, content: 'x', extra: 1 },
+      { recipientId: fan.id, content: 'x', mediaUrls: ['ftp://x'] },
+    ]) {
       const res = await call(c.auth, 'POST', '/onlyfans/messages/send', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);
       expect(res.json().error.code).toBe('validation_failed');

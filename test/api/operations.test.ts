@@ -27,7 +27,9 @@ describe('operations endpoints', () => {
   it('serves the OpenAPI document and its UI', async () => {
     const doc = (await h.app.inject({ url: '/openapi.json' })).json();
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/auth/register', '/api/v1/auth/verify-email', '/api/v1/onboarding/status']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/auth/register', '/api/v1/auth/verify-email', '/api/v1/onboarding/status']),
+    );
     expect(doc.paths['/api/v1/auth/me'].get.security).toEqual([{ bearerAuth: [] }]);
     expect((await h.app.inject({ url: '/docs' })).statusCode).toBeLessThan(400);
   });
@@ -40,9 +42,17 @@ describe('operations endpoints', () => {
   });
 
   it('answers CORS only for configured origins and sets security headers', async () => {
-    const allowed = await h.app.inject({ method: 'OPTIONS', url: '/api/v1/auth/login', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    const allowed = await h.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/auth/login',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+    });
     expect(allowed.headers['access-control-allow-origin']).toBe('https://app.example.com');
-    const denied = await h.app.inject({ method: 'OPTIONS', url: '/api/v1/auth/login', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    const denied = await h.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/auth/login',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(denied.headers['access-control-allow-origin']).toBeUndefined();
     const res = await h.app.inject({ url: '/health' });
     expect(res.headers['x-content-type-options']).toBe('nosniff');

@@ -133,7 +133,11 @@ describe('Stripe Connect', () => {
     const first = await post(h, '/stripe/connect/start', user.auth, {});
     expect(first.statusCode, first.body).toBe(200);
     const link = first.json();
-    expect(link).toEqual({ accountId: expect.stringMatching(/^acct_/), onboardingUrl: expect.stringMatching(/^https?:\/\//), expiresAt: expect.any(String) });
+    expect(link).toEqual({
+      accountId: expect.stringMatching(/^acct_/),
+      onboardingUrl: expect.stringMatching(/^https?:\/\//),
+      expiresAt: expect.any(String),
+    });
     expect(Date.parse(link.expiresAt)).toBeGreaterThan(Date.now());
 
     const again = await post(h, '/stripe/connect/start', user.auth, { returnUrl: 'https://app.example.com/back' });
@@ -166,10 +170,14 @@ describe('Stripe Connect', () => {
     // for an account's creation, so only the product's own read of the account can show them).
     const due = (await standinAccount(h.stripeStandin.url, accountId))?.requirements?.currently_due ?? [];
     expect(due.length).toBeGreaterThan(0);
-    const status = await waitFor(async () => {
-      const s = await stripeStatus(h, user);
-      return s.requirements.currentlyDue.length > 0 ? s : undefined;
-    }, 'requirements currently due in /stripe/status', 5_000).catch(() => stripeStatus(h, user));
+    const status = await waitFor(
+      async () => {
+        const s = await stripeStatus(h, user);
+        return s.requirements.currentlyDue.length > 0 ? s : undefined;
+      },
+      'requirements currently due in /stripe/status',
+      5_000,
+    ).catch(() => stripeStatus(h, user));
     expect(status).toMatchObject({ accountId, detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false });
     expect(status.requirements.currentlyDue).toEqual(due);
   });
@@ -306,7 +314,11 @@ describe('POST /webhooks/stripe', () => {
   const WEBHOOK_URL = '/api/v1/webhooks/stripe';
 
   function sign(payload: string, options: { secret?: string; timestamp?: number } = {}) {
-    return q.stripe.webhooks.generateTestHeaderString({ payload, secret: options.secret ?? q.config.STRIPE_WEBHOOK_SECRET, timestamp: options.timestamp });
+    return q.stripe.webhooks.generateTestHeaderString({
+      payload,
+      secret: options.secret ?? q.config.STRIPE_WEBHOOK_SECRET,
+      timestamp: options.timestamp,
+    });
   }
   function deliver(event: object, options: { secret?: string; timestamp?: number; body?: string } = {}) {
     const payload = JSON.stringify(event);
@@ -359,7 +371,12 @@ describe('POST /webhooks/stripe', () => {
       deliver(event!, { secret: 'whsec_someone_elses_secret_000' }),
       deliver(event!, { timestamp: Math.floor(Date.now() / 1000) - 3600 }),
       deliver(event!, { body: payload.replace(user.accountId, 'acct_tamperedtampered') }),
-      q.app.inject({ method: 'POST', url: WEBHOOK_URL, headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=deadbeef' }, payload }),
+      q.app.inject({
+        method: 'POST',
+        url: WEBHOOK_URL,
+        headers: { 'content-type': 'application/json', 'stripe-signature': 't=1,v1=deadbeef' },
+        payload,
+      }),
     ];
     for (const res of await Promise.all(attempts)) {
       expect(res.statusCode).toBe(400);
@@ -380,7 +397,12 @@ describe('POST /webhooks/stripe', () => {
     const unsigned = await q.app.inject({ method: 'POST', url: WEBHOOK_URL, headers: { 'content-type': 'application/json' }, payload });
     expect(unsigned.statusCode).toBe(400);
     expect(unsigned.json().error.code).toEqual(expect.any(String));
-    const text = await q.app.inject({ method: 'POST', url: WEBHOOK_URL, headers: { 'content-type': 'text/plain', 'stripe-signature': sign(payload) }, payload });
+    const text = await q.app.inject({
+      method: 'POST',
+      url: WEBHOOK_URL,
+      headers: { 'content-type': 'text/plain', 'stripe-signature': sign(payload) },
+      payload,
+    });
     expect(text.statusCode).toBe(415);
     expect(text.json().error.code).toBe('unsupported_media_type');
   });
@@ -437,7 +459,12 @@ describe('POST /webhooks/stripe', () => {
       }, `a re-read of the account after ${event.id}`);
       expect((await profileOf(q, user.userId))?.status).toBe('active');
     }
-    expect(await stripeStatus(q, user)).toMatchObject({ detailsSubmitted: true, chargesEnabled: true, payoutsEnabled: true, requirements: { disabledReason: null } });
+    expect(await stripeStatus(q, user)).toMatchObject({
+      detailsSubmitted: true,
+      chargesEnabled: true,
+      payoutsEnabled: true,
+      requirements: { disabledReason: null },
+    });
     expect((await onboardingStatus(q, user)).step).toBe('activated');
     expect(await mails(q, user.email, RESTRICTED_SUBJECT)).toHaveLength(0);
   });

@@ -9,11 +9,11 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '../../db/client.js';
 import { fans, platformConnections } from '../../db/schema.js';
-import { apiClient } from '../../lib/api-client.js';
+import { apiClient } from '../../dev/api-client.js';
 import { loadConfig } from '../../lib/config.js';
-import { enqueueMessage, PRIORITY } from '../../lib/outbox.js';
-import { unsealConnection } from '../../lib/platforms/connections.js';
-import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../lib/toolchain.js';
+import { enqueueMessage, PRIORITY } from '../../domain/outbox.js';
+import { unsealConnection } from '../../domain/platform-connections.js';
+import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../dev/toolchain.js';
 import { waitFor } from '../support/wait.js';
 
 const E2E_TIMEOUT_MS = 240_000;
@@ -25,7 +25,8 @@ let base: string;
 let sandboxUrl: string;
 const database = createDb(inject('databaseUrl'), { max: 2 });
 
-const start = (name: string, entry: string) => spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
+const start = (name: string, entry: string) =>
+  spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
 const startWorker = () => (worker = start('worker', 'workers/main.ts'));
 const http = (...args: Parameters<ReturnType<typeof apiClient>>) => apiClient(base)(...args);
 
@@ -65,7 +66,11 @@ beforeAll(async () => {
   sandbox = start('sandbox', 'standins/platform-sandbox-main.ts');
   api = start('api', 'api/main.ts');
   startWorker();
-  await waitFor(async () => (await fetch(`${base}/ready`)).status === 200 && (await fetch(`${sandboxUrl}/health`)).ok, 'API and sandbox ready', 60_000).catch((err) => {
+  await waitFor(
+    async () => (await fetch(`${base}/ready`)).status === 200 && (await fetch(`${sandboxUrl}/health`)).ok,
+    'API and sandbox ready',
+    60_000,
+  ).catch((err) => {
     throw new Error(`${err}\napi: ${api.recentOutput()}\nsandbox: ${sandbox.recentOutput()}`);
   });
 });
@@ -76,97 +81,157 @@ afterAll(async () => {
 });
 
 describe('send queue with the worker killed mid-send', () => {
-  it('delivers every message exactly once', async () => {
-    const MESSAGES = 1_500;
-    const { userId, token } = await creator();
-    // The limit lifted, so the queue is busy sending when the worker dies.
-    const conn = await http('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } }, token);
-    expect(conn.status).toBe(201);
-    const rows = await database.db
-      .insert(fans)
-      .values(Array.from({ length: MESSAGES }, (_, i) => ({ creatorId: userId, handle: `kill_${i}` })))
-      .returning({ id: fans.id, platform: fans.platform });
-    const ids = await database.db.transaction(async (tx) => {
-      const out: string[] = [];
-      for (const fan of rows.slice(1)) out.push((await enqueueMessage(tx, { creatorId: userId, fan, text: 'bulk', priority: PRIORITY.low })).id);
-      return out;
-    });
-    // The API's send wakes the queue for all of them.
-    const wake = await http('POST', '/api/v1/onlyfans/messages/send', { recipientId: rows[0]!.id, content: 'wake up' }, token);
-    expect(wake.status).toBe(202);
-    ids.push(wake.body.messageId);
+  it(
+    'delivers every message exactly once',
+    async () => {
+      const MESSAGES = 1_500;
+      const { userId, token } = await creator();
+      // The limit lifted, so the queue is busy sending when the worker dies.
+      const conn = await http(
+        'PUT',
+        '/api/v1/platforms/onlyfans/connection',
+        { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } },
+        token,
+      );
+      expect(conn.status).toBe(201);
+      const rows = await database.db
+        .insert(fans)
+        .values(Array.from({ length: MESSAGES }, (_, i) => ({ creatorId: userId, handle: `kill_${i}` })))
+        .returning({ id: fans.id, platform: fans.platform });
+      const ids = await database.db.transaction(async (tx) => {
+        const out: string[] = [];
+        for (const fan of rows.slice(1))
+          out.push((await enqueueMessage(tx, { creatorId: userId, fan, text: 'bulk', priority: PRIORITY.low })).id);
+        return out;
+      });
+      // The API's send wakes the queue for all of them.
+      const wake = await http('POST', '/api/v1/onlyfans/messages/send', { recipientId: rows[0]!.id, content: 'wake up' }, token);
+      expect(wake.status).toBe(202);
+      ids.push(wake.body.messageId);
 
-    const account = await sandboxAccount(userId);
-    const deliveries = async () => (await (await fetch(`${sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as { deliveries: { idempotencyKey: string }[] };
+      const account = await sandboxAccount(userId);
+      const deliveries = async () =>
+        (await (await fetch(`${sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as {
+          deliveries: { idempotencyKey: string }[];
+        };
 
-    await waitFor(async () => (await deliveries()).deliveries.length >= 100, '100 deliveries', 90_000);
-    await worker!.stop({ signal: 'SIGKILL' });
-    const atKill = (await deliveries()).deliveries.length;
-    expect(atKill).toBeLessThan(MESSAGES);
-    startWorker();
+      await waitFor(async () => (await deliveries()).deliveries.length >= 100, '100 deliveries', 90_000);
+      await worker!.stop({ signal: 'SIGKILL' });
+      const atKill = (await deliveries()).deliveries.length;
+      expect(atKill).toBeLessThan(MESSAGES);
+      startWorker();
 
-    await waitFor(async () => {
-      const [row] = await database.sql<{ n: number }[]>`select count(*)::int as n from messages where creator_id = ${userId} and status = 'sent'`;
-      return row!.n === MESSAGES;
-    }, 'all messages sent', 180_000);
-    const final = (await deliveries()).deliveries;
-    expect(final).toHaveLength(MESSAGES);
-    expect(new Set(final.map((d) => d.idempotencyKey))).toEqual(new Set(ids));
-  }, E2E_TIMEOUT_MS);
+      await waitFor(
+        async () => {
+          const [row] = await database.sql<
+            { n: number }[]
+          >`select count(*)::int as n from messages where creator_id = ${userId} and status = 'sent'`;
+          return row!.n === MESSAGES;
+        },
+        'all messages sent',
+        180_000,
+      );
+      const final = (await deliveries()).deliveries;
+      expect(final).toHaveLength(MESSAGES);
+      expect(new Set(final.map((d) => d.idempotencyKey))).toEqual(new Set(ids));
+    },
+    E2E_TIMEOUT_MS,
+  );
 });
 
 describe('CSV import with the worker killed mid-import', () => {
-  it('imports every row once', async () => {
-    const ROWS = 30_000;
-    const { userId, token } = await creator();
-    const lines = ['Username,Display Name,Total Spent'];
-    for (let i = 0; i < ROWS; i++) lines.push(`csv_${i},"Fan ${i}","$1,${String(i % 1000).padStart(3, '0')}.00"`);
-    const form = new FormData();
-    form.append('file', new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }), 'fans.csv');
-    const res = await fetch(`${base}/api/v1/onlyfans/import/csv`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
-    expect(res.status).toBe(202);
-    const { importId } = (await res.json()) as { importId: string };
-    const progress = async () => (await http('GET', `/api/v1/imports/${importId}`, undefined, token)).body as { status: string; processedRows: number };
+  it(
+    'imports every row once',
+    async () => {
+      const ROWS = 30_000;
+      const { userId, token } = await creator();
+      const lines = ['Username,Display Name,Total Spent'];
+      for (let i = 0; i < ROWS; i++) lines.push(`csv_${i},"Fan ${i}","$1,${String(i % 1000).padStart(3, '0')}.00"`);
+      const form = new FormData();
+      form.append('file', new Blob([`${lines.join('\r\n')}\r\n`], { type: 'text/csv' }), 'fans.csv');
+      const res = await fetch(`${base}/api/v1/onlyfans/import/csv`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: form,
+      });
+      expect(res.status).toBe(202);
+      const { importId } = (await res.json()) as { importId: string };
+      const progress = async () =>
+        (await http('GET', `/api/v1/imports/${importId}`, undefined, token)).body as { status: string; processedRows: number };
 
-    await waitFor(async () => (await progress()).processedRows > 0, 'the first chunk', 90_000);
-    await worker!.stop({ signal: 'SIGKILL' });
-    expect((await progress()).processedRows).toBeLessThan(ROWS);
-    startWorker();
+      await waitFor(async () => (await progress()).processedRows > 0, 'the first chunk', 90_000);
+      await worker!.stop({ signal: 'SIGKILL' });
+      expect((await progress()).processedRows).toBeLessThan(ROWS);
+      startWorker();
 
-    const done = await waitFor(async () => {
-      const p = await progress();
-      return p.status === 'completed' ? p : undefined;
-    }, 'import completed', 180_000);
-    expect(done).toMatchObject({ processedRows: ROWS, summary: { totalRows: ROWS, successfulInserts: ROWS, updated: 0, skipped: 0, errors: 0 } });
-    const [count] = await database.sql<{ n: number }[]>`select count(*)::int as n from fans where creator_id = ${userId}`;
-    expect(count!.n).toBe(ROWS);
-  }, E2E_TIMEOUT_MS);
+      const done = await waitFor(
+        async () => {
+          const p = await progress();
+          return p.status === 'completed' ? p : undefined;
+        },
+        'import completed',
+        180_000,
+      );
+      expect(done).toMatchObject({
+        processedRows: ROWS,
+        summary: { totalRows: ROWS, successfulInserts: ROWS, updated: 0, skipped: 0, errors: 0 },
+      });
+      const [count] = await database.sql<{ n: number }[]>`select count(*)::int as n from fans where creator_id = ${userId}`;
+      expect(count!.n).toBe(ROWS);
+    },
+    E2E_TIMEOUT_MS,
+  );
 });
 
 describe('a 10,000-recipient campaign with the worker killed mid-run', () => {
   it('ends with exactly one delivery per recipient', async () => {
     const RECIPIENTS = 10_000;
     const { userId, token } = await creator();
-    expect((await http('PUT', '/api/v1/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } }, token)).status).toBe(201);
+    expect(
+      (
+        await http(
+          'PUT',
+          '/api/v1/platforms/onlyfans/connection',
+          { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } },
+          token,
+        )
+      ).status,
+    ).toBe(201);
     await database.sql`
       insert into fans (creator_id, handle, tags)
       select ${userId}, 'bulk_' || i, array['e2e'] from generate_series(1, ${RECIPIENTS}) i`;
-    const started = await http('POST', '/api/v1/messages/bulk', { campaignName: 'big', content: 'hello everyone', segment: { tags: ['e2e'] } }, token);
+    const started = await http(
+      'POST',
+      '/api/v1/messages/bulk',
+      { campaignName: 'big', content: 'hello everyone', segment: { tags: ['e2e'] } },
+      token,
+    );
     expect(started.status).toBe(202);
     expect(started.body.totalRecipients).toBe(RECIPIENTS);
     const account = await sandboxAccount(userId);
-    const delivered = async () => ((await (await fetch(`${sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as { deliveries: { idempotencyKey: string }[] }).deliveries;
+    const delivered = async () =>
+      (
+        (await (await fetch(`${sandboxUrl}/_sandbox/accounts/${account}/deliveries`)).json()) as {
+          deliveries: { idempotencyKey: string }[];
+        }
+      ).deliveries;
 
-    const sent = async () => (await database.sql<{ n: number }[]>`select count(*)::int as n from messages where creator_id = ${userId} and status = 'sent'`)[0]!.n;
+    const sent = async () =>
+      (await database.sql<{ n: number }[]>`select count(*)::int as n from messages where creator_id = ${userId} and status = 'sent'`)[0]!.n;
     await waitFor(async () => (await sent()) >= 1_000, '1,000 sent', 120_000, 250);
     await worker!.stop({ signal: 'SIGKILL' });
     expect(await sent()).toBeLessThan(RECIPIENTS);
     startWorker();
 
-    const done = await waitFor(async () => {
-      const c = await http('GET', `/api/v1/campaigns/${started.body.campaignId}`, undefined, token);
-      return c.body.status === 'completed' ? c.body : undefined;
-    }, 'campaign completed', 200_000, 1_000);
+    const done = await waitFor(
+      async () => {
+        const c = await http('GET', `/api/v1/campaigns/${started.body.campaignId}`, undefined, token);
+        return c.body.status === 'completed' ? c.body : undefined;
+      },
+      'campaign completed',
+      200_000,
+      1_000,
+    );
     expect(done.totals).toMatchObject({ recipients: RECIPIENTS, sent: RECIPIENTS, queued: 0, failed: 0, skipped: 0 });
     const keys = (await delivered()).map((d) => d.idempotencyKey);
     expect(keys).toHaveLength(RECIPIENTS);

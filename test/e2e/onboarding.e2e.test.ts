@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { apiClient, type ApiCall } from '../../lib/api-client.js';
-import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../lib/toolchain.js';
+import { apiClient, type ApiCall } from '../../dev/api-client.js';
+import { freePort, projectRoot, spawnManaged, type ManagedProcess } from '../../dev/toolchain.js';
 import { OnboardingStep, UserId } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
 
@@ -23,7 +23,8 @@ let base: string;
 let temporal: Client;
 
 // `node --import tsx` rather than the tsx CLI: a SIGKILL must reach the process that runs the code.
-const start = (name: string, entry: string) => spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
+const start = (name: string, entry: string) =>
+  spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
 const startWorker = () => (worker = start('worker', 'workers/main.ts'));
 
 const http = (...args: Parameters<ApiCall>) => apiClient(base)(...args);
@@ -68,97 +69,132 @@ afterAll(async () => {
 });
 
 describe('onboarding over HTTP with the worker killed between steps', () => {
-  it('register → mail → verify → status shows the terms step, surviving SIGKILLs of the worker', async () => {
-    const email = `e2e-${randomUUID().slice(0, 8)}@example.com`;
-    const password = 'granite-orchid-velvet-19';
+  it(
+    'register → mail → verify → status shows the terms step, surviving SIGKILLs of the worker',
+    async () => {
+      const email = `e2e-${randomUUID().slice(0, 8)}@example.com`;
+      const password = 'granite-orchid-velvet-19';
 
-    // Kill the worker right after registering: the verification mail must still go out.
-    const reg = await http('POST', '/api/v1/auth/register', { email, password, timezone: 'America/New_York' });
-    expect(reg.status).toBe(201);
-    const userId = reg.body.userId as string;
-    await worker!.stop({ signal: 'SIGKILL' });
-    startWorker();
-    const [token] = await waitFor(async () => ((await mailTokens(email)).length ? mailTokens(email) : undefined), 'verification mail', 60_000);
-    expect(token).toMatch(/^[\w-]{43}$/);
+      // Kill the worker right after registering: the verification mail must still go out.
+      const reg = await http('POST', '/api/v1/auth/register', { email, password, timezone: 'America/New_York' });
+      expect(reg.status).toBe(201);
+      const userId = reg.body.userId as string;
+      await worker!.stop({ signal: 'SIGKILL' });
+      startWorker();
+      const [token] = await waitFor(
+        async () => ((await mailTokens(email)).length ? mailTokens(email) : undefined),
+        'verification mail',
+        60_000,
+      );
+      expect(token).toMatch(/^[\w-]{43}$/);
 
-    // Kill it again between register and verify: verification is accepted while no worker runs,
-    // and the onboarding carries on once a worker is back.
-    await worker!.stop({ signal: 'SIGKILL' });
-    expect((await http('POST', '/api/v1/auth/verify-email', { token })).body).toEqual({ verified: true });
-    const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
-    expect((await http('GET', '/api/v1/onboarding/status', undefined, accessToken)).body.step).toBe('verify_email');
+      // Kill it again between register and verify: verification is accepted while no worker runs,
+      // and the onboarding carries on once a worker is back.
+      await worker!.stop({ signal: 'SIGKILL' });
+      expect((await http('POST', '/api/v1/auth/verify-email', { token })).body).toEqual({ verified: true });
+      const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
+      expect((await http('GET', '/api/v1/onboarding/status', undefined, accessToken)).body.step).toBe('verify_email');
 
-    startWorker();
-    const status = await waitFor(async () => {
-      const s = await http('GET', '/api/v1/onboarding/status', undefined, accessToken);
-      return s.body.step === 'accept_terms' ? s.body : undefined;
-    }, 'accept_terms after worker restart', 60_000);
-    expect(status).toMatchObject({ completed: false, timezone: 'America/New_York', locale: 'en' });
-    expect(await mailTokens(email)).toHaveLength(1); // no duplicate mail from the restarts
+      startWorker();
+      const status = await waitFor(
+        async () => {
+          const s = await http('GET', '/api/v1/onboarding/status', undefined, accessToken);
+          return s.body.step === 'accept_terms' ? s.body : undefined;
+        },
+        'accept_terms after worker restart',
+        60_000,
+      );
+      expect(status).toMatchObject({ completed: false, timezone: 'America/New_York', locale: 'en' });
+      expect(await mailTokens(email)).toHaveLength(1); // no duplicate mail from the restarts
 
-    // Operators find the process by its id and search attributes.
-    const description = await temporal.workflow.getHandle(`onboarding:${userId}`).describe();
-    expect(description.status.name).toBe('RUNNING');
-    expect(description.typedSearchAttributes.get(UserId)).toBe(userId);
-    expect(description.typedSearchAttributes.get(OnboardingStep)).toBe('accept_terms');
-  }, E2E_TIMEOUT_MS);
+      // Operators find the process by its id and search attributes.
+      const description = await temporal.workflow.getHandle(`onboarding:${userId}`).describe();
+      expect(description.status.name).toBe('RUNNING');
+      expect(description.typedSearchAttributes.get(UserId)).toBe(userId);
+      expect(description.typedSearchAttributes.get(OnboardingStep)).toBe('accept_terms');
+    },
+    E2E_TIMEOUT_MS,
+  );
 });
 
 describe('full onboarding over HTTP, worker killed at every step', () => {
-  it('ends activated with a welcome email and exactly one Stripe account', async () => {
-    const email = `e2e-full-${randomUUID().slice(0, 8)}@example.com`;
-    const password = 'granite-orchid-velvet-19';
-    const killAndRestart = async () => {
+  it(
+    'ends activated with a welcome email and exactly one Stripe account',
+    async () => {
+      const email = `e2e-full-${randomUUID().slice(0, 8)}@example.com`;
+      const password = 'granite-orchid-velvet-19';
+      const killAndRestart = async () => {
+        await worker!.stop({ signal: 'SIGKILL' });
+        startWorker();
+      };
+      const status = (token: string) => http('GET', '/api/v1/onboarding/status', undefined, token);
+      const stepIs = (token: string, step: string) =>
+        waitFor(async () => ((await status(token)).body.step === step ? true : undefined), `step ${step}`, 90_000);
+
+      // register, killed before the mail goes out
+      const reg = await http('POST', '/api/v1/auth/register', { email, password });
+      const userId = reg.body.userId as string;
+      await killAndRestart();
+      const [token] = await waitFor(
+        async () => ((await mailTokens(email)).length ? mailTokens(email) : undefined),
+        'verification mail',
+        90_000,
+      );
+
+      // verify and accept the terms while no worker runs
       await worker!.stop({ signal: 'SIGKILL' });
+      expect((await http('POST', '/api/v1/auth/verify-email', { token })).status).toBe(200);
+      const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
+      expect((await http('POST', '/api/v1/auth/accept-terms', { termsVersion: '2026-11' }, accessToken)).status).toBe(200);
       startWorker();
-    };
-    const status = (token: string) => http('GET', '/api/v1/onboarding/status', undefined, token);
-    const stepIs = (token: string, step: string) =>
-      waitFor(async () => ((await status(token)).body.step === step ? true : undefined), `step ${step}`, 90_000);
+      await stepIs(accessToken, 'stripe_connect');
 
-    // register, killed before the mail goes out
-    const reg = await http('POST', '/api/v1/auth/register', { email, password });
-    const userId = reg.body.userId as string;
-    await killAndRestart();
-    const [token] = await waitFor(async () => ((await mailTokens(email)).length ? mailTokens(email) : undefined), 'verification mail', 90_000);
+      // Connect (an update: it needs a worker), then again after a crash: the same account
+      const connect = () =>
+        waitFor(
+          async () => {
+            const res = await http('POST', '/api/v1/stripe/connect/start', {}, accessToken);
+            return res.status === 200 ? res.body : undefined;
+          },
+          'connect/start',
+          90_000,
+        );
+      const first = await connect();
+      expect(first.onboardingUrl).toMatch(/^http/);
+      await killAndRestart();
+      const second = await connect();
+      expect(second.accountId).toBe(first.accountId);
 
-    // verify and accept the terms while no worker runs
-    await worker!.stop({ signal: 'SIGKILL' });
-    expect((await http('POST', '/api/v1/auth/verify-email', { token })).status).toBe(200);
-    const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
-    expect((await http('POST', '/api/v1/auth/accept-terms', { termsVersion: '2026-11' }, accessToken)).status).toBe(200);
-    startWorker();
-    await stepIs(accessToken, 'stripe_connect');
+      // KYC completed while the worker is down: the webhook is stored and signalled, and the
+      // workflow acts on it once a worker is back
+      await worker!.stop({ signal: 'SIGKILL' });
+      expect((await http('POST', `/api/v1/dev/stripe/accounts/${first.accountId}/complete`, {}, accessToken)).status).toBe(200);
+      startWorker();
+      await stepIs(accessToken, 'activated');
+      expect((await status(accessToken)).body.completed).toBe(true);
+      const stripeStatus = (await http('GET', '/api/v1/stripe/status', undefined, accessToken)).body;
+      expect(stripeStatus).toMatchObject({
+        accountId: first.accountId,
+        detailsSubmitted: true,
+        chargesEnabled: true,
+        payoutsEnabled: true,
+      });
 
-    // Connect (an update: it needs a worker), then again after a crash: the same account
-    const connect = () =>
-      waitFor(async () => {
-        const res = await http('POST', '/api/v1/stripe/connect/start', {}, accessToken);
-        return res.status === 200 ? res.body : undefined;
-      }, 'connect/start', 90_000);
-    const first = await connect();
-    expect(first.onboardingUrl).toMatch(/^http/);
-    await killAndRestart();
-    const second = await connect();
-    expect(second.accountId).toBe(first.accountId);
+      const mail = await waitFor(
+        async () => {
+          const res = await http('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
+          return (res.body.messages as { subject: string }[]).find((m) => /active/i.test(m.subject));
+        },
+        'welcome mail',
+        60_000,
+      );
+      expect(mail.subject).toMatch(/creator account is active/);
 
-    // KYC completed while the worker is down: the webhook is stored and signalled, and the
-    // workflow acts on it once a worker is back
-    await worker!.stop({ signal: 'SIGKILL' });
-    expect((await http('POST', `/api/v1/dev/stripe/accounts/${first.accountId}/complete`, {}, accessToken)).status).toBe(200);
-    startWorker();
-    await stepIs(accessToken, 'activated');
-    expect((await status(accessToken)).body.completed).toBe(true);
-    const stripeStatus = (await http('GET', '/api/v1/stripe/status', undefined, accessToken)).body;
-    expect(stripeStatus).toMatchObject({ accountId: first.accountId, detailsSubmitted: true, chargesEnabled: true, payoutsEnabled: true });
-
-    const mail = await waitFor(async () => {
-      const res = await http('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`);
-      return (res.body.messages as { subject: string }[]).find((m) => /active/i.test(m.subject));
-    }, 'welcome mail', 60_000);
-    expect(mail.subject).toMatch(/creator account is active/);
-
-    const accounts = (await (await fetch(`${stripeUrl}/_standin/accounts`)).json()) as { accounts: { account: { metadata?: Record<string, string> } }[] };
-    expect(accounts.accounts.filter((a) => a.account.metadata?.userId === userId)).toHaveLength(1);
-  }, E2E_TIMEOUT_MS);
+      const accounts = (await (await fetch(`${stripeUrl}/_standin/accounts`)).json()) as {
+        accounts: { account: { metadata?: Record<string, string> } }[];
+      };
+      expect(accounts.accounts.filter((a) => a.account.metadata?.userId === userId)).toHaveLength(1);
+    },
+    E2E_TIMEOUT_MS,
+  );
 });

@@ -4,7 +4,14 @@ import { ConfigError, loadConfig } from '../../lib/config.js';
 describe('config', () => {
   it('gives a working embedded stack with no environment at all', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ API_PORT: 3000, TEMPORAL_ADDRESS: '127.0.0.1:7233', usesEmbeddedPostgres: true, usesSesStandin: true, usesStripeStandin: true, ENABLE_DEV_ROUTES: true });
+    expect(c).toMatchObject({
+      API_PORT: 3000,
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      usesEmbeddedPostgres: true,
+      usesSesStandin: true,
+      usesStripeStandin: true,
+      ENABLE_DEV_ROUTES: true,
+    });
     expect(c.DATABASE_URL).toMatch(/^postgres:\/\/.*:5433\/ofm$/);
     expect(c.SES_ENDPOINT).toBe('http://127.0.0.1:8005');
   });
@@ -24,7 +31,8 @@ describe('config', () => {
       loadConfig({ NODE_ENV: 'production' });
       expect.unreachable();
     } catch (err) {
-      for (const name of ['JWT_SECRET', 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'CREDENTIALS_KEY']) expect(String(err)).toContain(name);
+      for (const name of ['JWT_SECRET', 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'CREDENTIALS_KEY'])
+        expect(String(err)).toContain(name);
     }
     const ok = loadConfig({
       NODE_ENV: 'production',

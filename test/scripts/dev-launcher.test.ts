@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isPortOpen, projectRoot, waitFor } from '../../lib/toolchain.js';
+import { isPortOpen, projectRoot, waitFor } from '../../dev/toolchain.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ofm-dev-launcher-'));
 // mkdtemp makes it 0700; embedded Postgres run as root switches to the `postgres` user, which must enter it.
@@ -38,7 +38,16 @@ function launch(ports: Ports): Launcher {
     PLATFORM_SANDBOX_PORT: String(ports.sandbox),
     WORKER_METRICS_PORT: String(ports.metrics),
   };
-  for (const name of ['DATABASE_URL', 'SES_ENDPOINT', 'STRIPE_SECRET_KEY', 'PLATFORM_SANDBOX_URL', 'PUBLIC_API_URL', 'TEMPORAL_NAMESPACE', 'DEV_START_TEMPORAL']) delete env[name];
+  for (const name of [
+    'DATABASE_URL',
+    'SES_ENDPOINT',
+    'STRIPE_SECRET_KEY',
+    'PLATFORM_SANDBOX_URL',
+    'PUBLIC_API_URL',
+    'TEMPORAL_NAMESPACE',
+    'DEV_START_TEMPORAL',
+  ])
+    delete env[name];
   // What `npm run dev` runs after setup.mjs (not `npx tsx`: the tsx CLI's signal relay SIGKILLs a
   // child that is slow to acknowledge a signal, which would orphan the launcher's children).
   // Own process group, so we can Ctrl-C it the way a terminal does, signalling the whole group;
@@ -112,9 +121,13 @@ interface Ports {
 async function freePorts(): Promise<Ports> {
   // Hold all listeners open together so the ports are distinct.
   const servers = await Promise.all(
-    Array.from({ length: 8 }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
-    })),
+    Array.from(
+      { length: 8 },
+      () =>
+        new Promise<net.Server>((resolve) => {
+          const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
   );
   const [api, temporal, ui, pg, ses, stripe, sandbox, metrics] = servers.map((s) => (s.address() as net.AddressInfo).port) as number[];
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

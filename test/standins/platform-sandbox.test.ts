@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SIGNATURE_HEADER, verifySignature } from '../../lib/platforms/signature.js';
+import { SIGNATURE_HEADER, verifySignature } from '../../integrations/platforms/signature.js';
 import { startPlatformSandbox, type Delivery, type PlatformEvent, type PlatformSandbox } from '../../standins/platform-sandbox.js';
 import { waitFor } from '../support/wait.js';
 
@@ -92,21 +92,30 @@ async function api<T = ErrorBody>(
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
-const putAccount = (body: unknown = { webhookUrl: receiver.url, webhookSecret: SECRET }, opts: { key?: string | null; id?: string; on?: PlatformSandbox } = {}) =>
+const putAccount = (
+  body: unknown = { webhookUrl: receiver.url, webhookSecret: SECRET },
+  opts: { key?: string | null; id?: string; on?: PlatformSandbox } = {},
+) =>
   api<{ id: string; webhookUrl: string | null; rateLimit: { messages: number; perSeconds: number } }>(
     'PUT',
     `/v1/accounts/${opts.id ?? ACCOUNT}`,
     { body, ...opts },
   );
 
-const send = (idempotencyKey: string | undefined, body: unknown = { fanHandle: 'fan_a', text: 'hi' }, opts: { key?: string; on?: PlatformSandbox } = {}) =>
-  api<SendBody & ErrorBody>('POST', `/v1/accounts/${ACCOUNT}/messages`, { body, idempotencyKey, ...opts });
+const send = (
+  idempotencyKey: string | undefined,
+  body: unknown = { fanHandle: 'fan_a', text: 'hi' },
+  opts: { key?: string; on?: PlatformSandbox } = {},
+) => api<SendBody & ErrorBody>('POST', `/v1/accounts/${ACCOUNT}/messages`, { body, idempotencyKey, ...opts });
 
 const control = (method: string, path: string, body?: unknown, on?: PlatformSandbox) =>
   api<ErrorBody & { eventId: string; delivered: boolean }>(method, `/_sandbox/accounts/${ACCOUNT}${path}`, { body, key: null, on });
 
 async function deliveries(on?: PlatformSandbox) {
-  const res = await api<{ deliveries: Delivery[]; rejectedForRate: number }>('GET', `/_sandbox/accounts/${ACCOUNT}/deliveries`, { key: null, on });
+  const res = await api<{ deliveries: Delivery[]; rejectedForRate: number }>('GET', `/_sandbox/accounts/${ACCOUNT}/deliveries`, {
+    key: null,
+    on,
+  });
   expect(res.status).toBe(200);
   return res.body;
 }
@@ -146,7 +155,10 @@ describe('platform sandbox: routing and accounts', () => {
     expect(huge).toMatchObject({ status: 413, body: { error: { code: 'payload_too_large' } } });
     // None of that harmed the server or created anything.
     expect((await api('GET', '/health')).status).toBe(200);
-    expect(await api('GET', `/_sandbox/accounts/${ACCOUNT}/deliveries`)).toMatchObject({ status: 404, body: { error: { code: 'account_not_found' } } });
+    expect(await api('GET', `/_sandbox/accounts/${ACCOUNT}/deliveries`)).toMatchObject({
+      status: 404,
+      body: { error: { code: 'account_not_found' } },
+    });
   });
 
   it('creates an account on the first PUT, then updates it only for the same API key', async () => {
@@ -184,7 +196,11 @@ describe('platform sandbox: routing and accounts', () => {
     expect(await send('k1')).toMatchObject({ status: 404, body: { error: { code: 'account_not_found' } } });
     await putAccount();
     expect(await send('k1', undefined, { key: 'sk_wrong' })).toMatchObject({ status: 401, body: { error: { code: 'invalid_api_key' } } });
-    const noKey = await api('POST', `/v1/accounts/${ACCOUNT}/messages`, { key: null, idempotencyKey: 'k1', body: { fanHandle: 'f', text: 't' } });
+    const noKey = await api('POST', `/v1/accounts/${ACCOUNT}/messages`, {
+      key: null,
+      idempotencyKey: 'k1',
+      body: { fanHandle: 'f', text: 't' },
+    });
     expect(noKey.status).toBe(401);
     expect((await deliveries()).deliveries).toHaveLength(0);
   });
@@ -196,14 +212,24 @@ describe('platform sandbox: sending', () => {
   });
 
   it('delivers a message once per idempotency key and replays the first answer', async () => {
-    const first = await send('key-1', { fanHandle: 'fan_a', text: 'new set 🔥', priceCents: 1500, mediaUrls: ['https://cdn.example/1.jpg'] });
+    const first = await send('key-1', {
+      fanHandle: 'fan_a',
+      text: 'new set 🔥',
+      priceCents: 1500,
+      mediaUrls: ['https://cdn.example/1.jpg'],
+    });
     expect(first.status).toBe(201);
     expect(first.body.id).toMatch(/^msg_[0-9a-f]+$/);
     expect(first.body.fanHandle).toBe('fan_a');
     expect(Date.parse(first.body.deliveredAt)).not.toBeNaN();
     expect(first.headers.get('idempotent-replayed')).toBeNull();
 
-    const replay = await send('key-1', { fanHandle: 'fan_a', text: 'new set 🔥', priceCents: 1500, mediaUrls: ['https://cdn.example/1.jpg'] });
+    const replay = await send('key-1', {
+      fanHandle: 'fan_a',
+      text: 'new set 🔥',
+      priceCents: 1500,
+      mediaUrls: ['https://cdn.example/1.jpg'],
+    });
     expect(replay.status).toBe(200);
     expect(replay.body).toEqual(first.body);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
@@ -224,7 +250,16 @@ describe('platform sandbox: sending', () => {
         deliveredAt: first.body.deliveredAt,
         requests: 2,
       },
-      { idempotencyKey: 'key-2', messageId: other.body.id, fanHandle: 'fan_b', text: 'hello', priceCents: 0, mediaUrls: [], deliveredAt: other.body.deliveredAt, requests: 1 },
+      {
+        idempotencyKey: 'key-2',
+        messageId: other.body.id,
+        fanHandle: 'fan_b',
+        text: 'hello',
+        priceCents: 0,
+        mediaUrls: [],
+        deliveredAt: other.body.deliveredAt,
+        requests: 1,
+      },
     ]);
   });
 
@@ -256,7 +291,10 @@ describe('platform sandbox: sending', () => {
       'just a string',
     ];
     for (const [i, body] of invalid.entries())
-      expect(await send(`bad-${i}`, body), JSON.stringify(body)).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
+      expect(await send(`bad-${i}`, body), JSON.stringify(body)).toMatchObject({
+        status: 400,
+        body: { error: { code: 'invalid_request' } },
+      });
     const notJson = await api('POST', `/v1/accounts/${ACCOUNT}/messages`, { raw: '{"fanHandle":', idempotencyKey: 'bad-json' });
     expect(notJson).toMatchObject({ status: 400, body: { error: { code: 'invalid_request' } } });
     // Refused sends leave no trace, so their keys are still free.
@@ -274,7 +312,9 @@ describe('platform sandbox: sending', () => {
     expect((await send('a')).status).toBe(201);
     vi.setSystemTime(t0 + 10_000);
     expect((await send('b')).status).toBe(201);
-    expect((await api('POST', '/v1/accounts/creator_2/messages', { idempotencyKey: 'x', body: { fanHandle: 'f', text: 't' } })).status).toBe(201);
+    expect(
+      (await api('POST', '/v1/accounts/creator_2/messages', { idempotencyKey: 'x', body: { fanHandle: 'f', text: 't' } })).status,
+    ).toBe(201);
 
     vi.setSystemTime(t0 + 20_000);
     const limited = await send('c');
@@ -366,7 +406,11 @@ describe('platform sandbox: webhooks', () => {
     expect(verifySignature(SECRET, `${attempt!.body} `, attempt!.signature)).toBe(false);
 
     const event = JSON.parse(attempt!.body) as PlatformEvent;
-    expect(event).toMatchObject({ id: res.body.eventId, type: 'message.received', data: { fanHandle: 'fan_a', fanName: 'Alex', text: 'hey you' } });
+    expect(event).toMatchObject({
+      id: res.body.eventId,
+      type: 'message.received',
+      data: { fanHandle: 'fan_a', fanName: 'Alex', text: 'hey you' },
+    });
     expect(Date.parse(event.createdAt)).not.toBeNaN();
     expect(event.data.messageId).toMatch(/^msg_/);
     expect(Date.parse(event.data.sentAt as string)).not.toBeNaN();
@@ -401,7 +445,14 @@ describe('platform sandbox: webhooks', () => {
     ];
     for (const body of invalid) expect((await control('POST', '/events', body)).status, JSON.stringify(body)).toBe(400);
     expect(receiver.attempts).toHaveLength(0);
-    expect((await api('POST', '/_sandbox/accounts/nobody/events', { key: null, body: { type: 'message.received', data: { fanHandle: 'f', text: 't' } } })).status).toBe(404);
+    expect(
+      (
+        await api('POST', '/_sandbox/accounts/nobody/events', {
+          key: null,
+          body: { type: 'message.received', data: { fanHandle: 'f', text: 't' } },
+        })
+      ).status,
+    ).toBe(404);
   });
 
   it('retries a failed webhook with the same event until it gets a 2xx', async () => {

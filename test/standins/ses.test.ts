@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BadRequestException, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { fetchMailbox } from '../../lib/email/mailbox.js';
-import { createSesEmailSender, isPermanentEmailError, type SesSenderConfig } from '../../lib/email/sender.js';
+import { fetchMailbox } from '../../integrations/email/mailbox.js';
+import { createSesEmailSender, isPermanentEmailError, type SesSenderConfig } from '../../integrations/email/sender.js';
 import { startSesStandin, type SesStandin } from '../../standins/ses.js';
 
 const FROM = 'OFM Social OS <no-reply@ofm.local>';
@@ -132,9 +132,21 @@ describe('SES stand-in', () => {
   });
 
   it.each([
-    ['missing subject', { FromEmailAddress: FROM, Destination: { ToAddresses: ['a@b.c'] }, Content: { Simple: { Body: { Text: { Data: 'x' } } } } }, 'Content.Simple.Subject is required'],
-    ['invalid recipient', { FromEmailAddress: FROM, Destination: { ToAddresses: ['not-an-address'] }, Content: simpleContent }, 'Invalid address in Destination.ToAddresses: not-an-address'],
-    ['empty body', { FromEmailAddress: FROM, Destination: { ToAddresses: ['a@b.c'] }, Content: { Simple: { Subject: { Data: 's' }, Body: {} } } }, 'Content.Simple.Body needs Text or Html'],
+    [
+      'missing subject',
+      { FromEmailAddress: FROM, Destination: { ToAddresses: ['a@b.c'] }, Content: { Simple: { Body: { Text: { Data: 'x' } } } } },
+      'Content.Simple.Subject is required',
+    ],
+    [
+      'invalid recipient',
+      { FromEmailAddress: FROM, Destination: { ToAddresses: ['not-an-address'] }, Content: simpleContent },
+      'Invalid address in Destination.ToAddresses: not-an-address',
+    ],
+    [
+      'empty body',
+      { FromEmailAddress: FROM, Destination: { ToAddresses: ['a@b.c'] }, Content: { Simple: { Subject: { Data: 's' }, Body: {} } } },
+      'Content.Simple.Body needs Text or Html',
+    ],
     ['missing sender', { Destination: { ToAddresses: ['a@b.c'] }, Content: simpleContent }, 'FromEmailAddress is required'],
   ])('answers %s in the AWS REST-JSON error shape', async (_name, body, message) => {
     const standin = await start();
@@ -175,10 +187,7 @@ describe('SES stand-in', () => {
     await stop(after);
 
     const again = await start(storeFile);
-    expect((await fetchMailbox(again.url, 'frank@example.com')).map((m) => m.subject)).toEqual([
-      'After restart',
-      'Before restart',
-    ]);
+    expect((await fetchMailbox(again.url, 'frank@example.com')).map((m) => m.subject)).toEqual(['After restart', 'Before restart']);
     const lines = (await readFile(storeFile, 'utf8')).split('\n').filter(Boolean);
     expect(lines).toHaveLength(3); // two messages plus the skipped truncated line
   });

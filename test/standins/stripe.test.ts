@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createStripeClient } from '../../lib/stripe.js';
+import { createStripeClient } from '../../integrations/stripe.js';
 import { startStripeStandin, type EventDelivery, type StripeStandin } from '../../standins/stripe.js';
 import { waitFor } from '../support/wait.js';
 
@@ -98,9 +98,7 @@ type EventEntry = { event: Stripe.Event; delivery: EventDelivery };
 const standinEvents = (s: StripeStandin, query = '') =>
   getJson<{ events: EventEntry[] }>(`${s.url}/_standin/events${query}`).then((r) => r.events);
 const standinAccounts = (s: StripeStandin) =>
-  getJson<{ accountCreations: number; accounts: { account: Stripe.Account; deauthorized: boolean }[] }>(
-    `${s.url}/_standin/accounts`,
-  );
+  getJson<{ accountCreations: number; accounts: { account: Stripe.Account; deauthorized: boolean }[] }>(`${s.url}/_standin/accounts`);
 
 /** Verified webhook events of `type` for `account` that reached the receiver. */
 function received(type: string, account: string): Stripe.Event[] {
@@ -236,9 +234,30 @@ describe('Stripe stand-in: API', () => {
   it('validates params the way Stripe does, with typed errors naming the param', async () => {
     const account = await createExpressAccount();
     const cases: [Promise<unknown>, string, string | undefined][] = [
-      [stripe.accountLinks.create({ account: account.id, refresh_url: REFRESH_URL, return_url: RETURN_URL } as Stripe.AccountLinkCreateParams), 'type', 'parameter_missing'],
-      [stripe.accountLinks.create({ account: account.id, type: 'nope' as 'account_onboarding', refresh_url: REFRESH_URL, return_url: RETURN_URL }), 'type', undefined],
-      [stripe.accountLinks.create({ account: account.id, type: 'account_onboarding', refresh_url: REFRESH_URL, return_url: 'not a url' }), 'return_url', 'url_invalid'],
+      [
+        stripe.accountLinks.create({
+          account: account.id,
+          refresh_url: REFRESH_URL,
+          return_url: RETURN_URL,
+        } as Stripe.AccountLinkCreateParams),
+        'type',
+        'parameter_missing',
+      ],
+      [
+        stripe.accountLinks.create({
+          account: account.id,
+          type: 'nope' as 'account_onboarding',
+          refresh_url: REFRESH_URL,
+          return_url: RETURN_URL,
+        }),
+        'type',
+        undefined,
+      ],
+      [
+        stripe.accountLinks.create({ account: account.id, type: 'account_onboarding', refresh_url: REFRESH_URL, return_url: 'not a url' }),
+        'return_url',
+        'url_invalid',
+      ],
       [stripe.accounts.create({ type: 'express', email: 'not-an-email' }), 'email', 'email_invalid'],
       [stripe.accounts.create({ type: 'express', bogus: 'x' } as Stripe.AccountCreateParams), 'bogus', 'parameter_unknown'],
       [stripe.accounts.create({ email: 'a@example.com' }), 'type', 'parameter_missing'],
@@ -311,7 +330,10 @@ describe('Stripe stand-in: onboarding links, login links and webhooks', () => {
     const account = await createExpressAccount();
     await standin.complete(account.id);
 
-    const [event] = await eventually(() => received('account.updated', account.id).length > 0 && received('account.updated', account.id), 'account.updated');
+    const [event] = await eventually(
+      () => received('account.updated', account.id).length > 0 && received('account.updated', account.id),
+      'account.updated',
+    );
     expect(event).toMatchObject({ object: 'event', livemode: false, api_version: Stripe.API_VERSION, account: account.id });
     expect(event!.id).toMatch(/^evt_/);
     const object = event!.data.object as Stripe.Account;
@@ -353,7 +375,10 @@ describe('Stripe stand-in: onboarding links, login links and webhooks', () => {
     expect(restricted.payouts_enabled).toBe(false);
     expect(restricted.requirements?.currently_due?.length).toBeGreaterThan(0);
 
-    const updates = await eventually(() => received('account.updated', account.id).length === 2 && received('account.updated', account.id), 'two account.updated');
+    const updates = await eventually(
+      () => received('account.updated', account.id).length === 2 && received('account.updated', account.id),
+      'two account.updated',
+    );
     const last = updates.map((e) => e.data.object as Stripe.Account).find((a) => !a.charges_enabled);
     expect(last?.requirements?.disabled_reason).toBe('requirements.past_due');
 
@@ -487,7 +512,12 @@ describe('Stripe stand-in: hosted onboarding page', () => {
 describe('Stripe stand-in: persistence', () => {
   it('keeps accounts, links, idempotency keys and the creation count across a restart', async () => {
     const account = await createExpressAccount('keep@example.com', 'create-account:user_keep', 'user_keep');
-    const link = await stripe.accountLinks.create({ account: account.id, type: 'account_onboarding', refresh_url: REFRESH_URL, return_url: RETURN_URL });
+    const link = await stripe.accountLinks.create({
+      account: account.id,
+      type: 'account_onboarding',
+      refresh_url: REFRESH_URL,
+      return_url: RETURN_URL,
+    });
     await openForm(link.url);
     await stop(standin);
 

@@ -8,12 +8,12 @@ import { inject } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { createDb } from '../../db/client.js';
 import { loadConfig, type Config } from '../../lib/config.js';
-import { createSesEmailSender } from '../../lib/email/sender.js';
-import { fetchMailbox } from '../../lib/email/mailbox.js';
+import { createSesEmailSender } from '../../integrations/email/sender.js';
+import { fetchMailbox } from '../../integrations/email/mailbox.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectTemporalClient } from '../../lib/temporal.js';
-import { createStripeClient } from '../../lib/stripe.js';
-import { freePort } from '../../lib/toolchain.js';
+import { createStripeClient } from '../../integrations/stripe.js';
+import { freePort } from '../../dev/toolchain.js';
 import { startPlatformSandbox } from '../../standins/platform-sandbox.js';
 import { startSesStandin } from '../../standins/ses.js';
 import { startStripeStandin } from '../../standins/stripe.js';
@@ -118,13 +118,19 @@ export async function startHarness(options: { env?: Record<string, string>; work
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
 
 let counter = 0;
-export const uniqueEmail = (tag = 'user') => `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}@example.com`;
+export const uniqueEmail = (tag = 'user') =>
+  `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}@example.com`;
 export const STRONG_PASSWORD = 'violet-tangent-harbour-42';
 
 /** Registers a user and returns its id and email. */
 export async function register(h: Harness, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   const email = (body.email as string | undefined) ?? uniqueEmail();
-  const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/register', payload: { email, password: STRONG_PASSWORD, ...body }, headers });
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/api/v1/auth/register',
+    payload: { email, password: STRONG_PASSWORD, ...body },
+    headers,
+  });
   if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
   return { userId: res.json().userId as string, email };
 }
@@ -144,7 +150,8 @@ export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
  * response whatever it is; `ok` insists on `status` and returns the JSON body (null for 204).
  */
 export function apiCalls(harness: () => Harness) {
-  const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) => harness().app.inject({ method, url: `/api/v1${url}`, headers, payload });
+  const call = (headers: Record<string, string>, method: Method, url: string, payload?: object) =>
+    harness().app.inject({ method, url: `/api/v1${url}`, headers, payload });
   const ok = async (headers: Record<string, string>, method: Method, url: string, payload?: object, status = 200) => {
     const res = await call(headers, method, url, payload);
     if (res.statusCode !== status) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);

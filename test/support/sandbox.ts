@@ -2,7 +2,7 @@
 // control endpoints (blocks, outages, fan events).
 import { and, eq } from 'drizzle-orm';
 import { platformConnections } from '../../db/schema.js';
-import { unsealConnection } from '../../lib/platforms/connections.js';
+import { unsealConnection } from '../../domain/platform-connections.js';
 import type { Harness } from './harness.js';
 
 export interface Deliveries {
@@ -12,7 +12,9 @@ export interface Deliveries {
 
 export function sandboxOf(h: Harness) {
   async function connection(creatorId: string, platform = 'onlyfans') {
-    const row = await h.db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
+    const row = await h.db.query.platformConnections.findFirst({
+      where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
+    });
     if (!row) throw new Error(`no ${platform} connection for ${creatorId}`);
     return unsealConnection(row, h.config.CREDENTIALS_KEY);
   }
@@ -29,9 +31,13 @@ export function sandboxOf(h: Harness) {
     connection,
     control,
     deliveries: async (creatorId: string) => (await control(`/_sandbox/accounts/${await account(creatorId)}/deliveries`)) as Deliveries,
-    fanEvent: async (creatorId: string, type: string, data: object) => control(`/_sandbox/accounts/${await account(creatorId)}/events`, { method: 'POST', body: { type, data } }),
-    block: async (creatorId: string, fanHandle: string) => control(`/_sandbox/accounts/${await account(creatorId)}/blocks`, { method: 'POST', body: { fanHandle } }),
-    unblock: async (creatorId: string, fanHandle: string) => control(`/_sandbox/accounts/${await account(creatorId)}/blocks/${fanHandle}`, { method: 'DELETE' }),
-    outage: async (creatorId: string, seconds: number) => control(`/_sandbox/accounts/${await account(creatorId)}/outage`, { method: 'POST', body: { seconds } }),
+    fanEvent: async (creatorId: string, type: string, data: object) =>
+      control(`/_sandbox/accounts/${await account(creatorId)}/events`, { method: 'POST', body: { type, data } }),
+    block: async (creatorId: string, fanHandle: string) =>
+      control(`/_sandbox/accounts/${await account(creatorId)}/blocks`, { method: 'POST', body: { fanHandle } }),
+    unblock: async (creatorId: string, fanHandle: string) =>
+      control(`/_sandbox/accounts/${await account(creatorId)}/blocks/${fanHandle}`, { method: 'DELETE' }),
+    outage: async (creatorId: string, seconds: number) =>
+      control(`/_sandbox/accounts/${await account(creatorId)}/outage`, { method: 'POST', body: { seconds } }),
   };
 }

@@ -7,7 +7,7 @@ import { emailTokens, fans, messages, refreshTokens } from '../../db/schema.js';
 import { taskQueue } from '../../lib/temporal.js';
 import { ensureMaintenanceSchedules, PURGE_TOKENS_SCHEDULE_ID, SWEEP_OUTBOX_SCHEDULE_ID } from '../../workers/schedules.js';
 import { sweepOutboxWorkflow } from '../../workflows/send-queue.js';
-import { connectionFor, enqueueMessage, PRIORITY } from '../../lib/outbox.js';
+import { connectionFor, enqueueMessage, PRIORITY } from '../../domain/outbox.js';
 import { waitFor } from '../support/wait.js';
 import { purgeExpiredTokensWorkflow } from '../../workflows/maintenance.js';
 import { register, startHarness, type Harness } from '../support/harness.js';
@@ -45,9 +45,25 @@ describe('maintenance', () => {
     expect(result.emailTokens).toBeGreaterThanOrEqual(1);
     expect(result.refreshTokens).toBeGreaterThanOrEqual(1);
 
-    const leftEmail = await h.db.select({ id: emailTokens.id }).from(emailTokens).where(inArray(emailTokens.id, rows.map((r) => r.id)));
+    const leftEmail = await h.db
+      .select({ id: emailTokens.id })
+      .from(emailTokens)
+      .where(
+        inArray(
+          emailTokens.id,
+          rows.map((r) => r.id),
+        ),
+      );
     expect(leftEmail.map((r) => r.id).sort()).toEqual([rows[1]!.id, rows[2]!.id].sort());
-    const leftRefresh = await h.db.select({ id: refreshTokens.id }).from(refreshTokens).where(inArray(refreshTokens.id, refresh.map((r) => r.id)));
+    const leftRefresh = await h.db
+      .select({ id: refreshTokens.id })
+      .from(refreshTokens)
+      .where(
+        inArray(
+          refreshTokens.id,
+          refresh.map((r) => r.id),
+        ),
+      );
     expect(leftRefresh.map((r) => r.id)).toEqual([refresh[1]!.id]);
   });
 
@@ -66,11 +82,22 @@ describe('maintenance', () => {
     const { userId } = await register(h);
     const [fan] = await h.db.insert(fans).values({ creatorId: userId, handle: 'stranded_fan' }).returning();
     await connectionFor(h.db, h.config, userId, 'onlyfans');
-    const message = await h.db.transaction((tx) => enqueueMessage(tx, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal }));
-    await h.db.update(messages).set({ queuedAt: sql`now() - interval '2 minutes'`, availableAt: sql`now() - interval '2 minutes'` }).where(eq(messages.id, message.id));
+    const message = await h.db.transaction((tx) =>
+      enqueueMessage(tx, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal }),
+    );
+    await h.db
+      .update(messages)
+      .set({ queuedAt: sql`now() - interval '2 minutes'`, availableAt: sql`now() - interval '2 minutes'` })
+      .where(eq(messages.id, message.id));
 
-    const swept = await h.temporal.workflow.execute(sweepOutboxWorkflow, { taskQueue: taskQueue(h.config, 'messaging'), workflowId: `maintenance:sweep-outbox:${randomUUID()}` });
+    const swept = await h.temporal.workflow.execute(sweepOutboxWorkflow, {
+      taskQueue: taskQueue(h.config, 'messaging'),
+      workflowId: `maintenance:sweep-outbox:${randomUUID()}`,
+    });
     expect(swept.woken).toBeGreaterThanOrEqual(1);
-    await waitFor(async () => (await h.db.query.messages.findFirst({ where: eq(messages.id, message.id) }))?.status === 'sent', 'the stranded message sent');
+    await waitFor(
+      async () => (await h.db.query.messages.findFirst({ where: eq(messages.id, message.id) }))?.status === 'sent',
+      'the stranded message sent',
+    );
   });
 });

@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import type { OnboardingActivities, StripeAccountState } from '../../activities/onboarding.js';
-import { temporalTestServerPath } from '../../lib/toolchain.js';
+import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
   createDashboardLinkUpdate,
@@ -53,9 +53,22 @@ function recordingActivities() {
   let links = 0;
   const failures = { verificationEmail: false, reminders: false };
   // What the fake Stripe reports on the next read; tests change it between webhook signals.
-  const account: StripeAccountState = { detailsSubmitted: false, chargesEnabled: false, payoutsEnabled: false, currentlyDue: ['individual.id_number'], eventuallyDue: [], disabledReason: null, deauthorized: false };
+  const account: StripeAccountState = {
+    detailsSubmitted: false,
+    chargesEnabled: false,
+    payoutsEnabled: false,
+    currentlyDue: ['individual.id_number'],
+    eventuallyDue: [],
+    disabledReason: null,
+    deauthorized: false,
+  };
   const record = (name: string, input: unknown) => calls.push({ name, input, at: Date.now() });
-  const facts = { emailVerified: false, termsAccepted: false, accountId: null as string | null, status: 'onboarding' as 'onboarding' | 'active' | 'restricted' };
+  const facts = {
+    emailVerified: false,
+    termsAccepted: false,
+    accountId: null as string | null,
+    status: 'onboarding' as 'onboarding' | 'active' | 'restricted',
+  };
   const activities: OnboardingActivities = {
     async loadOnboardingFacts(input) {
       record('loadOnboardingFacts', input);
@@ -239,7 +252,10 @@ async function activate(rec: Rec, handle: Handle) {
 }
 
 async function updateRejection(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
   return String(((err as WorkflowUpdateFailedError).cause as { details?: unknown[] }).details?.[0]);
 }
@@ -256,12 +272,18 @@ describe('stripe connect and activation', () => {
       await stepIs(handle, 'accept_terms');
       await handle.signal(termsAcceptedSignal, { termsVersion: 'v1' });
 
-      const [a, b] = await Promise.all([handle.executeUpdate(startStripeConnectUpdate, { args: [link] }), handle.executeUpdate(startStripeConnectUpdate, { args: [link] })]);
+      const [a, b] = await Promise.all([
+        handle.executeUpdate(startStripeConnectUpdate, { args: [link] }),
+        handle.executeUpdate(startStripeConnectUpdate, { args: [link] }),
+      ]);
       expect(a.accountId).toBe('acct_test123');
       expect(b.accountId).toBe('acct_test123');
       expect(a.onboardingUrl).not.toBe(b.onboardingUrl);
       expect(rec.count('createStripeAccount')).toBe(1);
-      expect(rec.inputs('createStripeAccount')[0]).toEqual({ userId: expect.any(String), idempotencyKey: `${handle.workflowId}:create-account` });
+      expect(rec.inputs('createStripeAccount')[0]).toEqual({
+        userId: expect.any(String),
+        idempotencyKey: `${handle.workflowId}:create-account`,
+      });
       const refreshed = await handle.executeUpdate(refreshStripeLinkUpdate, { args: [link] });
       expect(refreshed.onboardingUrl).toMatch(/link-3$/);
       expect(rec.inputs('createStripeAccountLink').at(-1)).toEqual({ accountId: 'acct_test123', ...link });
@@ -290,7 +312,11 @@ describe('stripe connect and activation', () => {
 
       // The marketing analysis runs in the background as its own workflow.
       await waitFor(() => rec.count('saveMarketingAnalysis') === 1, 'marketing analysis');
-      expect(rec.inputs('saveMarketingAnalysis')[0]).toMatchObject({ accountSize: 'small', pricingTier: 'mid', contentCategories: ['fitness', 'lifestyle'] });
+      expect(rec.inputs('saveMarketingAnalysis')[0]).toMatchObject({
+        accountSize: 'small',
+        pricingTier: 'mid',
+        contentCategories: ['fitness', 'lifestyle'],
+      });
       expect(await handle.executeUpdate(createDashboardLinkUpdate)).toEqual({ url: 'https://connect.example/express' });
     });
   });
@@ -319,7 +345,10 @@ describe('stripe connect and activation', () => {
       Object.assign(rec.account, { deauthorized: true });
       await handle.signal(stripeAccountChangedSignal, { eventId: 'evt_d', type: 'account.application.deauthorized' });
       await waitFor(async () => (await handle.query(onboardingStateQuery)).status === 'restricted', 'restricted again');
-      await waitFor(() => rec.inputs('sendLifecycleEmail').some((i) => (i as { reason?: string }).reason === 'deauthorized'), 'deauthorized email');
+      await waitFor(
+        () => rec.inputs('sendLifecycleEmail').some((i) => (i as { reason?: string }).reason === 'deauthorized'),
+        'deauthorized email',
+      );
 
       // RECORD_HISTORIES=1 refreshes the fixture that test/workflows/replay.test.ts replays: do it
       // only for a deliberate, compatible change (with patched() for running executions).
@@ -387,7 +416,12 @@ describe('restart after a failed run', () => {
       await waitFor(() => active.count('syncStripeAccount') === 1, 'account re-read');
       expect(await handle.query(onboardingStateQuery)).toMatchObject({ step: 'activated', status: 'active', accountId: 'acct_test123' });
       // Nothing of the first run is repeated: no mail, no second activation or analysis.
-      expect(active.count('issueVerificationEmail') + active.count('sendLifecycleEmail') + active.count('activateCreator') + active.count('loadMarketingInputs')).toBe(0);
+      expect(
+        active.count('issueVerificationEmail') +
+          active.count('sendLifecycleEmail') +
+          active.count('activateCreator') +
+          active.count('loadMarketingInputs'),
+      ).toBe(0);
     });
   });
 });
@@ -419,8 +453,16 @@ describe('password reset workflow', () => {
   it('runs the reset activity for known and unknown emails alike', async () => {
     const rec = recordingActivities();
     await withWorker(rec.activities, async (taskQueue) => {
-      const known = await env.client.workflow.execute(passwordResetWorkflow, { taskQueue, workflowId: `password-reset:${randomUUID()}`, args: [{ email: 'a@known.test' }] });
-      const unknown = await env.client.workflow.execute(passwordResetWorkflow, { taskQueue, workflowId: `password-reset:${randomUUID()}`, args: [{ email: 'b@unknown.test' }] });
+      const known = await env.client.workflow.execute(passwordResetWorkflow, {
+        taskQueue,
+        workflowId: `password-reset:${randomUUID()}`,
+        args: [{ email: 'a@known.test' }],
+      });
+      const unknown = await env.client.workflow.execute(passwordResetWorkflow, {
+        taskQueue,
+        workflowId: `password-reset:${randomUUID()}`,
+        args: [{ email: 'b@unknown.test' }],
+      });
       expect(known).toEqual({ sent: true });
       expect(unknown).toEqual({ sent: false });
       expect(rec.count('issuePasswordResetEmail')).toBe(2);

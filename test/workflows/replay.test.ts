@@ -11,7 +11,9 @@ import { describe, expect, inject, it } from 'vitest';
 describe('workflow replay', () => {
   it('replays the recorded onboarding history on the current code', async () => {
     // Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in node_modules.
-    const history = temporal.api.history.v1.History.decode(readFileSync(path.join(import.meta.dirname, 'histories', 'onboarding-full.bin')));
+    const history = temporal.api.history.v1.History.decode(
+      readFileSync(path.join(import.meta.dirname, 'histories', 'onboarding-full.bin')),
+    );
     expect(history.events?.length).toBeGreaterThan(50);
     await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, 'onboarding:replay');
   });

@@ -7,12 +7,14 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { SendBatchResult, SendQueueActivities } from '../../activities/send-queue.js';
-import { temporalTestServerPath } from '../../lib/toolchain.js';
+import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { sendQueueStateQuery, sendQueueWorkflow } from '../../workflows/send-queue.js';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
+  });
 });
 afterAll(() => env?.teardown());
 
@@ -33,9 +35,18 @@ describe('send-queue workflow', () => {
       },
     };
     const taskQueue = `tq-${randomUUID()}`;
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      activities,
+    });
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(sendQueueWorkflow, { taskQueue, workflowId: `send-queue:${randomUUID()}`, args: [{ creatorId: 'c1' }] });
+      const handle = await env.client.workflow.start(sendQueueWorkflow, {
+        taskQueue,
+        workflowId: `send-queue:${randomUUID()}`,
+        args: [{ creatorId: 'c1' }],
+      });
       while (backlog > 0) await env.sleep('1 minute');
       const current = await handle.describe();
       // About ten events a batch: 70 batches of one message cannot fit under 5,000 events, so the

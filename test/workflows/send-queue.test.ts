@@ -3,9 +3,9 @@
 // than the limit, the queue keeps the limit at least 95 % used, and a 1:1 message queued behind
 // the campaign backlog goes out within one pacing slot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSendQueueProcess } from '../../lib/send-queue-process.js';
+import { createSendQueueProcess } from '../../processes/send-queue.js';
 import { fans } from '../../db/schema.js';
-import { enqueueMessage, PRIORITY } from '../../lib/outbox.js';
+import { enqueueMessage, PRIORITY } from '../../domain/outbox.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
@@ -21,10 +21,17 @@ const WINDOW_MS = LIMIT.perSeconds * 1000;
 const BACKLOG = 150;
 
 describe('send queue rate limit', () => {
-  it('never exceeds the limit in any sliding window, stays ≥95 % busy, and lets 1:1 overtake campaign traffic', { timeout: 120_000 }, async () => {
+  it('never exceeds the limit in any sliding window, stays ≥95 % busy, and lets 1:1 overtake campaign traffic', {
+    timeout: 120_000,
+  }, async () => {
     const { userId, email } = await register(h);
     const auth = bearer((await login(h, email)).accessToken);
-    const put = await h.app.inject({ method: 'PUT', url: '/api/v1/platforms/onlyfans/connection', headers: auth, payload: { adapter: 'sandbox', rateLimit: LIMIT } });
+    const put = await h.app.inject({
+      method: 'PUT',
+      url: '/api/v1/platforms/onlyfans/connection',
+      headers: auth,
+      payload: { adapter: 'sandbox', rateLimit: LIMIT },
+    });
     expect(put.statusCode).toBe(201);
 
     // A campaign-sized backlog at campaign priority, queued straight into the outbox.
@@ -43,14 +50,23 @@ describe('send queue rate limit', () => {
     // Once the queue is well into the backlog, a 1:1 message arrives.
     await waitFor(async () => (await deliveries()).deliveries.length >= 30, '30 campaign deliveries', 30_000);
     const vip = await h.app.inject({ method: 'POST', url: '/api/v1/crm/fans', headers: auth, payload: { handle: 'vip' } });
-    const oneToOne = await h.app.inject({ method: 'POST', url: '/api/v1/onlyfans/messages/send', headers: auth, payload: { recipientId: vip.json().id, content: 'just for you' } });
+    const oneToOne = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/onlyfans/messages/send',
+      headers: auth,
+      payload: { recipientId: vip.json().id, content: 'just for you' },
+    });
     expect(oneToOne.statusCode).toBe(202);
     const { messageId, queuedAt } = oneToOne.json();
 
-    const final = await waitFor(async () => {
-      const d = await deliveries();
-      return d.deliveries.length >= 100 ? d : undefined;
-    }, '100 deliveries', 60_000);
+    const final = await waitFor(
+      async () => {
+        const d = await deliveries();
+        return d.deliveries.length >= 100 ? d : undefined;
+      },
+      '100 deliveries',
+      60_000,
+    );
 
     expect(final.rejectedForRate).toBe(0);
     const times = final.deliveries.map((d) => Date.parse(d.deliveredAt)).sort((a, b) => a - b);

@@ -1,7 +1,7 @@
 // Sends mail through Amazon SES v2, or through the local stand-in (standins/ses.ts)
 // which speaks the same wire protocol, so one code path serves dev, tests and production.
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import type { Config } from '../config.js';
+import type { Config } from '../../lib/config.js';
 
 export interface EmailMessage {
   to: string;
@@ -26,8 +26,7 @@ function credentialsFor(config: SesSenderConfig) {
   if (config.usesSesStandin) return STANDIN_CREDENTIALS;
   const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = config;
   if (accessKeyId && secretAccessKey) return { accessKeyId, secretAccessKey };
-  if (accessKeyId || secretAccessKey)
-    throw new Error('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
+  if (accessKeyId || secretAccessKey) throw new Error('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
   return undefined; // default AWS credential chain (instance role, SSO, ~/.aws, ...)
 }
 

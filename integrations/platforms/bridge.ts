@@ -4,7 +4,8 @@
 //   POST <bridgeUrl>/messages  Idempotency-Key: <key>  X-Platform-Signature: t=..,v1=..
 //   {idempotencyKey, fanHandle, text, priceCents, mediaUrls}
 //   → 200/201 {messageId, sentAt}, signed the same way; 429/5xx transient, other 4xx permanent.
-import { httpFailure, PermanentSendError, platformFetch, readSent, type PlatformGateway, type SendOutcome } from './gateway.js';
+import { httpFailure, platformFetch, readSent } from './http.js';
+import { PermanentSendError, type PlatformGateway, type SendOutcome } from './types.js';
 import { SIGNATURE_HEADER, signPayload, verifySignature } from './signature.js';
 
 export function createBridgeGateway(options: { baseUrl: string; secret: string }): PlatformGateway {
@@ -14,7 +15,11 @@ export function createBridgeGateway(options: { baseUrl: string; secret: string }
       const body = JSON.stringify(message);
       const res = await platformFetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': message.idempotencyKey, [SIGNATURE_HEADER]: signPayload(options.secret, body) },
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': message.idempotencyKey,
+          [SIGNATURE_HEADER]: signPayload(options.secret, body),
+        },
         body,
       });
       const answer = await res.text();

@@ -2,8 +2,8 @@
 // the outbox sweep finds messages nobody woke it for, signal `send-queue:<creatorId>`, starting
 // the workflow when it does not run yet (signalWithStart).
 import type { Client } from '@temporalio/client';
-import type { Config } from './config.js';
-import { taskQueue } from './temporal.js';
+import type { Config } from '../lib/config.js';
+import { taskQueue } from '../lib/temporal.js';
 import { CreatorId } from '../workflows/search-attributes.js';
 import { messagesEnqueuedSignal, sendQueueWorkflow, sendQueueWorkflowId } from '../workflows/send-queue.js';
 

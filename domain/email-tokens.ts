@@ -2,8 +2,8 @@
 // single use, short-lived; issuing a new one kills the older ones of the same purpose.
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import { newOpaqueToken, sha256Hex } from '../lib/crypto.js';
-import type { Db } from './client.js';
-import { emailTokens } from './schema.js';
+import type { Db } from '../db/client.js';
+import { emailTokens } from '../db/schema.js';
 
 export type EmailTokenPurpose = (typeof emailTokens.$inferSelect)['purpose'];
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -30,7 +30,9 @@ export async function issueEmailToken(
   await db
     .update(emailTokens)
     .set({ invalidatedAt: sql`now()` })
-    .where(and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, purpose), isNull(emailTokens.usedAt), isNull(emailTokens.invalidatedAt)));
+    .where(
+      and(eq(emailTokens.userId, userId), eq(emailTokens.purpose, purpose), isNull(emailTokens.usedAt), isNull(emailTokens.invalidatedAt)),
+    );
   await db.insert(emailTokens).values({ userId, purpose, tokenHash: sha256Hex(token), expiresAt });
   return { token, expiresAt };
 }
@@ -50,10 +52,7 @@ export async function consumeEmailToken(db: Db | Tx, token: string, purpose: Ema
 
 /** Whether the token is live (unused, current, unexpired), without consuming it. */
 export async function isLiveEmailToken(db: Db | Tx, token: string, purpose: EmailTokenPurpose): Promise<boolean> {
-  const [row] = await db
-    .select({ id: emailTokens.id })
-    .from(emailTokens)
-    .where(liveToken(token, purpose));
+  const [row] = await db.select({ id: emailTokens.id }).from(emailTokens).where(liveToken(token, purpose));
   return row !== undefined;
 }
 

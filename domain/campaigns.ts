@@ -33,8 +33,20 @@ export interface CampaignTotals {
 export async function campaignTotals(db: Db, runs: { campaignId: string; run: number }[]): Promise<Map<string, CampaignTotals>> {
   const result = new Map<string, CampaignTotals>();
   if (runs.length === 0) return result;
-  const pairs = sql.join(runs.map((r) => sql`(${r.campaignId}::uuid, ${r.run}::int)`), sql`, `);
-  const rows = await db.execute<{ campaign_id: string; recipients: number; queued: number; sent: number; failed: number; skipped: number; purchases: number; revenue: string }>(sql`
+  const pairs = sql.join(
+    runs.map((r) => sql`(${r.campaignId}::uuid, ${r.run}::int)`),
+    sql`, `,
+  );
+  const rows = await db.execute<{
+    campaign_id: string;
+    recipients: number;
+    queued: number;
+    sent: number;
+    failed: number;
+    skipped: number;
+    purchases: number;
+    revenue: string;
+  }>(sql`
     with wanted(campaign_id, run) as (values ${pairs}),
     recipients as (
       select w.campaign_id,
@@ -57,7 +69,15 @@ export async function campaignTotals(db: Db, runs: { campaignId: string; run: nu
     select r.*, coalesce(v.purchases, 0) as purchases, coalesce(v.revenue, '0') as revenue
     from recipients r left join revenue v on v.campaign_id = r.campaign_id`);
   for (const r of rows) {
-    result.set(r.campaign_id, { recipients: r.recipients, queued: r.queued, sent: r.sent, failed: r.failed, skipped: r.skipped, purchases: r.purchases, revenueCents: Number(r.revenue) });
+    result.set(r.campaign_id, {
+      recipients: r.recipients,
+      queued: r.queued,
+      sent: r.sent,
+      failed: r.failed,
+      skipped: r.skipped,
+      purchases: r.purchases,
+      revenueCents: Number(r.revenue),
+    });
   }
   return result;
 }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ToolchainError, temporalCliPath, temporalTestServerPath } from '../../lib/toolchain.js';
+import { ToolchainError, temporalCliPath, temporalTestServerPath } from '../../dev/toolchain.js';
 
 // Fake binaries in temp folders; the real toolchain is left alone.
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'toolchain-test-'));

@@ -51,14 +51,24 @@ function normalizeHeader(cell: string): string {
 }
 
 export function mapHeader(header: string[]): Result<{ columns: ColumnMap }> {
-  const columns: ColumnMap = { handle: undefined, name: undefined, email: undefined, subscriptionTier: undefined, valueCents: undefined, lastSeenAt: undefined };
+  const columns: ColumnMap = {
+    handle: undefined,
+    name: undefined,
+    email: undefined,
+    subscriptionTier: undefined,
+    valueCents: undefined,
+    lastSeenAt: undefined,
+  };
   for (const [index, cell] of header.entries()) {
     const key = normalizeHeader(cell);
     const field = FAN_CSV_FIELDS.find((f) => ALIASES[f].includes(key));
     if (!field) continue; // extra columns are ignored
     const seen = columns[field];
     if (seen !== undefined) {
-      return { ok: false, error: `Header: columns ${seen + 1} (${show(header[seen] ?? '')}) and ${index + 1} (${show(cell)}) are both ${LABELS[field]}` };
+      return {
+        ok: false,
+        error: `Header: columns ${seen + 1} (${show(header[seen] ?? '')}) and ${index + 1} (${show(cell)}) are both ${LABELS[field]}`,
+      };
     }
     columns[field] = index;
   }
@@ -112,7 +122,15 @@ export function parseFanRecord(record: string[], columns: ColumnMap): Result<{ f
   let valueCents: number | null = null;
   if (rawMoney !== null) {
     const money = parseMoneyCents(rawMoney);
-    if (typeof money === 'string') return fail('valueCents', money === 'negative' ? 'negative amounts are not allowed' : money === 'too large' ? `${show(rawMoney)} is too large` : `${show(rawMoney)} is not an amount`);
+    if (typeof money === 'string')
+      return fail(
+        'valueCents',
+        money === 'negative'
+          ? 'negative amounts are not allowed'
+          : money === 'too large'
+            ? `${show(rawMoney)} is too large`
+            : `${show(rawMoney)} is not an amount`,
+      );
     valueCents = money;
   }
 
@@ -189,7 +207,10 @@ export function parseDate(raw: string): Date | null {
     if (hour < 1 || hour > 12) return null;
     hour = (hour % 12) + (ampm.toLowerCase() === 'pm' ? 12 : 0);
   }
-  const year = Number(y), day = Number(d), minute = Number(mm ?? 0), second = Number(ss ?? 0);
+  const year = Number(y),
+    day = Number(d),
+    minute = Number(mm ?? 0),
+    second = Number(ss ?? 0);
   if (mo < 1 || mo > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
   const ms = Date.UTC(year, mo - 1, day, hour, minute, second, Number((frac ?? '0').slice(0, 3).padEnd(3, '0')));
   const date = new Date(ms);
@@ -203,7 +224,8 @@ export function parseDate(raw: string): Date | null {
 function zoneMinutes(zone: string | undefined): number | null {
   const m = zone ? /^([+-])(\d{2}):?(\d{2})?$/.exec(zone) : null;
   if (!m) return 0;
-  const hours = Number(m[2]), minutes = Number(m[3] ?? 0);
+  const hours = Number(m[2]),
+    minutes = Number(m[3] ?? 0);
   if (hours > 14 || minutes > 59) return null;
   return (m[1] === '-' ? -1 : 1) * (hours * 60 + minutes);
 }

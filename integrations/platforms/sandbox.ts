@@ -2,7 +2,8 @@
 // there is (re-)registered before a gateway's first send, with our webhook URL, secret and rate
 // limit, so a rotated secret or a changed limit applies from the next batch and a restarted
 // sandbox (which forgets accounts) knows the account again.
-import { httpFailure, platformFetch, readSent, type OutgoingMessage, type PlatformGateway, type SendOutcome } from './gateway.js';
+import { httpFailure, platformFetch, readSent } from './http.js';
+import type { OutgoingMessage, PlatformGateway, SendOutcome } from './types.js';
 
 export interface SandboxGatewayOptions {
   baseUrl: string;
@@ -30,7 +31,12 @@ export function createSandboxGateway(options: SandboxGatewayOptions): PlatformGa
     return platformFetch(`${account}/messages`, {
       method: 'POST',
       headers: { ...auth, 'idempotency-key': message.idempotencyKey },
-      body: JSON.stringify({ fanHandle: message.fanHandle, text: message.text, mediaUrls: message.mediaUrls, ...(message.priceCents === null ? {} : { priceCents: message.priceCents }) }),
+      body: JSON.stringify({
+        fanHandle: message.fanHandle,
+        text: message.text,
+        mediaUrls: message.mediaUrls,
+        ...(message.priceCents === null ? {} : { priceCents: message.priceCents }),
+      }),
     });
   }
 

@@ -8,8 +8,8 @@ import {
   TooManyRequestsException,
 } from '@aws-sdk/client-sesv2';
 import { describe, expect, it } from 'vitest';
-import { isPermanentEmailError } from '../../lib/email/sender.js';
-import { pickLocale, renderEmail, supportedLocales } from '../../lib/email/templates.js';
+import { isPermanentEmailError } from '../../integrations/email/sender.js';
+import { pickLocale, renderEmail, supportedLocales } from '../../integrations/email/templates.js';
 
 describe('pickLocale', () => {
   it.each([
@@ -63,9 +63,7 @@ describe('renderEmail', () => {
 
   it('uses different wording per template and language', () => {
     const texts = new Set(
-      (['verify_email', 'reset_password'] as const).flatMap((t) =>
-        (['en', 'fr'] as const).map((l) => renderEmail(t, l, vars).text),
-      ),
+      (['verify_email', 'reset_password'] as const).flatMap((t) => (['en', 'fr'] as const).map((l) => renderEmail(t, l, vars).text)),
     );
     expect(texts.size).toBe(4);
   });

@@ -1,9 +1,9 @@
 // Platform connections as the code uses them: secrets unsealed, rate limit as one value.
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
-import type { Db } from '../../db/client.js';
-import { platformConnections } from '../../db/schema.js';
-import { decryptSecret, encryptSecret } from '../crypto.js';
+import type { Db } from '../db/client.js';
+import { platformConnections } from '../db/schema.js';
+import { decryptSecret, encryptSecret } from '../lib/crypto.js';
 
 export type Adapter = (typeof platformConnections.$inferSelect)['adapter'];
 
@@ -52,12 +52,19 @@ export async function loadConnections(db: Db, key: string, creatorId: string): P
 /** Fresh secrets for a connection: a sandbox account of its own, and a webhook secret. */
 export function newSecrets(adapter: Adapter, bridgeUrl: string | undefined) {
   const credentials: Credentials =
-    adapter === 'sandbox' ? { accountId: `acct_${randomBytes(12).toString('hex')}`, apiKey: `sk_sandbox_${randomBytes(24).toString('base64url')}` } : adapter === 'bridge' ? { bridgeUrl } : {};
+    adapter === 'sandbox'
+      ? { accountId: `acct_${randomBytes(12).toString('hex')}`, apiKey: `sk_sandbox_${randomBytes(24).toString('base64url')}` }
+      : adapter === 'bridge'
+        ? { bridgeUrl }
+        : {};
   return { credentials, webhookSecret: `whsec_${randomBytes(32).toString('base64url')}` };
 }
 
 export function sealSecrets(key: string, secrets: { credentials: Credentials; webhookSecret: string }) {
-  return { credentialsSealed: encryptSecret(key, JSON.stringify(secrets.credentials)), webhookSecretSealed: encryptSecret(key, secrets.webhookSecret) };
+  return {
+    credentialsSealed: encryptSecret(key, JSON.stringify(secrets.credentials)),
+    webhookSecretSealed: encryptSecret(key, secrets.webhookSecret),
+  };
 }
 
 /** Where a platform posts this connection's events. */

@@ -2,7 +2,13 @@
 // signalWithStart so a workflow that never started (Temporal was down at registration) is started
 // by the next interaction instead of being lost; a user's onboarding runs once, ever.
 import { randomUUID } from 'node:crypto';
-import { isGrpcDeadlineError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import {
+  isGrpcDeadlineError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
 import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
@@ -19,7 +25,7 @@ import {
   termsAcceptedSignal,
   type ConnectLinkRequest,
 } from '../workflows/onboarding.js';
-import { ApiError, dependencyDown } from './errors.js';
+import { ApiError, dependencyDown } from '../api/errors.js';
 import { passwordResetWorkflow } from '../workflows/password-reset.js';
 import { OnboardingStep, UserId } from '../workflows/search-attributes.js';
 
@@ -41,7 +47,8 @@ function updateError(err: unknown): unknown {
     // and stays a 500 (logged).
     for (let c: unknown = err.cause; c; c = (c as Error).cause) if (c instanceof TimeoutFailure) return dependencyDown('Stripe');
   }
-  if (err instanceof WorkflowNotFoundError) return new ApiError(422, 'onboarding_not_started', 'onboarding has not started for this account');
+  if (err instanceof WorkflowNotFoundError)
+    return new ApiError(422, 'onboarding_not_started', 'onboarding has not started for this account');
   if (isGrpcDeadlineError(err)) return dependencyDown('the onboarding worker');
   return err;
 }
@@ -66,7 +73,9 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
 
   const update = async <T>(userId: string, call: (handle: ReturnType<typeof client.workflow.getHandle>) => Promise<T>): Promise<T> => {
     try {
-      return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () => call(client.workflow.getHandle(onboardingWorkflowId(userId))));
+      return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+        call(client.workflow.getHandle(onboardingWorkflowId(userId))),
+      );
     } catch (err) {
       throw updateError(err);
     }
@@ -79,7 +88,11 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     },
     async emailVerified(userId: string, requestId?: string): Promise<void> {
       await client.workflow
-        .signalWithStart(onboardingWorkflow, { ...startOptions(userId, requestId), signal: emailVerifiedSignal, signalArgs: [{ requestId }] })
+        .signalWithStart(onboardingWorkflow, {
+          ...startOptions(userId, requestId),
+          signal: emailVerifiedSignal,
+          signalArgs: [{ requestId }],
+        })
         .catch(ignoreClosed);
     },
     async resendVerification(userId: string, requestId?: string): Promise<string> {
@@ -91,14 +104,20 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     },
     async termsAccepted(userId: string, termsVersion: string, requestId?: string): Promise<void> {
       await client.workflow
-        .signalWithStart(onboardingWorkflow, { ...startOptions(userId, requestId), signal: termsAcceptedSignal, signalArgs: [{ requestId, termsVersion }] })
+        .signalWithStart(onboardingWorkflow, {
+          ...startOptions(userId, requestId),
+          signal: termsAcceptedSignal,
+          signalArgs: [{ requestId, termsVersion }],
+        })
         .catch(ignoreClosed);
     },
     async stripeAccountChanged(userId: string, event: { eventId: string; type: string }): Promise<void> {
       await client.workflow.getHandle(onboardingWorkflowId(userId)).signal(stripeAccountChangedSignal, event);
     },
-    startStripeConnect: (userId: string, request: ConnectLinkRequest) => update(userId, (h) => h.executeUpdate(startStripeConnectUpdate, { args: [request] })),
-    refreshStripeLink: (userId: string, request: ConnectLinkRequest) => update(userId, (h) => h.executeUpdate(refreshStripeLinkUpdate, { args: [request] })),
+    startStripeConnect: (userId: string, request: ConnectLinkRequest) =>
+      update(userId, (h) => h.executeUpdate(startStripeConnectUpdate, { args: [request] })),
+    refreshStripeLink: (userId: string, request: ConnectLinkRequest) =>
+      update(userId, (h) => h.executeUpdate(refreshStripeLinkUpdate, { args: [request] })),
     createDashboardLink: (userId: string) => update(userId, (h) => h.executeUpdate(createDashboardLinkUpdate)),
     /** Runs for every request, known email or not: see workflows/password-reset.ts. */
     async requestPasswordReset(email: string, requestId?: string): Promise<void> {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { FAN_CSV_FIELDS, mapHeader, parseDate, parseFanRecord, parseMoneyCents, type ColumnMap, type ParsedFan } from '../../lib/fan-csv.js';
+import {
+  FAN_CSV_FIELDS,
+  mapHeader,
+  parseDate,
+  parseFanRecord,
+  parseMoneyCents,
+  type ColumnMap,
+  type ParsedFan,
+} from '../../domain/fan-csv.js';
 
 const OF_HEADER = ['Username', 'Display Name', 'Email', 'Subscription Tier', 'Total Spent', 'Last Seen'];
 const standard: ColumnMap = { handle: 0, name: 1, email: 2, subscriptionTier: 3, valueCents: 4, lastSeenAt: 5 };
@@ -18,12 +26,28 @@ describe('mapHeader', () => {
   it.each<[string, string[], Partial<ColumnMap>]>([
     ['the OnlyFans export header', OF_HEADER, standard],
     ['a BOM, spaces and odd case', ['\uFEFFUsername', '  DISPLAY NAME ', 'email'], { handle: 0, name: 1, email: 2 }],
-    ['snake, kebab and glued separators', ['user_name', 'display-name', 'E-Mail', 'subscription_tier', 'total_spent', 'last.seen'], standard],
-    ['aliases in another order', ['Lifetime Value', 'Tier', 'Handle', 'Last Active', 'Name'], { valueCents: 0, subscriptionTier: 1, handle: 2, lastSeenAt: 3, name: 4 }],
+    [
+      'snake, kebab and glued separators',
+      ['user_name', 'display-name', 'E-Mail', 'subscription_tier', 'total_spent', 'last.seen'],
+      standard,
+    ],
+    [
+      'aliases in another order',
+      ['Lifetime Value', 'Tier', 'Handle', 'Last Active', 'Name'],
+      { valueCents: 0, subscriptionTier: 1, handle: 2, lastSeenAt: 3, name: 4 },
+    ],
     ['more aliases', ['User Name', 'Spent', 'Email Address'], { handle: 0, valueCents: 1, email: 2 }],
     ['a unit suffix', ['Username', 'Total Spent (USD)'], { handle: 0, valueCents: 1 }],
-    ['extra and empty columns ignored', ['Fan ID', '', 'Username', 'Country', 'Email'], { handle: 2, email: 4, name: undefined, valueCents: undefined }],
-    ['only a username', ['username'], { handle: 0, name: undefined, email: undefined, subscriptionTier: undefined, valueCents: undefined, lastSeenAt: undefined }],
+    [
+      'extra and empty columns ignored',
+      ['Fan ID', '', 'Username', 'Country', 'Email'],
+      { handle: 2, email: 4, name: undefined, valueCents: undefined },
+    ],
+    [
+      'only a username',
+      ['username'],
+      { handle: 0, name: undefined, email: undefined, subscriptionTier: undefined, valueCents: undefined, lastSeenAt: undefined },
+    ],
   ])('accepts %s', (_, header, expected) => {
     expect(columns(header)).toMatchObject(expected);
   });
@@ -47,7 +71,17 @@ describe('parseFanRecord', () => {
 
   it('parses a full OnlyFans row', () => {
     const r = parseFanRecord(['@Alice_99', 'Alice B.', 'Alice@Example.COM', 'VIP', '$1,234.56', 'Nov 1, 2026'], standard);
-    expect(r).toEqual({ ok: true, fan: { handle: 'alice_99', name: 'Alice B.', email: 'alice@example.com', subscriptionTier: 'VIP', valueCents: 123456, lastSeenAt: new Date('2026-11-01T00:00:00Z') } });
+    expect(r).toEqual({
+      ok: true,
+      fan: {
+        handle: 'alice_99',
+        name: 'Alice B.',
+        email: 'alice@example.com',
+        subscriptionTier: 'VIP',
+        valueCents: 123456,
+        lastSeenAt: new Date('2026-11-01T00:00:00Z'),
+      },
+    });
   });
 
   it.each<[string, string[], ColumnMap, Partial<ParsedFan>]>([
@@ -87,7 +121,11 @@ describe('parseFanRecord', () => {
     ['a garbage amount', ['alice', '', '', '', '12abc'], 'Total Spent: "12abc" is not an amount'],
     ['a negative amount', ['alice', '', '', '', '-$5.00'], 'Total Spent: negative amounts are not allowed'],
     ['an accounting negative', ['alice', '', '', '', '(12.00)'], 'Total Spent: negative amounts are not allowed'],
-    ['an amount over MAX_SAFE_INTEGER cents', ['alice', '', '', '', '$90,071,992,547,409.92'], 'Total Spent: "$90,071,992,547,409.92" is too large'],
+    [
+      'an amount over MAX_SAFE_INTEGER cents',
+      ['alice', '', '', '', '$90,071,992,547,409.92'],
+      'Total Spent: "$90,071,992,547,409.92" is too large',
+    ],
     ['an impossible date', ['alice', '', '', '', '', '2026-02-30'], 'Last Seen: "2026-02-30" is not a valid date'],
     ['a garbage date', ['alice', '', '', '', '', 'yesterday'], 'Last Seen: "yesterday" is not a valid date'],
     ['a replacement character', ['alice', 'Al\uFFFDce'], 'Display Name: invalid UTF-8 bytes'],

@@ -19,8 +19,7 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export class ToolchainError extends Error {}
 
 const exe = process.platform === 'win32' ? '.exe' : '';
-const pyBinDir = (root: string) =>
-  path.join(root, '.tools', 'py', process.platform === 'win32' ? 'Scripts' : 'bin');
+const pyBinDir = (root: string) => path.join(root, '.tools', 'py', process.platform === 'win32' ? 'Scripts' : 'bin');
 
 function isExecutableFile(file: string): boolean {
   try {
@@ -148,7 +147,12 @@ export async function waitFor(
   for (;;) {
     const reason = abort?.();
     if (reason) throw new Error(`Gave up waiting for ${description}: ${reason}`);
-    if (await Promise.resolve().then(check).catch(() => false)) return;
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return;
     if (Date.now() > deadline) throw new Error(`Timed out after ${Math.round(timeoutMs / 1000)}s waiting for ${description}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
@@ -202,18 +206,27 @@ export async function isTemporalReady(address: string, namespace = 'default'): P
  * --search-attribute` only registers them when it creates a fresh database, so a reused SQLite
  * file would lack attributes added since. An existing name with another type is an error.
  */
-export async function registerSearchAttributes(opts: { cliPath: string; address: string; namespace: string; pairs: string[] }): Promise<void> {
+export async function registerSearchAttributes(opts: {
+  cliPath: string;
+  address: string;
+  namespace: string;
+  pairs: string[];
+}): Promise<void> {
   if (opts.pairs.length === 0) return;
   const cli = async (...args: string[]) => {
     try {
-      const { stdout } = await promisify(execFile)(opts.cliPath, [...args, '--address', opts.address, '--namespace', opts.namespace], { timeout: 30_000 });
+      const { stdout } = await promisify(execFile)(opts.cliPath, [...args, '--address', opts.address, '--namespace', opts.namespace], {
+        timeout: 30_000,
+      });
       return stdout;
     } catch (err) {
       const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
       throw new Error(`Could not register search attributes (${opts.pairs.join(', ')}) on ${opts.address}: ${detail}`);
     }
   };
-  const listed = JSON.parse(await cli('operator', 'search-attribute', 'list', '--output', 'json')) as { customAttributes?: Record<string, string> };
+  const listed = JSON.parse(await cli('operator', 'search-attribute', 'list', '--output', 'json')) as {
+    customAttributes?: Record<string, string>;
+  };
   const existing = listed.customAttributes ?? {};
   const create: string[] = [];
   for (const pair of opts.pairs) {
@@ -223,7 +236,9 @@ export async function registerSearchAttributes(opts: { cliPath: string; address:
     const wanted = `INDEXED_VALUE_TYPE_${type.replace(/(?<=[a-z])(?=[A-Z])/g, '_').toUpperCase()}`;
     if (current === undefined) create.push('--name', name, '--type', type);
     else if (current !== wanted) {
-      throw new Error(`Search attribute ${name} exists on ${opts.address} as ${current}, but the code wants ${type}. A dev server's data can be reset by deleting its SQLite file.`);
+      throw new Error(
+        `Search attribute ${name} exists on ${opts.address} as ${current}, but the code wants ${type}. A dev server's data can be reset by deleting its SQLite file.`,
+      );
     }
   }
   if (create.length > 0) await cli('operator', 'search-attribute', 'create', ...create);

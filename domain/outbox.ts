@@ -6,8 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { conversations, messages, platformConnections } from '../db/schema.js';
-import type { Config } from './config.js';
-import { newSecrets, sealSecrets } from './platforms/connections.js';
+import type { Config } from '../lib/config.js';
+import { newSecrets, sealSecrets } from './platform-connections.js';
 
 /** Higher goes first. 1:1 messages default to `normal`, campaigns send at `low`. */
 export const PRIORITY = { high: 2, normal: 1, low: 0 } as const;
@@ -23,14 +23,25 @@ export class NotConnectedError extends Error {}
  * sandbox connection on first send (the local simulated platform), so the whole flow runs offline.
  */
 export async function connectionFor(db: Db | Tx, config: OutboxConfig, creatorId: string, platform: string) {
-  const existing = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
+  const existing = await db.query.platformConnections.findFirst({
+    where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
+  });
   if (existing) return existing;
   if (config.production) throw new NotConnectedError(`connect ${platform} first (PUT /platforms/${platform}/connection)`);
   await db
     .insert(platformConnections)
-    .values({ creatorId, platform, adapter: 'sandbox', rateLimitMessages: config.SEND_RATE_LIMIT_PER_MINUTE, rateLimitSeconds: 60, ...sealSecrets(config.CREDENTIALS_KEY, newSecrets('sandbox', undefined)) })
+    .values({
+      creatorId,
+      platform,
+      adapter: 'sandbox',
+      rateLimitMessages: config.SEND_RATE_LIMIT_PER_MINUTE,
+      rateLimitSeconds: 60,
+      ...sealSecrets(config.CREDENTIALS_KEY, newSecrets('sandbox', undefined)),
+    })
     .onConflictDoNothing();
-  const created = await db.query.platformConnections.findFirst({ where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)) });
+  const created = await db.query.platformConnections.findFirst({
+    where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
+  });
   if (!created) throw new Error('connection vanished after insert');
   return created;
 }
@@ -50,7 +61,10 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
   const [conversation] = await tx
     .insert(conversations)
     .values({ creatorId: m.creatorId, fanId: m.fan.id, platform: m.fan.platform })
-    .onConflictDoUpdate({ target: [conversations.creatorId, conversations.fanId], set: { lastMessageAt: sql`greatest(${conversations.lastMessageAt}, now())` } })
+    .onConflictDoUpdate({
+      target: [conversations.creatorId, conversations.fanId],
+      set: { lastMessageAt: sql`greatest(${conversations.lastMessageAt}, now())` },
+    })
     .returning({ id: conversations.id });
   const id = randomUUID();
   const [row] = await tx
@@ -80,7 +94,11 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
  * When a queued message should go: the messages ahead of it (higher priority, or the same and
  * queued earlier, plus those being sent) paced evenly at the account's rate limit.
  */
-export async function estimateSendTime(db: Db, message: typeof messages.$inferSelect, limit: { messages: number; perSeconds: number }): Promise<Date> {
+export async function estimateSendTime(
+  db: Db,
+  message: typeof messages.$inferSelect,
+  limit: { messages: number; perSeconds: number },
+): Promise<Date> {
   const [ahead] = await db
     .select({ n: count() })
     .from(messages)
@@ -92,7 +110,13 @@ export async function estimateSendTime(db: Db, message: typeof messages.$inferSe
           eq(messages.status, 'sending'),
           and(
             inArray(messages.status, ['queued', 'failed']),
-            or(gt(messages.priority, message.priority), and(eq(messages.priority, message.priority), sql`(${messages.queuedAt}, ${messages.id}) < (${message.queuedAt!.toISOString()}::timestamptz, ${message.id}::uuid)`)),
+            or(
+              gt(messages.priority, message.priority),
+              and(
+                eq(messages.priority, message.priority),
+                sql`(${messages.queuedAt}, ${messages.id}) < (${message.queuedAt!.toISOString()}::timestamptz, ${message.id}::uuid)`,
+              ),
+            ),
           ),
         ),
       ),

@@ -88,9 +88,7 @@ const templates: { [T in EmailTemplate]: TemplateDefinition<TemplateVars[T]> } =
     fr: (v) => ({
       subject: 'Confirmez votre adresse e-mail',
       greeting: greetFr(v),
-      paragraphs: [
-        'Bienvenue sur OFM Social OS ! Merci de confirmer votre adresse e-mail pour activer votre compte.',
-      ],
+      paragraphs: ['Bienvenue sur OFM Social OS ! Merci de confirmer votre adresse e-mail pour activer votre compte.'],
       action: { label: 'Confirmer mon adresse e-mail', url: v.link },
       footer: [
         `Ce lien expire dans ${duration(v.expiresInMinutes, 'fr')}.`,
@@ -178,9 +176,7 @@ const templates: { [T in EmailTemplate]: TemplateDefinition<TemplateVars[T]> } =
     fr: (v) => ({
       subject: 'Réinitialisez votre mot de passe',
       greeting: greetFr(v),
-      paragraphs: [
-        'Nous avons reçu une demande de réinitialisation du mot de passe de votre compte OFM Social OS.',
-      ],
+      paragraphs: ['Nous avons reçu une demande de réinitialisation du mot de passe de votre compte OFM Social OS.'],
       action: { label: 'Choisir un nouveau mot de passe', url: v.link },
       footer: [
         `Ce lien expire dans ${duration(v.expiresInMinutes, 'fr')}.`,
@@ -191,12 +187,7 @@ const templates: { [T in EmailTemplate]: TemplateDefinition<TemplateVars[T]> } =
 };
 
 export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 function isLocale(value: string): value is Locale {
@@ -267,11 +258,7 @@ function renderHtml(c: EmailContent, locale: Locale): string {
 }
 
 /** Render a template; `locale` may be any tag ("fr-FR"), unsupported ones fall back to English. */
-export function renderEmail<T extends EmailTemplate>(
-  template: T,
-  locale: string,
-  vars: TemplateVars[T],
-): RenderedEmail {
+export function renderEmail<T extends EmailTemplate>(template: T, locale: string, vars: TemplateVars[T]): RenderedEmail {
   const resolved = toLocale(locale) ?? defaultLocale;
   // The mapped table type guarantees templates[T][locale] accepts TemplateVars[T].
   const build = templates[template][resolved] as (v: TemplateVars[T]) => EmailContent;
