@@ -2,31 +2,37 @@
 // into campaign_recipients, hand pending recipients to the creator's send queue in batches, take
 // queued messages back on pause or cancel, re-queue dead ones on retry-failed, report totals.
 // Each step is one statement or transaction keyed by (campaign, run, fan), so a retried attempt
-// repeats nothing: a fan is snapshotted once and messaged once per run.
+// repeats nothing: a fan is snapshotted once and messaged once per run. A cancelled campaign's
+// Schedule is removed through the campaign's process client.
 import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, count, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { campaignRecipients, campaigns, fans, platformConnections, type CampaignAudience } from '../db/schema.js';
-import { campaignTotals, segmentWhere, type CampaignTotals } from '../domain/campaigns.js';
+import { campaignRecipients, campaigns, fans, messages, type CampaignAudience } from '../db/schema.js';
+import { campaignTotals, pacedMessageMs, segmentWhere, type CampaignTotals } from '../domain/campaigns.js';
 import type { Config } from '../lib/config.js';
+import { requeueDead } from '../domain/messages.js';
 import { connectionFor, NotConnectedError, PRIORITY } from '../domain/outbox.js';
+import { createCampaignProcess } from '../processes/campaign.js';
 import type { SendQueueProcess } from '../processes/send-queue.js';
 
-/** Fans snapshotted per activity call, and messages handed to the send queue per call. */
+/** Fans snapshotted per activity call (the hand-off batch is the workflow's). */
 export const SNAPSHOT_BATCH = 5_000;
-export const ENQUEUE_BATCH = 1_000;
 const WITHDRAW_CHUNK = 5_000;
 
 export type CampaignDeps = {
   db: Db;
   sendQueue: SendQueueProcess;
-  config: Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE'>;
+  /** For the campaign's Schedule. */
+  client: Client;
+  config: Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
 };
 
 type RunKey = { campaignId: string; run: number };
 
-export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps) {
+export function createCampaignActivities({ db, sendQueue, client, config }: CampaignDeps) {
+  const campaignProcess = createCampaignProcess(client, config);
   /** The campaign without its audience (an explicit list can be 100,000 ids): what most steps need. */
   async function campaignOf(campaignId: string) {
     const campaign = await db.query.campaigns.findFirst({ where: eq(campaigns.id, campaignId), columns: { audience: false } });
@@ -105,7 +111,9 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       if (values.length > 0) {
         await db.execute(sql`
           insert into campaign_recipients (campaign_id, run, fan_id, skip_reason)
-          select ${campaignId}::uuid, ${run}::int, v.fan_id, v.reason from json_to_recordset(${JSON.stringify(values.map((v) => ({ fan_id: v.fanId, reason: v.reason })))}::json) as v(fan_id uuid, reason text)
+          select ${campaignId}::uuid, ${run}::int, v.fan_id, v.reason
+          from json_to_recordset(${JSON.stringify(values.map((v) => ({ fan_id: v.fanId, reason: v.reason })))}::json)
+            as v(fan_id uuid, reason text)
           on conflict do nothing`);
       }
       return { after: next, done: batch.length < SNAPSHOT_BATCH };
@@ -115,7 +123,7 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
      * Hands up to `max` pending recipients to the send queue in one statement: conversation,
      * outbox message (campaign priority, key `campaign:<id>:<run>:<fanId>`) and the recipient's
      * message id together, then wakes the creator's queue. The set-based twin of enqueueMessage
-     * (lib/outbox.ts): a row per statement would be 200,000 statements for 100k recipients.
+     * (domain/outbox.ts): a row per statement would be 200,000 statements for 100k recipients.
      */
     async enqueueCampaignBatch({ campaignId, run, max }: RunKey & { max: number }): Promise<{ enqueued: number; done: boolean }> {
       const campaign = await campaignOf(campaignId);
@@ -133,8 +141,11 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
           returning id, fan_id
         ),
         message as (
-          insert into messages (creator_id, conversation_id, fan_id, platform, direction, status, priority, idempotency_key, text, price_cents, attachments, queued_at, campaign_id)
-          select ${campaign.creatorId}::uuid, c.id, c.fan_id, p.platform, 'out', 'queued', ${PRIORITY.low}, ${`campaign:${campaignId}:${run}:`} || c.fan_id, ${campaign.content}, ${campaign.priceCents}::int, ${JSON.stringify(campaign.mediaUrls)}::jsonb, now(), ${campaignId}::uuid
+          insert into messages (creator_id, conversation_id, fan_id, platform, direction, status, priority, idempotency_key,
+            text, price_cents, attachments, queued_at, campaign_id)
+          select ${campaign.creatorId}::uuid, c.id, c.fan_id, p.platform, 'out', 'queued', ${PRIORITY.low},
+            ${`campaign:${campaignId}:${run}:`} || c.fan_id, ${campaign.content}, ${campaign.priceCents}::int,
+            ${JSON.stringify(campaign.mediaUrls)}::jsonb, now(), ${campaignId}::uuid
           from conversation c join pending p on p.fan_id = c.fan_id
           on conflict (creator_id, idempotency_key) do nothing
           returning id, fan_id
@@ -176,10 +187,10 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
     /** Retry-failed: the run's dead-lettered messages go back to the queue (same idempotency keys). */
     async requeueFailed({ campaignId, run }: RunKey): Promise<{ requeued: number }> {
       const campaign = await campaignOf(campaignId);
-      const requeued = await db.execute(sql`
-        update messages m set status = 'queued', attempts = 0, last_error = null, available_at = now(), queued_at = now()
-        from campaign_recipients r
-        where r.campaign_id = ${campaignId} and r.run = ${run} and m.id = r.message_id and m.status = 'dead'`);
+      const requeued = await requeueDead(
+        db,
+        sql`${messages.id} in (select message_id from campaign_recipients where campaign_id = ${campaignId} and run = ${run})`,
+      );
       if (requeued.count > 0) await sendQueue.wake(campaign.creatorId);
       return { requeued: requeued.count };
     },
@@ -188,14 +199,7 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
     async campaignProgress({ campaignId, run }: RunKey): Promise<CampaignTotals & { msLeft: number; pending: number }> {
       const campaign = await campaignOf(campaignId);
       const totals = (await campaignTotals(db, [{ campaignId, run }])).get(campaignId)!;
-      const [pace] = await db
-        .select({
-          perMessageMs: sql<
-            number | null
-          >`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})`,
-        })
-        .from(platformConnections)
-        .where(eq(platformConnections.creatorId, campaign.creatorId));
+      const pace = await pacedMessageMs(db, campaign.creatorId, config.SEND_RATE_LIMIT_PER_MINUTE);
       const [waiting] = await db
         .select({ n: count() })
         .from(campaignRecipients)
@@ -209,7 +213,7 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
         );
       return {
         ...totals,
-        msLeft: totals.queued * (pace?.perMessageMs ?? 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE),
+        msLeft: totals.queued * pace,
         pending: waiting?.n ?? 0,
       };
     },
@@ -255,15 +259,31 @@ export function createCampaignActivities({ db, sendQueue, config }: CampaignDeps
       return again.lastFiring === firing ? again.runs : null;
     },
 
-    /** The projection the API reads. */
-    /** The latest run's status, the projection the API reads; a cancelled campaign stays cancelled. */
+    /** The campaign's status (a reopened run reads it: a cancelled campaign refuses its actions). */
+    async campaignStatus({ campaignId }: RunKey): Promise<(typeof campaigns.$inferSelect)['status']> {
+      return (await campaignOf(campaignId)).status;
+    },
+
+    /** A cancelled campaign recurs no more: its Schedule goes (a missing one is fine), and so does the row's record of it. */
+    async removeSchedule({ campaignId }: { campaignId: string }): Promise<void> {
+      await campaignProcess.deleteSchedule(campaignId);
+      await db.update(campaigns).set({ schedule: null, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));
+    },
+
+    /**
+     * The latest run's status, the projection the API reads; a cancelled campaign stays cancelled.
+     * Back to running (a resume), the run's messages the queue held back while paused are due
+     * again: wake the queue, or one that failed mid-send during the pause waits for the sweep.
+     */
     async setCampaignStatus({ campaignId, run, status }: RunKey & { status: (typeof campaigns.$inferSelect)['status'] }): Promise<void> {
-      await db
+      const [updated] = await db
         .update(campaigns)
         .set({ status, updatedAt: sql`now()` })
         .where(
           and(eq(campaigns.id, campaignId), eq(campaigns.runs, run), sql`${campaigns.status} <> 'cancelled' or ${status} = 'cancelled'`),
-        );
+        )
+        .returning({ creatorId: campaigns.creatorId });
+      if (updated && status === 'running') await sendQueue.wake(updated.creatorId);
     },
   };
 }

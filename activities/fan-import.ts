@@ -1,6 +1,7 @@
 // The CSV import's side effects: read the next chunk of records from the stored file, upsert the
-// fans and record the row errors, all committed together with the checkpoint. Safe to repeat: a
-// chunk that did not commit is read and written again from the same checkpoint.
+// fans and record the row errors, all committed together with the checkpoint. One activity call
+// works through chunks for up to a time budget and heartbeats each committed checkpoint. Safe to
+// repeat: a chunk that did not commit is read and written again from the same checkpoint.
 import { createReadStream } from 'node:fs';
 import { Context, log } from '@temporalio/activity';
 import { parse } from 'csv-parse';
@@ -11,6 +12,23 @@ import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../do
 
 /** Records per chunk: one transaction, one heartbeat. */
 export const IMPORT_CHUNK_ROWS = 2_000;
+/**
+ * How long one activity call keeps taking chunks before it returns to the workflow (then at least
+ * one more chunk may start): bounds the call for its startToClose timeout in workflows/fan-import.ts.
+ */
+export const IMPORT_CALL_BUDGET_MS = 30_000;
+
+/** The committed checkpoint, sent as heartbeat details (visible on the pending activity in the UI). */
+export interface ImportCheckpoint {
+  byteOffset: number;
+  processedRows: number;
+}
+
+interface ChunkResult extends ImportCheckpoint {
+  done: boolean;
+  /** False when another attempt had already moved the checkpoint: this one wrote nothing. */
+  advanced: boolean;
+}
 
 interface ChunkRead {
   header?: { record: string[]; endByte: number };
@@ -39,67 +57,68 @@ async function readChunk(path: string, offset: number, limit: number, withHeader
   return read;
 }
 
-export function createFanImportActivities({ db }: { db: Db }) {
-  return {
-    /** Processes the next chunk; `done` once the file is consumed (or the import failed). */
-    async importFanCsvChunk({ importId }: { importId: string }): Promise<{ done: boolean; processedRows: number }> {
-      const imp = await db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
-      if (!imp || imp.status === 'completed' || imp.status === 'failed') return { done: true, processedRows: imp?.processedRows ?? 0 };
+export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGET_MS }: { db: Db; callBudgetMs?: number }) {
+  /** Reads and commits the chunk after the committed checkpoint. */
+  async function importChunk(importId: string): Promise<ChunkResult> {
+    const imp = await db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
+    if (!imp || imp.status === 'completed' || imp.status === 'failed') {
+      return { done: true, advanced: false, byteOffset: imp?.byteOffset ?? 0, processedRows: imp?.processedRows ?? 0 };
+    }
 
-      const chunk = await readChunk(imp.filePath, imp.byteOffset, IMPORT_CHUNK_ROWS, imp.columns === null);
-      let columns = imp.columns as ColumnMap | null;
-      const records = chunk.records;
-      if (chunk.header) {
-        const mapped = mapHeader(chunk.header.record);
-        if (!mapped.ok) {
-          await db
-            .update(fanImports)
-            .set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` })
-            .where(eq(fanImports.id, importId));
-          return { done: true, processedRows: 0 };
-        }
-        columns = mapped.columns;
-      }
-      if (!columns) throw new Error(`import ${importId} has no column map`);
-
-      // Parse; within a chunk the last occurrence of a handle wins and earlier ones are skipped
-      // (one statement cannot upsert the same row twice).
-      const firstRow = imp.processedRows + 2;
-      const errors: { importId: string; row: number; error: string }[] = [];
-      const byHandle = new Map<string, ParsedFan>();
-      records.forEach(({ record }, i) => {
-        const parsed = parseFanRecord(record, columns!);
-        if (parsed.ok) byHandle.set(parsed.fan.handle, parsed.fan);
-        else errors.push({ importId, row: firstRow + i, error: parsed.error });
-      });
-      const endByte = records.at(-1)?.endByte ?? chunk.header?.endByte ?? imp.byteOffset;
-      const done = chunk.atEnd;
-
-      await db.transaction(async (tx) => {
-        // The checkpoint moves only if it is still where this chunk started: a duplicate run of
-        // the same chunk (a retry racing a slow first attempt) writes nothing.
-        const [claimed] = await tx
+    const chunk = await readChunk(imp.filePath, imp.byteOffset, IMPORT_CHUNK_ROWS, imp.columns === null);
+    let columns = imp.columns as ColumnMap | null;
+    const records = chunk.records;
+    if (chunk.header) {
+      const mapped = mapHeader(chunk.header.record);
+      if (!mapped.ok) {
+        await db
           .update(fanImports)
-          .set({
-            columns,
-            status: done ? 'completed' : 'running',
-            byteOffset: endByte,
-            processedRows: sql`${fanImports.processedRows} + ${records.length}`,
-            errorCount: sql`${fanImports.errorCount} + ${errors.length}`,
-            updatedAt: sql`now()`,
-            completedAt: done ? sql`now()` : null,
-          })
-          .where(and(eq(fanImports.id, importId), eq(fanImports.byteOffset, imp.byteOffset)))
-          .returning({ id: fanImports.id });
-        if (!claimed) return;
-        let inserted = 0;
-        let updated = 0;
-        const rows = [...byHandle.values()];
-        if (rows.length > 0) {
-          // One statement with the chunk as one JSON parameter: far cheaper to send and plan than
-          // thousands of scalar parameters (measured: about 3x the rows per second).
-          const chunkJson = JSON.stringify(rows.map((f) => ({ ...f, valueCents: f.valueCents ?? 0 })));
-          const result = await tx.execute<{ inserted: boolean }>(sql`
+          .set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(fanImports.id, importId));
+        return { done: true, advanced: true, byteOffset: imp.byteOffset, processedRows: 0 };
+      }
+      columns = mapped.columns;
+    }
+    if (!columns) throw new Error(`import ${importId} has no column map`);
+
+    // Parse; within a chunk the last occurrence of a handle wins and earlier ones are skipped
+    // (one statement cannot upsert the same row twice).
+    const firstRow = imp.processedRows + 2;
+    const errors: { importId: string; row: number; error: string }[] = [];
+    const byHandle = new Map<string, ParsedFan>();
+    records.forEach(({ record }, i) => {
+      const parsed = parseFanRecord(record, columns!);
+      if (parsed.ok) byHandle.set(parsed.fan.handle, parsed.fan);
+      else errors.push({ importId, row: firstRow + i, error: parsed.error });
+    });
+    const endByte = records.at(-1)?.endByte ?? chunk.header?.endByte ?? imp.byteOffset;
+    const done = chunk.atEnd;
+
+    const advanced = await db.transaction(async (tx) => {
+      // The checkpoint moves only if it is still where this chunk started: a duplicate run of
+      // the same chunk (a retry racing a slow first attempt) writes nothing.
+      const [claimed] = await tx
+        .update(fanImports)
+        .set({
+          columns,
+          status: done ? 'completed' : 'running',
+          byteOffset: endByte,
+          processedRows: sql`${fanImports.processedRows} + ${records.length}`,
+          errorCount: sql`${fanImports.errorCount} + ${errors.length}`,
+          updatedAt: sql`now()`,
+          completedAt: done ? sql`now()` : null,
+        })
+        .where(and(eq(fanImports.id, importId), eq(fanImports.byteOffset, imp.byteOffset)))
+        .returning({ id: fanImports.id });
+      if (!claimed) return false;
+      let inserted = 0;
+      let updated = 0;
+      const rows = [...byHandle.values()];
+      if (rows.length > 0) {
+        // One statement with the chunk as one JSON parameter: far cheaper to send and plan than
+        // thousands of scalar parameters (measured: about 3x the rows per second).
+        const chunkJson = JSON.stringify(rows.map((f) => ({ ...f, valueCents: f.valueCents ?? 0 })));
+        const result = await tx.execute<{ inserted: boolean }>(sql`
             insert into fans as f (creator_id, platform, handle, name, email, subscription_tier, value_cents, last_seen_at)
             select ${imp.creatorId}::uuid, 'onlyfans', r.handle, r.name, r.email, r."subscriptionTier", r."valueCents", r."lastSeenAt"
               from json_to_recordset(${chunkJson}::json)
@@ -119,23 +138,46 @@ export function createFanImportActivities({ db }: { db: Db }) {
                or excluded.value_cents > f.value_cents
                or excluded.last_seen_at > f.last_seen_at or (excluded.last_seen_at is not null and f.last_seen_at is null)
             returning (xmax = 0) as inserted`);
-          inserted = result.filter((r) => r.inserted).length;
-          updated = result.length - inserted;
+        inserted = result.filter((r) => r.inserted).length;
+        updated = result.length - inserted;
+      }
+      const skipped = records.length - errors.length - inserted - updated;
+      if (errors.length) await tx.insert(fanImportErrors).values(errors).onConflictDoNothing();
+      await tx
+        .update(fanImports)
+        .set({
+          inserted: sql`${fanImports.inserted} + ${inserted}`,
+          updated: sql`${fanImports.updated} + ${updated}`,
+          skipped: sql`${fanImports.skipped} + ${skipped}`,
+        })
+        .where(eq(fanImports.id, importId));
+      return true;
+    });
+    if (done && advanced) log.info('fan import completed', { importId });
+    return { done, advanced, byteOffset: endByte, processedRows: imp.processedRows + records.length };
+  }
+
+  return {
+    /**
+     * Imports chunks from the committed checkpoint until the file is consumed (or the import
+     * failed), or `callBudgetMs` has passed; `done` tells the workflow to stop calling.
+     */
+    async importFanCsvChunk({ importId }: { importId: string }): Promise<{ done: boolean; processedRows: number }> {
+      const ctx = Context.current();
+      // Postgres holds the checkpoint; the last heartbeat only says how far the attempt before got.
+      if (ctx.info.attempt > 1)
+        log.info('fan import resumed', { importId, attempt: ctx.info.attempt, lastHeartbeat: ctx.info.heartbeatDetails });
+      const started = Date.now();
+      for (;;) {
+        const chunk = await importChunk(importId);
+        ctx.heartbeat({ byteOffset: chunk.byteOffset, processedRows: chunk.processedRows } satisfies ImportCheckpoint);
+        // A lost race means another attempt is on this import: leave the rest to the workflow's next call.
+        if (chunk.done || !chunk.advanced || Date.now() - started >= callBudgetMs) {
+          return { done: chunk.done, processedRows: chunk.processedRows };
         }
-        const skipped = records.length - errors.length - inserted - updated;
-        if (errors.length) await tx.insert(fanImportErrors).values(errors).onConflictDoNothing();
-        await tx
-          .update(fanImports)
-          .set({
-            inserted: sql`${fanImports.inserted} + ${inserted}`,
-            updated: sql`${fanImports.updated} + ${updated}`,
-            skipped: sql`${fanImports.skipped} + ${skipped}`,
-          })
-          .where(eq(fanImports.id, importId));
-      });
-      Context.current().heartbeat({ processedRows: imp.processedRows + records.length });
-      if (done) log.info('fan import completed', { importId });
-      return { done, processedRows: imp.processedRows + records.length };
+        // The workflow was cancelled (delivered with a heartbeat): stop between chunks.
+        ctx.cancellationSignal.throwIfAborted();
+      }
     },
   };
 }

@@ -5,15 +5,16 @@
 // the platform answers without delivering twice.
 import { Context, log } from '@temporalio/activity';
 import Bottleneck from 'bottleneck';
-import { and, asc, count, desc, eq, gt, inArray, lte, or, sql } from 'drizzle-orm';
-import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
+import { and, asc, count, desc, eq, gt, inArray, lte, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { campaigns, conversations, fans, messages } from '../db/schema.js';
-import type { Config } from '../lib/config.js';
+import { campaigns, fans, messages } from '../db/schema.js';
+import { markCancelled, markFailed, markHandedOff, markSent, putBack } from '../domain/messages.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../domain/platform-connections.js';
-import type { SendQueueProcess } from '../processes/send-queue.js';
+import { MAX_CONCURRENT_SENDS } from '../domain/send-limits.js';
 import { createGateway } from '../integrations/platforms/gateway.js';
-import { PermanentSendError, TransientSendError, type SendOutcome } from '../integrations/platforms/types.js';
+import { TransientSendError } from '../integrations/platforms/types.js';
+import type { Config } from '../lib/config.js';
+import type { SendQueueProcess } from '../processes/send-queue.js';
 
 export interface PlatformLimit {
   messages: number;
@@ -33,15 +34,15 @@ export interface SendBatchResult {
   claimed: number;
 }
 
+/** What the activity reports with each heartbeat: messages settled so far, per platform. */
+interface SendProgress {
+  platform: string;
+  claimed: number;
+  settled: number;
+  attempted: number;
+}
+
 const DUE_COUNT_CAP = 1_000;
-/** The longest backoff between attempts of one message. */
-const MAX_BACKOFF_MS = 15 * 60_000;
-/**
- * Requests in flight at once per worker process, across all creators: bottleneck guards the
- * providers inside one process. The per-creator rate limit is not this: it is kept by the
- * creator's send-queue workflow, which holds across processes.
- */
-const MAX_CONCURRENT_SENDS = 16;
 
 export type SendQueueDeps = {
   db: Db;
@@ -52,8 +53,18 @@ export type SendQueueDeps = {
 /** A queued message this old was not picked up: whoever queued it may have died before the wake. */
 const STRANDED_AFTER_SECONDS = 60;
 
-/** `ms` from now on the database's clock, the one every due time is compared against. */
-const after = (ms: number) => sql`now() + make_interval(secs => ${ms / 1000})`;
+/**
+ * Waiting in the outbox: queued or retrying, and not of a paused campaign (one put back by a 429 or
+ * a backoff after the pause waits for the resume). The claim, the due count, the next-due time and
+ * the sweep all use this, so the workflow never sees work that no batch may claim.
+ */
+const waiting = (creatorId: string | undefined, platforms: string[] | undefined): SQL =>
+  and(
+    creatorId === undefined ? undefined : eq(messages.creatorId, creatorId),
+    platforms === undefined ? undefined : inArray(messages.platform, platforms),
+    sql`${messages.status} in ('queued', 'failed')`,
+    sql`not exists (select 1 from ${campaigns} where ${campaigns.id} = ${messages.campaignId} and ${campaigns.status} = 'paused')`,
+  )!;
 
 const limitOf = (c: ConnectionSettings): PlatformLimit => ({ messages: c.rateLimit.messages, windowMs: c.rateLimit.perSeconds * 1000 });
 
@@ -106,10 +117,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     if (claimNew && ids.length < max) {
       const claimed = await db.execute<{ id: string }>(sql`
         with next as (
-          select id from messages
-          where creator_id = ${creatorId} and platform = ${platform} and status in ('queued', 'failed') and available_at <= now()
-            -- a paused campaign's messages wait (one put back by a 429 or a backoff after the pause)
-            and not exists (select 1 from campaigns c where c.id = messages.campaign_id and c.status = 'paused')
+          select id from ${messages}
+          where ${waiting(creatorId, [platform])} and ${messages.availableAt} <= now()
           order by priority desc, queued_at, id
           limit ${max - ids.length}
           for update skip locked
@@ -122,49 +131,14 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
     return ids;
   }
 
-  const settle = (id: string, values: PgUpdateSetSource<typeof messages>) =>
-    db
-      .update(messages)
-      .set(values)
-      .where(and(eq(messages.id, id), eq(messages.status, 'sending')));
-
-  /** Records a delivery. If this fails the message stays `sending`, and the retry replays it. */
-  async function delivered(m: Claimed, outcome: SendOutcome): Promise<void> {
-    if (outcome.outcome === 'handed_off') {
-      await settle(m.id, { status: 'awaiting_operator', lastError: null });
-      return;
-    }
-    await db.transaction(async (tx) => {
-      await tx
-        .update(messages)
-        .set({ status: 'sent', sentAt: outcome.sentAt, platformMessageId: outcome.platformMessageId, lastError: null })
-        .where(and(eq(messages.id, m.id), eq(messages.status, 'sending')));
-      await tx
-        .update(conversations)
-        .set({ lastMessageAt: sql`greatest(${conversations.lastMessageAt}, ${outcome.sentAt.toISOString()}::timestamptz)` })
-        .where(eq(conversations.id, m.conversationId));
-    });
-  }
-
-  /** Transient: back to the queue after a backoff, or dead-letter once the attempts are spent. */
-  async function failed(m: Claimed, err: unknown): Promise<void> {
-    const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof TransientSendError && m.attempts < config.SEND_MAX_ATTEMPTS) {
-      const backoff = err.retryAfterMs ?? Math.min(config.SEND_RETRY_BASE_SECONDS * 1000 * 2 ** (m.attempts - 1), MAX_BACKOFF_MS);
-      await settle(m.id, { status: 'failed', lastError: message, availableAt: after(backoff) });
-      return;
-    }
-    const reason = err instanceof PermanentSendError ? message : `gave up after ${m.attempts} attempts: ${message}`;
-    await settle(m.id, { status: 'dead', lastError: reason });
-  }
-
   return {
     /**
      * The outbox sweep (run every minute by a Schedule): wakes the queue of every creator with a
-     * message that has waited over a minute: queued and due, retrying and due, or left `sending`
-     * (its queue was terminated or reset by an operator). An API process that died between
-     * committing a message and waking the queue would otherwise leave it until that creator's
-     * next send. A wake of a queue merely busy with a backlog costs it one batch call.
+     * message that has waited over a minute: waiting and due (queued, or retrying, and not of a
+     * paused campaign), or left `sending` (its queue was terminated or reset by an operator). An
+     * API process that died between committing a message and waking the queue would otherwise
+     * leave it until that creator's next send; a campaign resumed with only such a message left
+     * has it sent within a minute or two. A wake of a queue busy with a backlog costs one batch call.
      */
     async wakeStrandedSendQueues(): Promise<{ woken: number }> {
       const stale = sql`now() - make_interval(secs => ${STRANDED_AFTER_SECONDS})`;
@@ -173,7 +147,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         .from(messages)
         .where(
           or(
-            and(inArray(messages.status, ['queued', 'failed']), lte(messages.availableAt, stale)),
+            and(waiting(undefined, undefined), lte(messages.availableAt, stale)),
             and(eq(messages.status, 'sending'), lte(messages.queuedAt, stale)),
           ),
         );
@@ -190,7 +164,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
       return Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)]));
     },
 
-    /** Claims at most `budgets[platform]` messages per platform, sends them, records each outcome. */
+    /**
+     * Claims at most `budgets[platform]` messages per platform, sends them, records each outcome,
+     * heartbeating each settled message (a message's request ends within the platform timeout).
+     */
     async sendDueMessages({ creatorId, budgets }: { creatorId: string; budgets: Record<string, number> }): Promise<SendBatchResult> {
       const connections = await loadConnections(db, config.CREDENTIALS_KEY, creatorId);
       const result: SendBatchResult = {
@@ -201,53 +178,61 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         claimed: 0,
       };
 
-      const retrying = Context.current().info.attempt > 1;
       const context = Context.current();
+      const retrying = context.info.attempt > 1;
       for (const connection of connections) {
         const { platform } = connection;
         const budget = Math.max(0, Math.floor(budgets[platform] ?? 0));
         if (budget === 0) continue;
         const claimed = await loadClaimed(db, await claim(creatorId, platform, budget, !retrying));
+        const progress: SendProgress = { platform, claimed: claimed.length, settled: 0, attempted: 0 };
+        context.heartbeat({ ...progress });
         const gateway = createGateway(connection, gatewayContext);
         let throttledForMs: number | null = null;
-        let attempted = 0;
-        const run = async (m: Claimed) => {
+        const send = async (m: Claimed) => {
+          const key = { creatorId, id: m.id };
           if (m.fanGone || m.campaignCancelled) {
-            await settle(m.id, {
-              status: 'cancelled',
-              lastError: m.campaignCancelled ? 'the campaign was cancelled' : m.fanDeleted ? 'the fan was deleted' : 'the fan opted out',
-            });
+            const reason = m.campaignCancelled ? 'the campaign was cancelled' : m.fanDeleted ? 'the fan was deleted' : 'the fan opted out';
+            await markCancelled(db, key, reason);
             return;
           }
           // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
-          const result = await limiter.schedule(async () => {
+          const answer = await limiter.schedule(async () => {
             if (throttledForMs !== null) return { kind: 'held back' as const };
-            attempted += 1;
+            progress.attempted += 1;
             try {
-              return {
-                kind: 'answered' as const,
-                outcome: await gateway.send({
-                  idempotencyKey: m.idempotencyKey,
-                  fanHandle: m.fanHandle,
-                  text: m.text,
-                  priceCents: m.priceCents,
-                  mediaUrls: m.attachments,
-                }),
-              };
+              const outcome = await gateway.send({
+                idempotencyKey: m.idempotencyKey,
+                fanHandle: m.fanHandle,
+                text: m.text,
+                priceCents: m.priceCents,
+                mediaUrls: m.attachments,
+              });
+              return { kind: 'answered' as const, outcome };
             } catch (err) {
               return { kind: 'failed' as const, err };
             }
           });
-          if (result.kind === 'answered') return delivered(m, result.outcome);
-          if (result.kind === 'failed' && !(result.err instanceof TransientSendError && result.err.rateLimited))
-            return failed(m, result.err);
-          if (result.kind === 'failed') {
-            throttledForMs = (result.err as TransientSendError).retryAfterMs ?? 1_000;
+          // A recording that fails leaves the message `sending`, and the retried attempt replays it.
+          if (answer.kind === 'answered') {
+            if (answer.outcome.outcome === 'handed_off') await markHandedOff(db, key);
+            else await markSent(db, key, 'sending', answer.outcome);
+            return;
+          }
+          if (answer.kind === 'failed' && !(answer.err instanceof TransientSendError && answer.err.rateLimited))
+            return markFailed(db, config, key, m.attempts, answer.err);
+          if (answer.kind === 'failed') {
+            throttledForMs = (answer.err as TransientSendError).retryAfterMs ?? 1_000;
             log.warn('platform rate limit hit', { creatorId, platform, retryAfterMs: throttledForMs });
           }
           // Rate-limited, or held back after a 429: back to the queue untouched, after the platform's wait.
-          await settle(m.id, { status: 'queued', attempts: m.attempts - 1, availableAt: after(throttledForMs ?? 1_000) });
+          await putBack(db, key, m.attempts, throttledForMs ?? 1_000);
         };
+        const run = (m: Claimed) =>
+          send(m).then(() => {
+            progress.settled += 1;
+            context.heartbeat({ ...progress });
+          });
         // Messages to one fan go out in queue order; different fans in parallel.
         const chains = new Map<string, Promise<void>>();
         for (const m of claimed)
@@ -255,25 +240,19 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             m.fanId,
             (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)),
           );
-        const heartbeat = setInterval(() => context.heartbeat({ platform, attempted }), 5_000);
-        const outcomes = await Promise.allSettled(chains.values()).finally(() => clearInterval(heartbeat));
+        const outcomes = await Promise.allSettled(chains.values());
         const broken = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (broken) throw broken.reason;
         result.claimed += claimed.length;
-        result.attempted[platform] = retrying ? Math.max(attempted, budget) : attempted;
+        result.attempted[platform] = retrying ? Math.max(progress.attempted, budget) : progress.attempted;
       }
 
       const platforms = connections.map((c) => c.platform);
       if (platforms.length > 0) {
-        const waiting = and(
-          eq(messages.creatorId, creatorId),
-          inArray(messages.platform, platforms),
-          inArray(messages.status, ['queued', 'failed']),
-        );
         const due = db
           .select({ platform: messages.platform })
           .from(messages)
-          .where(and(waiting, lte(messages.availableAt, sql`now()`)))
+          .where(and(waiting(creatorId, platforms), lte(messages.availableAt, sql`now()`)))
           .limit(DUE_COUNT_CAP)
           .as('due');
         for (const row of await db.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform))
@@ -281,7 +260,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         const [next] = await db
           .select({ inMs: sql<number | null>`(extract(epoch from min(${messages.availableAt}) - now()) * 1000)::float8` })
           .from(messages)
-          .where(and(waiting, gt(messages.availableAt, sql`now()`)));
+          .where(and(waiting(creatorId, platforms), gt(messages.availableAt, sql`now()`)));
         result.nextDueInMs = next?.inMs ?? null;
       }
       return result;

@@ -24,7 +24,7 @@ import { createOnboardingProcess } from '../processes/onboarding.js';
 import { createSendQueueProcess } from '../processes/send-queue.js';
 import { authRoutes } from './routes/auth.js';
 import { analyticsRoutes } from './routes/analytics.js';
-import { campaignRoutes } from './routes/campaigns.js';
+import { campaignRoutes } from './routes/campaigns/index.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';
 import { devRoutes } from './routes/dev.js';

@@ -3,6 +3,7 @@
 // goes through here; nothing a client sends produces a 500 or a stack trace.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { DomainError, type DomainErrorKind } from '../domain/errors.js';
 
 export const ErrorResponse = Type.Object(
   {
@@ -36,6 +37,15 @@ export const throttled = (retryAfterSeconds: number, message = 'too many request
 /** Temporal or Postgres unreachable: 503, so clients retry rather than report a bug. */
 export const dependencyDown = (dependency: string) =>
   new ApiError(503, 'dependency_unavailable', `${dependency} is unavailable, try again shortly`);
+
+const domainStatus: Record<DomainErrorKind, number> = {
+  invalid: 400,
+  not_found: 404,
+  invalid_state: 409,
+  conflict: 409,
+  unprocessable: 422,
+  unavailable: 503,
+};
 
 function sendError(reply: FastifyReply, err: ApiError) {
   if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
@@ -91,6 +101,7 @@ export function frameworkErrorHandler(err: FastifyError, _request: FastifyReques
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof ApiError) return sendError(reply, err);
+    if (err instanceof DomainError) return sendError(reply, new ApiError(domainStatus[err.kind], err.code, err.message, err.details));
     if (err.validation) {
       const details = err.validation.map((v) => ({
         field: `${err.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}${'additionalProperty' in v.params ? `.${String(v.params.additionalProperty)}` : ''}`,

@@ -47,3 +47,12 @@ export const IdempotencyHeaders = Type.Object({
     Type.String({ minLength: 1, maxLength: 255, description: 'Replays the first response to the same key and body for 24 h' }),
   ),
 });
+
+/** An outgoing message's text, price and media (1:1 messages, replies and campaigns). */
+export const MessageText = Type.String({ minLength: 1, maxLength: 5_000 });
+export const PriceCents = Type.Integer({
+  minimum: 0,
+  maximum: 1_000_000,
+  description: 'pay-per-view price; 0 or absent for a free message',
+});
+export const MediaUrls = Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { maxItems: 20 });

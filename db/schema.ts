@@ -196,8 +196,14 @@ export const stripeEvents = pgTable(
     accountId: text('account_id'),
     payload: jsonb('payload').notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    // When the event was handed to its onboarding workflow (or found to need no routing); null until
+    // then: a redelivery routes it again and the onboarding sweep routes stale ones.
+    routedAt: timestamp('routed_at', { withTimezone: true }),
   },
-  (t) => [index('stripe_events_account_idx').on(t.accountId, t.receivedAt)],
+  (t) => [
+    index('stripe_events_account_idx').on(t.accountId, t.receivedAt),
+    index('stripe_events_unrouted_idx').on(t.receivedAt).where(sql`routed_at is null`),
+  ],
 );
 
 /**
@@ -373,7 +379,7 @@ export const messages = pgTable(
     platform: text('platform').notNull(),
     direction: messageDirection('direction').notNull(),
     status: messageStatus('status').notNull(),
-    // Higher goes first: 1:1 messages default above campaign traffic (lib/messaging.ts).
+    // Higher goes first: 1:1 messages default above campaign traffic (domain/outbox.ts PRIORITY).
     priority: smallint('priority').notNull().default(0),
     // Sent to the platform with every attempt, so a repeated attempt never delivers twice.
     idempotencyKey: text('idempotency_key').notNull(),

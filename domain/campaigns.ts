@@ -1,8 +1,37 @@
-// Campaign data shared by the API and the campaign activities: who a segment selects, and a run's
-// totals (SPEC §4), read from the recipients snapshot and their messages.
+// Campaign data shared by the API and the campaign activities: a campaign's id from the request that
+// created it, who a segment selects, the pace of a creator's sends, and a run's totals (SPEC §4),
+// read from the recipients snapshot and their messages.
+import { createHash } from 'node:crypto';
 import { and, arrayOverlaps, eq, gte, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { fans, type CampaignSegment } from '../db/schema.js';
+import { fans, platformConnections, type CampaignSegment } from '../db/schema.js';
+
+/** The name space of campaign ids derived from Idempotency-Keys (a fixed random UUID). */
+const REQUEST_NAMESPACE = Buffer.from('8f0c6f0e4d6a4b7e9a51c2d3e4f5a6b7', 'hex');
+
+/**
+ * The campaign id of a POST /messages/bulk with an Idempotency-Key: a UUIDv5-style (SHA-1, name
+ * based) id of the creator and the key, so a retried request names the campaign it created.
+ */
+export function campaignIdForRequest(creatorId: string, idempotencyKey: string): string {
+  const hash = createHash('sha1').update(REQUEST_NAMESPACE).update(`${creatorId.toLowerCase()}\n${idempotencyKey}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The milliseconds per message at the creator's slowest connected rate limit (or the default one). */
+export async function pacedMessageMs(db: Db, creatorId: string, defaultPerMinute: number): Promise<number> {
+  const [pace] = await db
+    .select({
+      perMessageMs: sql<number | null>`max(${platformConnections.rateLimitSeconds} * 1000.0 / ${platformConnections.rateLimitMessages})`,
+    })
+    .from(platformConnections)
+    .where(eq(platformConnections.creatorId, creatorId));
+  // numeric arrives as a string.
+  return pace?.perMessageMs == null ? 60_000 / defaultPerMinute : Number(pace.perMessageMs);
+}
 
 /** Live fans of the creator that a segment selects (opted-out fans included: they are skipped visibly). */
 export function segmentWhere(creatorId: string, segment: CampaignSegment): SQL {
@@ -51,7 +80,8 @@ export async function campaignTotals(db: Db, runs: { campaignId: string; run: nu
     recipients as (
       select w.campaign_id,
         count(r.fan_id)::int as recipients,
-        count(*) filter (where r.skip_reason is null and (r.message_id is null or m.status in ('queued', 'sending', 'failed', 'awaiting_operator')))::int as queued,
+        count(*) filter (where r.skip_reason is null
+          and (r.message_id is null or m.status in ('queued', 'sending', 'failed', 'awaiting_operator')))::int as queued,
         count(*) filter (where m.status = 'sent')::int as sent,
         count(*) filter (where m.status = 'dead')::int as failed,
         count(*) filter (where r.skip_reason is not null or m.status = 'cancelled')::int as skipped

@@ -1,12 +1,13 @@
 // The send queue's outbox (SPEC §3): enqueuing outgoing messages and estimating when they go.
-// Used by the API for 1:1 messages; campaigns enqueue the same rows set-based, 1,000 per
-// statement (enqueueCampaignBatch in activities/campaign.ts). The creator's
+// Used for 1:1 messages (queueMessage in domain/messages.ts); campaigns enqueue the same rows
+// set-based, 1,000 per statement (enqueueCampaignBatch in activities/campaign.ts). The creator's
 // `send-queue:<creatorId>` workflow drains the outbox (workflows/send-queue.ts).
 import { randomUUID } from 'node:crypto';
 import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { conversations, messages, platformConnections } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
+import { DomainError } from './errors.js';
 import { newSecrets, sealSecrets } from './platform-connections.js';
 
 /** Higher goes first. 1:1 messages default to `normal`, campaigns send at `low`. */
@@ -14,9 +15,13 @@ export const PRIORITY = { high: 2, normal: 1, low: 0 } as const;
 export type PriorityName = keyof typeof PRIORITY;
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
-type OutboxConfig = Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE'>;
+export type OutboxConfig = Pick<Config, 'production' | 'CREDENTIALS_KEY' | 'SEND_RATE_LIMIT_PER_MINUTE'>;
 
-export class NotConnectedError extends Error {}
+export class NotConnectedError extends DomainError {
+  constructor(platform: string) {
+    super('unprocessable', 'platform_not_connected', `connect ${platform} first (PUT /platforms/${platform}/connection)`);
+  }
+}
 
 /**
  * The creator's connection to `platform`. Outside production a creator who never connected gets a
@@ -27,7 +32,7 @@ export async function connectionFor(db: Db | Tx, config: OutboxConfig, creatorId
     where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
   });
   if (existing) return existing;
-  if (config.production) throw new NotConnectedError(`connect ${platform} first (PUT /platforms/${platform}/connection)`);
+  if (config.production) throw new NotConnectedError(platform);
   await db
     .insert(platformConnections)
     .values({

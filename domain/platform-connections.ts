@@ -69,5 +69,6 @@ export function sealSecrets(key: string, secrets: { credentials: Credentials; we
 
 /** Where a platform posts this connection's events. */
 export function inboundWebhookUrl(publicApiUrl: string, connection: Pick<ConnectionSettings, 'id' | 'platform'>): string {
-  return `${publicApiUrl.replace(/\/+$/, '')}/api/v1/platforms/${encodeURIComponent(connection.platform)}/webhook?connectionId=${connection.id}`;
+  const base = publicApiUrl.replace(/\/+$/, '');
+  return `${base}/api/v1/platforms/${encodeURIComponent(connection.platform)}/webhook?connectionId=${connection.id}`;
 }

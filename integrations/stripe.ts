@@ -1,5 +1,5 @@
 // The one place a Stripe client is built. Outside production without a secret key,
-// the client talks to the local stand-in (standins/stripe.ts) over plain HTTP; the
+// the client talks to the local stand-in (standins/stripe/) over plain HTTP; the
 // SDK code paths (form encoding, Idempotency-Key, typed errors) are the real ones.
 import Stripe from 'stripe';
 import type { Config } from '../lib/config.js';

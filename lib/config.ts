@@ -106,7 +106,7 @@ const schema = z
       .string()
       .default(DEV_CREDENTIALS_KEY)
       .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
-    // The local simulated fan platform (standins/platform-sandbox.ts) the `sandbox` adapter talks to.
+    // The local simulated fan platform (standins/platform-sandbox/) the `sandbox` adapter talks to.
     PLATFORM_SANDBOX_PORT: port.default(8010),
     PLATFORM_SANDBOX_URL: z.string().url().optional(),
     // Send queue: messages per minute per creator account when its connection sets no limit, and

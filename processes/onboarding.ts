@@ -1,15 +1,18 @@
 // How the API starts and signals the onboarding and password-reset workflows. Signals go through
 // signalWithStart so a workflow that never started (Temporal was down at registration) is started
-// by the next interaction instead of being lost; a user's onboarding runs once, ever.
+// by the next interaction instead of being lost; a user's onboarding runs once, ever. Every call has
+// a deadline: a Temporal that does not answer costs a request seconds, never a hung connection.
 import { randomUUID } from 'node:crypto';
 import {
   isGrpcDeadlineError,
+  isGrpcServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure, TimeoutFailure } from '@temporalio/common';
+import { ApplicationFailure, TimeoutFailure, type SignalDefinition } from '@temporalio/common';
+import { DomainError } from '../domain/errors.js';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
 import {
@@ -25,7 +28,6 @@ import {
   termsAcceptedSignal,
   type ConnectLinkRequest,
 } from '../workflows/onboarding.js';
-import { ApiError, dependencyDown } from '../api/errors.js';
 import { passwordResetWorkflow } from '../workflows/password-reset.js';
 import { OnboardingStep, UserId } from '../workflows/search-attributes.js';
 
@@ -33,6 +35,14 @@ type ProcessConfig = Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>;
 
 /** How long the API waits for an update (a worker must be running to answer it). */
 const UPDATE_DEADLINE_MS = 20_000;
+/** How long a start or signal may take: the server answers these without a worker. */
+const SIGNAL_DEADLINE_MS = 5_000;
+const GRPC_UNAVAILABLE = 14;
+
+/** The Stripe event types routed to the onboarding workflow (by the webhook, or the onboarding sweep). */
+export const onboardingStripeEventTypes = ['account.updated', 'capability.updated', 'account.application.deauthorized'];
+
+const unavailable = (what: string) => new DomainError('unavailable', 'dependency_unavailable', `${what} is unavailable, try again shortly`);
 
 /** Maps an update's failure to the API: business rules → 422, no worker in time → 503. */
 function updateError(err: unknown): unknown {
@@ -40,18 +50,29 @@ function updateError(err: unknown): unknown {
     let cause: unknown = err.cause;
     while (cause && !(cause instanceof ApplicationFailure)) cause = (cause as Error).cause;
     if (cause instanceof ApplicationFailure && cause.type === OnboardingRuleViolation) {
-      return new ApiError(422, String(cause.details?.[0] ?? 'onboarding_step'), cause.message);
+      return new DomainError('unprocessable', String(cause.details?.[0] ?? 'onboarding_step'), cause.message);
     }
-    if (cause instanceof ApplicationFailure && cause.type === 'StripeRefused') return new ApiError(422, 'stripe_refused', cause.message);
+    if (cause instanceof ApplicationFailure && cause.type === 'StripeRefused')
+      return new DomainError('unprocessable', 'stripe_refused', cause.message);
     // Stripe unreachable past the activity's deadline is worth a retry; anything else is a bug
     // and stays a 500 (logged).
-    for (let c: unknown = err.cause; c; c = (c as Error).cause) if (c instanceof TimeoutFailure) return dependencyDown('Stripe');
+    for (let c: unknown = err.cause; c; c = (c as Error).cause) if (c instanceof TimeoutFailure) return unavailable('Stripe');
   }
   if (err instanceof WorkflowNotFoundError)
-    return new ApiError(422, 'onboarding_not_started', 'onboarding has not started for this account');
-  if (isGrpcDeadlineError(err)) return dependencyDown('the onboarding worker');
+    return new DomainError('unprocessable', 'onboarding_not_started', 'onboarding has not started for this account');
+  if (isGrpcDeadlineError(err)) return unavailable('the onboarding worker');
   return err;
 }
+
+/** A start or signal that Temporal did not take in time, or refused as unavailable: 503. */
+function signalError(err: unknown): unknown {
+  if (isGrpcDeadlineError(err)) return unavailable('Temporal');
+  for (let c: unknown = err; c instanceof Error; c = c.cause) {
+    if (isGrpcServiceError(c) && c.code === GRPC_UNAVAILABLE) return unavailable('Temporal');
+  }
+  return err;
+}
+
 export function createOnboardingProcess(client: Client, config: ProcessConfig) {
   const startOptions = (userId: string, requestId?: string) => ({
     workflowId: onboardingWorkflowId(userId),
@@ -66,10 +87,19 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     ],
   });
 
-  /** A completed onboarding is final: signalling it again is a no-op, not a new process. */
-  const ignoreClosed = (err: unknown) => {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  /**
+   * A start or signal, bounded by a deadline. A completed onboarding is final: signalling it again
+   * is a no-op, not a new process.
+   */
+  const bounded = async (call: () => Promise<unknown>): Promise<void> => {
+    try {
+      await client.connection.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, call);
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw signalError(err);
+    }
   };
+  const signalWithStart = <T>(userId: string, signal: SignalDefinition<[T]>, arg: T, requestId?: string) =>
+    bounded(() => client.workflow.signalWithStart(onboardingWorkflow, { ...startOptions(userId, requestId), signal, signalArgs: [arg] }));
 
   const update = async <T>(userId: string, call: (handle: ReturnType<typeof client.workflow.getHandle>) => Promise<T>): Promise<T> => {
     try {
@@ -81,52 +111,36 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     }
   };
 
+  // The signals are idempotent in the workflow (flags, and a counter that only triggers a fresh read
+  // of the Stripe account), so the onboarding sweep may send them again.
   return {
     /** Starts the user's onboarding, or leaves the running one alone. */
-    async ensureStarted(userId: string, requestId?: string): Promise<void> {
-      await client.workflow.start(onboardingWorkflow, startOptions(userId, requestId)).catch(ignoreClosed);
-    },
-    async emailVerified(userId: string, requestId?: string): Promise<void> {
-      await client.workflow
-        .signalWithStart(onboardingWorkflow, {
-          ...startOptions(userId, requestId),
-          signal: emailVerifiedSignal,
-          signalArgs: [{ requestId }],
-        })
-        .catch(ignoreClosed);
-    },
+    ensureStarted: (userId: string, requestId?: string) =>
+      bounded(() => client.workflow.start(onboardingWorkflow, startOptions(userId, requestId))),
+    emailVerified: (userId: string, requestId?: string) => signalWithStart(userId, emailVerifiedSignal, { requestId }, requestId),
     async resendVerification(userId: string, requestId?: string): Promise<string> {
-      const options = startOptions(userId, requestId);
-      await client.workflow
-        .signalWithStart(onboardingWorkflow, { ...options, signal: resendVerificationSignal, signalArgs: [{ requestId }] })
-        .catch(ignoreClosed);
-      return options.workflowId;
+      await signalWithStart(userId, resendVerificationSignal, { requestId }, requestId);
+      return onboardingWorkflowId(userId);
     },
-    async termsAccepted(userId: string, termsVersion: string, requestId?: string): Promise<void> {
-      await client.workflow
-        .signalWithStart(onboardingWorkflow, {
-          ...startOptions(userId, requestId),
-          signal: termsAcceptedSignal,
-          signalArgs: [{ requestId, termsVersion }],
-        })
-        .catch(ignoreClosed);
-    },
-    async stripeAccountChanged(userId: string, event: { eventId: string; type: string }): Promise<void> {
-      await client.workflow.getHandle(onboardingWorkflowId(userId)).signal(stripeAccountChangedSignal, event);
-    },
+    termsAccepted: (userId: string, termsVersion: string, requestId?: string) =>
+      signalWithStart(userId, termsAcceptedSignal, { requestId, termsVersion }, requestId),
+    /** Starts the onboarding if it is not running: a fresh start reads the account anyway. */
+    stripeAccountChanged: (userId: string, event: { eventId: string; type: string }) =>
+      signalWithStart(userId, stripeAccountChangedSignal, event),
     startStripeConnect: (userId: string, request: ConnectLinkRequest) =>
       update(userId, (h) => h.executeUpdate(startStripeConnectUpdate, { args: [request] })),
     refreshStripeLink: (userId: string, request: ConnectLinkRequest) =>
       update(userId, (h) => h.executeUpdate(refreshStripeLinkUpdate, { args: [request] })),
     createDashboardLink: (userId: string) => update(userId, (h) => h.executeUpdate(createDashboardLinkUpdate)),
     /** Runs for every request, known email or not: see workflows/password-reset.ts. */
-    async requestPasswordReset(email: string, requestId?: string): Promise<void> {
-      await client.workflow.start(passwordResetWorkflow, {
-        workflowId: `password-reset:${randomUUID()}`,
-        taskQueue: taskQueue(config, 'onboarding'),
-        args: [{ email, requestId }],
-      });
-    },
+    requestPasswordReset: (email: string, requestId?: string) =>
+      bounded(() =>
+        client.workflow.start(passwordResetWorkflow, {
+          workflowId: `password-reset:${randomUUID()}`,
+          taskQueue: taskQueue(config, 'onboarding'),
+          args: [{ email, requestId }],
+        }),
+      ),
   };
 }
 

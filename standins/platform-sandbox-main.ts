@@ -3,7 +3,7 @@
 // State is in memory only: a restart forgets accounts, deliveries and blocks.
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
-import { startPlatformSandbox } from './platform-sandbox.js';
+import { startPlatformSandbox } from './platform-sandbox/index.js';
 import { serveUntilSignalled } from './http.js';
 
 const config = configFromProcess();

@@ -1,6 +1,6 @@
 // Local stand-in for Amazon SES v2, for dev and tests. It speaks the SendEmail
 // REST-JSON wire protocol exactly as @aws-sdk/client-sesv2 sends it, so the real
-// sender (lib/email/sender.ts) runs unchanged against it, and errors come back in
+// sender (integrations/email/sender.ts) runs unchanged against it, and errors come back in
 // the AWS shape so the SDK raises its typed exceptions. Mail is captured instead of
 // delivered and can be read back with GET /_standin/mailbox?to=<email>.
 import { randomUUID } from 'node:crypto';

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
-import { startStripeStandin } from './stripe.js';
+import { startStripeStandin } from './stripe/index.js';
 import { serveUntilSignalled } from './http.js';
 
 const config = configFromProcess();

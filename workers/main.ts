@@ -6,8 +6,8 @@ import { createSesEmailSender } from '../integrations/email/sender.js';
 import { createLogger } from '../lib/logger.js';
 import { createStripeClient } from '../integrations/stripe.js';
 import { connectTemporalClient } from '../lib/temporal.js';
-import { createWorkers } from './create-workers.js';
-import { ensureMaintenanceSchedules } from './schedules.js';
+import { createWorkers, workerDbPoolSize } from './create-workers.js';
+import { ensureMaintenanceSchedules } from '../processes/maintenance.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'worker');
@@ -29,7 +29,8 @@ Runtime.install({
   },
 });
 
-const { db, close: closeDb } = createDb(config.DATABASE_URL);
+// One connection per activity slot (see ACTIVITY_SLOTS): no activity waits for a connection.
+const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: workerDbPoolSize() });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const client = await connectTemporalClient(config);
 await ensureMaintenanceSchedules(client, config);

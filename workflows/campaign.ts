@@ -1,16 +1,18 @@
 // `campaign:<campaignId>:<run>`: one run of a bulk campaign. It snapshots the audience into
 // Postgres in batches, hands the recipients to the creator's send queue in batches (campaign
 // priority, so 1:1 messages overtake it), then watches the totals until every recipient is
-// settled. Pause and cancel take back what is still waiting in the outbox; resume hands it out
-// again; retry-failed re-queues only dead-lettered messages. Activities page through Postgres and
-// the workflow continues as new, so a 100k-recipient run never nears the history limits.
-import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+// settled. Pause, resume, cancel and retry-failed are Updates whose validators decide from the
+// run's own state (processes/campaign.ts sends them). Pause and cancel take back what is still
+// waiting in the outbox; resume hands it out again; retry-failed re-queues only dead-lettered
+// messages; cancel also removes the campaign's Schedule. Activities page through Postgres and the
+// workflow continues as new, so a 100k-recipient run never nears the history limits.
+import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import {
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
-  defineSignal,
+  defineUpdate,
   executeChild,
   ParentClosePolicy,
   proxyActivities,
@@ -19,29 +21,49 @@ import {
 } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaign.js';
 import type { CampaignTotals } from '../domain/campaigns.js';
-import { CampaignId } from './search-attributes.js';
+import { CampaignId, CreatorId } from './search-attributes.js';
 
-const { snapshotRecipients, enqueueCampaignBatch, withdrawQueued, requeueFailed, campaignProgress, setCampaignStatus, startScheduledRun } =
-  proxyActivities<CampaignActivities>({
-    startToCloseTimeout: '2 minutes',
-    // Each step is a statement or two, done in seconds without heartbeating: a worker that died
-    // mid-step is noticed after this, not after the whole start-to-close timeout.
-    heartbeatTimeout: '20 seconds',
-    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
-  });
+const {
+  snapshotRecipients,
+  enqueueCampaignBatch,
+  withdrawQueued,
+  requeueFailed,
+  campaignProgress,
+  campaignStatus,
+  setCampaignStatus,
+  removeSchedule,
+  startScheduledRun,
+} = proxyActivities<CampaignActivities>({
+  startToCloseTimeout: '2 minutes',
+  // Each step is a statement or two, done in seconds without heartbeating: a worker that died
+  // mid-step is noticed after this, not after the whole start-to-close timeout.
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+/** Recipients handed to the send queue per activity call (one SQL statement). */
+const ENQUEUE_BATCH = 1_000;
 
 export const campaignWorkflowId = (campaignId: string, run: number) => `campaign:${campaignId}:${run}`;
 export const campaignScheduleId = (campaignId: string) => `campaign-schedule:${campaignId}`;
-export const pauseCampaignSignal = defineSignal('pause');
-export const resumeCampaignSignal = defineSignal('resume');
-export const cancelCampaignSignal = defineSignal('cancel');
-export const retryFailedSignal = defineSignal('retryFailed');
+/** The actions on a run: Updates whose validators hold the run's state machine (see campaignRunWorkflow). */
+export const pauseCampaignUpdate = defineUpdate<void>('pause');
+export const resumeCampaignUpdate = defineUpdate<void>('resume');
+export const cancelCampaignUpdate = defineUpdate<void>('cancel');
+export const retryFailedUpdate = defineUpdate<void>('retryFailed');
+/** The ApplicationFailure type of an action the run's state does not allow (the API answers 409). */
+export const CampaignActionRejected = 'CampaignActionRejected';
 
 export interface CampaignRunInput {
   campaignId: string;
   run: number;
-  /** A run that starts later waits for this instant (epoch ms); pause and cancel work meanwhile. */
+  /** A run that starts later waits for this instant (epoch ms); cancel works meanwhile. */
   sendAt?: number;
+  /**
+   * A new execution of a run whose workflow had closed, started by an action on it (update-with-start,
+   * processes/campaign.ts): it reads the campaign's status before acting, since it has no state of its own.
+   */
+  reopened?: boolean;
   /** Carried across continue-as-new. */
   phase?: 'snapshot' | 'sending';
   snapshotAfter?: string | null;
@@ -50,7 +72,7 @@ export interface CampaignRunInput {
 }
 
 export interface CampaignRunState {
-  phase: 'snapshot' | 'sending' | 'settling' | 'completed' | 'cancelled';
+  phase: 'scheduled' | 'snapshot' | 'sending' | 'settling' | 'completed' | 'cancelled';
   paused: boolean;
   totals: CampaignTotals | null;
 }
@@ -64,6 +86,8 @@ export const campaignProgressQuery = defineQuery<CampaignRunState>('progress');
 const settlePollMs = (msLeft: number) => Math.min(30_000, Math.max(1_000, msLeft / 2));
 const HISTORY_BUDGET = 5_000;
 
+const rejected = (message: string) => ApplicationFailure.create({ type: CampaignActionRejected, message, nonRetryable: true });
+
 export async function campaignRunWorkflow(input: CampaignRunInput): Promise<CampaignTotals | null> {
   const { campaignId, run } = input;
   const key = { campaignId, run };
@@ -73,10 +97,59 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   let cancelled = false;
   let retryRequested = input.retryRequested ?? false;
   let totals: CampaignTotals | null = null;
-  setHandler(pauseCampaignSignal, () => void (paused = true));
-  setHandler(resumeCampaignSignal, () => void (paused = false));
-  setHandler(cancelCampaignSignal, () => void (cancelled = true));
-  setHandler(retryFailedSignal, () => void (retryRequested = true));
+  // A reopened run acts once it knows whether the campaign was cancelled meanwhile.
+  let ready = !input.reopened;
+
+  // The validators are the run's state machine: they answer from this execution's own state, so an
+  // action right after another is judged by what the run has accepted, not by the lagging projection.
+  const state = () =>
+    cancelled || phase === 'cancelled'
+      ? 'cancelled'
+      : paused
+        ? 'paused'
+        : phase === 'scheduled' || phase === 'completed'
+          ? phase
+          : 'running';
+  setHandler(pauseCampaignUpdate, () => void (paused = true), {
+    // A run waiting for its sendAt can be cancelled, not paused.
+    validator: () => {
+      if (cancelled || paused || phase === 'scheduled' || phase === 'completed') throw rejected(`cannot pause a ${state()} campaign`);
+    },
+  });
+  setHandler(resumeCampaignUpdate, () => void (paused = false), {
+    validator: () => {
+      if (cancelled || !paused) throw rejected(`cannot resume a ${state()} campaign`);
+    },
+  });
+  const whenReady = async (action: string) => {
+    await condition(() => ready);
+    if (phase === 'cancelled') throw rejected(`cannot ${action} a cancelled campaign`);
+  };
+  setHandler(
+    cancelCampaignUpdate,
+    async () => {
+      await whenReady('cancel');
+      cancelled = true;
+    },
+    {
+      // A completed run (still finishing, or reopened) accepts it too: that stops the recurring runs.
+      validator: () => {
+        if (cancelled || phase === 'cancelled') throw rejected('the campaign is already cancelled');
+      },
+    },
+  );
+  setHandler(
+    retryFailedUpdate,
+    async () => {
+      await whenReady('retry');
+      retryRequested = true;
+    },
+    {
+      validator: () => {
+        if (cancelled || phase === 'cancelled' || phase === 'scheduled') throw rejected(`cannot retry a ${state()} campaign`);
+      },
+    },
+  );
   setHandler(campaignProgressQuery, () => ({ phase, paused, totals }));
 
   const carryOn = async () => {
@@ -93,10 +166,21 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     });
   };
 
+  if (input.reopened) {
+    // A cancelled campaign stays cancelled: the action that reopened it is refused (whenReady).
+    if ((await campaignStatus(key)) === 'cancelled') phase = 'cancelled';
+    ready = true;
+    if (phase === 'cancelled') {
+      await condition(allHandlersFinished);
+      return null;
+    }
+  }
   if (input.phase === undefined) {
     if (input.sendAt !== undefined && input.sendAt > Date.now()) {
+      phase = 'scheduled';
       await setCampaignStatus({ ...key, status: 'scheduled' });
       await condition(() => cancelled, input.sendAt - Date.now());
+      phase = 'snapshot';
     }
     if (!cancelled) await setCampaignStatus({ ...key, status: 'running' });
   }
@@ -113,6 +197,8 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     if (cancelled) {
       await withdrawQueued({ ...key, cancel: true });
       await setCampaignStatus({ ...key, status: 'cancelled' });
+      // Cancelled is final: the campaign's recurring runs stop with it.
+      await removeSchedule({ campaignId });
       phase = 'cancelled';
       const { msLeft: _, pending: __, ...final } = await campaignProgress(key);
       return (totals = final);
@@ -138,7 +224,7 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       phase = 'sending';
     }
     if (!handedOut) {
-      const batch = await enqueueCampaignBatch({ ...key, max: 1_000 });
+      const batch = await enqueueCampaignBatch({ ...key, max: ENQUEUE_BATCH });
       handedOut = batch.done;
       if (handedOut) phase = 'settling';
       await carryOn();
@@ -154,10 +240,9 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     if (totals.queued === 0) {
       phase = 'completed';
       await setCampaignStatus({ ...key, status: 'completed' });
-      // A retry-failed after this is a new execution of the same id (signalWithStart); one that
-      // arrived just now is still this run's.
+      // An action accepted just now is still this run's; one after it returns reopens the run.
       await condition(allHandlersFinished);
-      if (retryRequested) continue;
+      if (retryRequested || cancelled) continue;
       return totals;
     }
     await condition(() => paused || cancelled || retryRequested, settlePollMs(msLeft));
@@ -173,7 +258,13 @@ const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime'
  * run number and runs `campaign:<id>:<run>` as a child, waiting for it, so that the Schedule's
  * overlap policy (skip) sees the run in progress and skips a firing that comes during it.
  */
-export async function scheduledCampaignWorkflow({ campaignId }: { campaignId: string }): Promise<CampaignTotals | null> {
+export async function scheduledCampaignWorkflow({
+  campaignId,
+  creatorId,
+}: {
+  campaignId: string;
+  creatorId: string;
+}): Promise<CampaignTotals | null> {
   const info = workflowInfo();
   const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTime)?.getTime() ?? info.startTime.getTime();
   const run = await startScheduledRun({ campaignId, firing: info.workflowId, scheduledAt });
@@ -183,6 +274,9 @@ export async function scheduledCampaignWorkflow({ campaignId }: { campaignId: st
     args: [{ campaignId, run }],
     // The run goes on if this firing's workflow is terminated by an operator.
     parentClosePolicy: ParentClosePolicy.ABANDON,
-    typedSearchAttributes: [{ key: CampaignId, value: campaignId }],
+    typedSearchAttributes: [
+      { key: CampaignId, value: campaignId },
+      { key: CreatorId, value: creatorId },
+    ],
   });
 }

@@ -1,13 +1,24 @@
-// Run by the Temporal Schedule `maintenance-purge-tokens` (see workers/schedules.ts).
+// Run by the maintenance Temporal Schedules (see processes/maintenance.ts).
 import { proxyActivities } from '@temporalio/workflow';
-import type { MaintenanceActivities, PurgeResult } from '../activities/maintenance.js';
+import type { MaintenanceActivities, OnboardingSweepResult, PurgeResult } from '../activities/maintenance.js';
 
 const { purgeExpiredTokens } = proxyActivities<MaintenanceActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 5 },
 });
+// One batch of users and events, each signal bounded by a few seconds and heartbeated.
+const { sweepOnboarding } = proxyActivities<MaintenanceActivities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 3 },
+});
 
 /** Deletes email and refresh tokens 24 h after they expired, and day-old Idempotency-Key records. */
 export async function purgeExpiredTokensWorkflow(): Promise<PurgeResult> {
   return purgeExpiredTokens({ graceHours: 24 });
+}
+
+/** Every minute (Schedule `maintenance-sweep-onboarding`): signals onboardings that missed a committed fact. */
+export async function sweepOnboardingWorkflow(): Promise<OnboardingSweepResult> {
+  return sweepOnboarding();
 }

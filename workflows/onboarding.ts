@@ -387,6 +387,7 @@ export async function onboardingWorkflow(input: OnboardingInput): Promise<void> 
       workflowId: `marketing-analysis:${userId}`,
       args: [{ userId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [{ key: UserId, value: userId }],
     });
   }
 

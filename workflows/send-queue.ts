@@ -9,6 +9,8 @@
 //  - pacing: requests are spread over the window (10/min → one every 6 s) rather than sent in one
 //    burst, so a 1:1 reply queued behind a campaign waits seconds, not a minute.
 // One workflow per creator serialises all sends, whichever worker process runs the activity.
+// Due work is only what a batch may claim (a paused campaign's messages are not due), so with none
+// the queue sleeps until a signal; a batch that still claims nothing backs off before the next.
 import {
   allHandlersFinished,
   condition,
@@ -20,17 +22,32 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
+import { MAX_CONCURRENT_SENDS, PLATFORM_REQUEST_TIMEOUT_MS, SEND_BATCH_MAX } from '../domain/send-limits.js';
 
-const { loadSendLimits, sendDueMessages, wakeStrandedSendQueues } = proxyActivities<SendQueueActivities>({
+const retry = { initialInterval: '1 second', maximumInterval: '30 seconds' };
+/**
+ * A batch's worst case: SEND_BATCH_MAX requests, MAX_CONCURRENT_SENDS at a time, each cut off at the
+ * platform timeout (about 8 minutes), plus a minute for the database. It heartbeats each message it
+ * settles: a gap of four request timeouts leaves room for waiting behind other creators' requests
+ * for a slot of the worker process.
+ */
+const { sendDueMessages } = proxyActivities<SendQueueActivities>({
+  startToCloseTimeout: Math.ceil(SEND_BATCH_MAX / MAX_CONCURRENT_SENDS) * PLATFORM_REQUEST_TIMEOUT_MS + 60_000,
+  heartbeatTimeout: 4 * PLATFORM_REQUEST_TIMEOUT_MS,
+  retry,
+});
+/** One query; the sweep heartbeats each queue it wakes. */
+const { loadSendLimits, wakeStrandedSendQueues } = proxyActivities<SendQueueActivities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+  retry,
 });
 
-/** Largest batch one activity claims and sends. */
-export const SEND_BATCH_MAX = 500;
 /** Continue as new well before Temporal's history limits (about 10 events per batch). */
 const HISTORY_BUDGET = 5_000;
+/** After a batch that claimed nothing of the work it was told is due, the next waits this long, doubling. */
+const IDLE_BACKOFF_MS = 1_000;
+const MAX_IDLE_BACKOFF_MS = 60_000;
 
 export const sendQueueWorkflowId = (creatorId: string) => `send-queue:${creatorId}`;
 /** "There may be new due messages": sent by the API (and campaigns) after enqueuing. */
@@ -107,12 +124,16 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
     return Math.max(nextSlotAt(platform, limit), windowOpensAt(state.usage[platform], limit, now));
   };
 
+  // Due work that a batch could not claim (locked by another claim, say): retried after a backoff, not in a loop.
+  let idleBatches = 0;
+  let idleUntil = 0;
+
   state.limits = await loadSendLimits({ creatorId });
   for (;;) {
     const now = Date.now();
     for (const [platform, usage] of Object.entries(state.usage)) state.usage[platform] = usage.filter((u) => u.until > now);
     const waiting = Object.keys(state.due).filter((p) => (state.due[p] ?? 0) > 0 && state.limits[p]);
-    const sendable = waiting.some((p) => budget(p, now) > 0) || (state.nextDueAt !== null && state.nextDueAt <= now);
+    const sendable = idleUntil <= now && (waiting.some((p) => budget(p, now) > 0) || (state.nextDueAt !== null && state.nextDueAt <= now));
 
     if (woken || sendable) {
       woken = false;
@@ -128,6 +149,9 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
         state.pacing[platform] = { from: Math.max(nextSlotAt(platform, limit), now), count };
       }
       state.due = result.due;
+      const starved = result.claimed === 0 && Object.keys(result.due).some((p) => (result.due[p] ?? 0) > 0 && (budgets[p] ?? 0) > 0);
+      idleBatches = starved ? idleBatches + 1 : 0;
+      idleUntil = starved ? done + Math.min(IDLE_BACKOFF_MS * 2 ** (idleBatches - 1), MAX_IDLE_BACKOFF_MS) : 0;
       // The database's clock said how long until then; count it from the workflow's own.
       state.nextDueAt = result.nextDueInMs === null ? null : done + result.nextDueInMs;
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_BUDGET) {
@@ -139,7 +163,7 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
 
     const wakeAts = waiting.map((p) => opensAt(p, now));
     if (state.nextDueAt !== null) wakeAts.push(state.nextDueAt);
-    const wakeAt = wakeAts.length > 0 ? Math.min(...wakeAts) : undefined;
+    const wakeAt = wakeAts.length > 0 ? Math.max(Math.min(...wakeAts), idleUntil) : undefined;
     await condition(() => woken, wakeAt === undefined ? undefined : Math.max(1, wakeAt - now));
   }
 }

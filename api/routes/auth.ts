@@ -84,7 +84,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         .returning({ id: users.id });
       if (!user) throw new ApiError(409, 'email_taken', 'an account with this email already exists');
       // The account is the truth; if Temporal is down the onboarding is started by the user's next
-      // status read, login or resend instead (see onboarding-process.ts).
+      // status read, login or resend instead (see processes/onboarding.ts).
       await onboarding
         .ensureStarted(user.id, request.id)
         .catch((err) => request.log.error({ err, userId: user.id }, 'onboarding start deferred'));
@@ -200,17 +200,21 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       },
     },
     async (request) => {
-      // Consume, mark verified and signal in one transaction: if the signal cannot be delivered
-      // the token stays usable; if the commit fails after it, the workflow marks the email itself.
-      await db.transaction(async (tx) => {
-        const userId = await consumeEmailToken(tx, request.body.token, 'verify_email');
-        if (!userId) throw invalidToken();
+      // Consume and mark verified, commit, then tell the workflow. A signal lost after the commit
+      // (Temporal down, this process gone) is delivered by the onboarding sweep: the token is
+      // spent and the email verified, so the answer is success either way.
+      const userId = await db.transaction(async (tx) => {
+        const consumed = await consumeEmailToken(tx, request.body.token, 'verify_email');
+        if (!consumed) throw invalidToken();
         await tx
           .update(users)
           .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` })
-          .where(eq(users.id, userId));
-        await onboarding.emailVerified(userId, request.id);
+          .where(eq(users.id, consumed));
+        return consumed;
       });
+      await onboarding
+        .emailVerified(userId, request.id)
+        .catch((err) => request.log.warn({ err, userId }, 'email verified; onboarding signal left to the sweep'));
       return { verified: true as const };
     },
   );
@@ -273,18 +277,21 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
     },
     async (request) => {
       const { userId } = caller(request);
-      // Stored and signalled together: a failed signal rolls the acceptance back (503, retry).
-      return db.transaction(async (tx) => {
-        const [user] = await tx
+      // Stored and committed, then signalled; a lost signal is delivered by the onboarding sweep.
+      const user = await db.transaction(async (tx) => {
+        const [updated] = await tx
           .update(users)
           .set({ termsVersion: request.body.termsVersion, termsAcceptedAt: sql`now()`, updatedAt: sql`now()` })
           .where(eq(users.id, userId))
           .returning();
-        if (!user) throw notFound('user');
-        if (!user.emailVerifiedAt) throw new ApiError(422, 'email_not_verified', 'verify your email address before accepting the terms');
-        await onboarding.termsAccepted(userId, request.body.termsVersion, request.id);
-        return { termsVersion: request.body.termsVersion, acceptedAt: user.termsAcceptedAt!.toISOString() };
+        if (!updated) throw notFound('user');
+        if (!updated.emailVerifiedAt) throw new ApiError(422, 'email_not_verified', 'verify your email address before accepting the terms');
+        return updated;
       });
+      await onboarding
+        .termsAccepted(userId, request.body.termsVersion, request.id)
+        .catch((err) => request.log.warn({ err, userId }, 'terms accepted; onboarding signal left to the sweep'));
+      return { termsVersion: request.body.termsVersion, acceptedAt: user.termsAcceptedAt!.toISOString() };
     },
   );
 

@@ -9,8 +9,9 @@ import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { notFound } from '../errors.js';
 import { afterNewest, page, PageQuery } from '../pagination.js';
-import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
-import { MediaUrls, Message, MessageText, presentMessage, PriceCents, Queued, queueMessage } from './messages.js';
+import { queueMessage } from '../../domain/messages.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, MediaUrls, MessageText, Nullable, PriceCents } from '../schemas.js';
+import { Message, presentMessage, presentQueued, Queued } from './messages.js';
 
 const Conversation = Type.Object({
   id: Type.String(),
@@ -139,14 +140,14 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
     async (request, reply) => {
       const conversation = await conversationOf(request, request.params.id);
       const { text, priceCents, attachments } = request.body;
-      const { message, accepted } = await queueMessage(deps, request, {
+      const { message, estimatedSendTime } = await queueMessage({ ...deps, log: request.log }, caller(request).userId, {
         fanId: conversation.fanId,
         text,
         priceCents,
         attachments,
         priority: 'normal',
       });
-      return reply.status(202).send({ ...accepted, message: presentMessage(message) });
+      return reply.status(202).send({ ...presentQueued(message, estimatedSendTime), message: presentMessage(message) });
     },
   );
 

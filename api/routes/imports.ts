@@ -10,8 +10,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, asc, eq } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
-import { taskQueue } from '../../lib/temporal.js';
-import { fanImportWorkflow, fanImportWorkflowId } from '../../workflows/fan-import.js';
+import { createFanImportProcess } from '../../processes/fan-import.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
@@ -21,6 +20,7 @@ import { bearerAuth, errorResponses } from '../schemas.js';
 const ERRORS_SHOWN = 1_000;
 
 export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, temporal, config }) => {
+  const fanImport = createFanImportProcess(temporal, config);
   await app.register(multipart, { limits: { fileSize: config.IMPORT_MAX_BYTES, files: 1, fields: 0, parts: 2 } });
   app.addHook('onRequest', app.authenticate);
 
@@ -30,7 +30,9 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       schema: {
         tags: ['crm'],
         summary: 'Upload an OnlyFans fan export (multipart field `file`); the import runs as a workflow',
-        description: `Streams the file to storage (at most ${config.IMPORT_MAX_BYTES} bytes), then 202 with the import id to follow at GET /imports/{id}.`,
+        description:
+          `Streams the file to storage (at most ${config.IMPORT_MAX_BYTES} bytes), ` +
+          'then 202 with the import id to follow at GET /imports/{id}.',
         security: bearerAuth,
         consumes: ['multipart/form-data'],
         response: {
@@ -44,23 +46,23 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const file = await request.file().catch(() => undefined);
       if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
       const importId = randomUUID();
+      const creatorId = caller(request).userId;
       const dir = path.join(config.DATA_DIR, 'imports');
       const filePath = path.join(dir, `${importId}.csv`);
       await mkdir(dir, { recursive: true });
+      let stored = false;
       try {
         await pipeline(file.file, createWriteStream(filePath));
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         const fileBytes = file.file.bytesRead;
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        await db
-          .insert(fanImports)
-          .values({ id: importId, creatorId: caller(request).userId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
-        await temporal.workflow.start(fanImportWorkflow, {
-          workflowId: fanImportWorkflowId(importId),
-          taskQueue: taskQueue(config, 'crm'),
-          args: [{ importId }],
-        });
+        await db.insert(fanImports).values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
+        stored = true;
+        await fanImport.start({ importId, creatorId });
       } catch (err) {
+        // Nothing is left behind for an upload the client is told failed: no file, and no import
+        // row that would stay `queued` forever (a workflow started anyway finds no row and ends).
+        if (stored) await db.delete(fanImports).where(eq(fanImports.id, importId));
         await rm(filePath, { force: true });
         throw err;
       }

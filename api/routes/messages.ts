@@ -2,29 +2,24 @@
 // one message, lists by status (the dead-letter view), retry of a dead message, and the manual
 // adapter's operator tasks. Sending itself is the `send-queue:<creatorId>` workflow's.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, count, desc, eq, inArray, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { fans, messages, messageStatus, users } from '../../db/schema.js';
-import { connectionFor, enqueueMessage, estimateSendTime, NotConnectedError, PRIORITY, type PriorityName } from '../../domain/outbox.js';
+import { messages, messageStatus, users } from '../../db/schema.js';
+import { completeByOperator, queueMessage, retryDeadMessage } from '../../domain/messages.js';
+import { PRIORITY, type PriorityName } from '../../domain/outbox.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
-import { ApiError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { afterNewest, page, PageQuery } from '../pagination.js';
-import { bearerAuth, errorResponses, IdempotencyHeaders, Nullable } from '../schemas.js';
-import type { SendQueueProcess } from '../../processes/send-queue.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, MediaUrls, MessageText, Nullable, PriceCents } from '../schemas.js';
 
 const PriorityNames = ['high', 'normal', 'low'] as const satisfies readonly PriorityName[];
 const priorityName = (value: number): PriorityName => PriorityNames.find((n) => PRIORITY[n] === value) ?? 'low';
 const Priority = Type.Enum(PriorityNames);
 
-export const MessageText = Type.String({ minLength: 1, maxLength: 5_000 });
-export const PriceCents = Type.Integer({
-  minimum: 0,
-  maximum: 1_000_000,
-  description: 'pay-per-view price; 0 or absent for a free message',
-});
-export const MediaUrls = Type.Array(Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2048 }), { maxItems: 20 });
+/** Moved to api/schemas.ts; re-exported until the campaign routes import them from there. */
+export { MediaUrls, MessageText, PriceCents };
 
 const Status = Type.Enum(messageStatus.enumValues);
 export const Message = Type.Object({
@@ -78,63 +73,13 @@ export const Queued = Type.Object({
   }),
 });
 
-/**
- * Queues one outgoing message to a live fan of the caller and wakes the send queue. The message is
- * committed first; if the queue cannot be woken (Temporal down), it is withdrawn again and the
- * caller gets a 503 to retry, unless a running queue already picked it up.
- */
-export async function queueMessage(
-  { db, config, sendQueue }: Pick<RouteDeps, 'db' | 'config'> & { sendQueue: SendQueueProcess },
-  request: FastifyRequest,
-  input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName },
-) {
-  const creatorId = caller(request).userId;
-  const fan = await db.query.fans.findFirst({
-    where: and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)),
-  });
-  if (!fan) throw notFound('fan');
-  if (fan.optedOutAt) throw new ApiError(422, 'fan_opted_out', 'this fan opted out of messages');
-  const connection = await connectionFor(db, config, creatorId, fan.platform).catch((err: unknown) => {
-    throw err instanceof NotConnectedError ? new ApiError(422, 'platform_not_connected', err.message) : err;
-  });
-  const message = await db.transaction((tx) =>
-    enqueueMessage(tx, {
-      creatorId,
-      fan,
-      text: input.text,
-      priceCents: input.priceCents,
-      attachments: input.attachments,
-      priority: PRIORITY[input.priority],
-    }),
-  );
-  try {
-    await sendQueue.wake(creatorId);
-  } catch (err) {
-    // Withdrawn, the caller may retry; not withdrawn (the queue took it, or the database is down
-    // too), it stays queued and the outbox sweep wakes the queue: answering 202 avoids a duplicate.
-    const withdrawn = await db
-      .delete(messages)
-      .where(and(eq(messages.id, message.id), eq(messages.status, 'queued')))
-      .returning({ id: messages.id })
-      .catch(() => []);
-    if (withdrawn.length > 0) throw err;
-    request.log.warn({ err, messageId: message.id }, 'send queue not woken; the message stays queued for the outbox sweep');
-  }
-  // Best effort: the message is committed, so a failed estimate must not turn into an error.
-  const estimatedSendTime = await estimateSendTime(db, message, {
-    messages: connection.rateLimitMessages,
-    perSeconds: connection.rateLimitSeconds,
-  }).catch(() => message.queuedAt!);
-  return {
-    message,
-    accepted: {
-      messageId: message.id,
-      status: 'queued' as const,
-      queuedAt: message.queuedAt!.toISOString(),
-      estimatedSendTime: estimatedSendTime.toISOString(),
-    },
-  };
-}
+/** The 202 answer to a queued message. */
+export const presentQueued = (message: Row, estimatedSendTime: Date) => ({
+  messageId: message.id,
+  status: 'queued' as const,
+  queuedAt: message.queuedAt!.toISOString(),
+  estimatedSendTime: estimatedSendTime.toISOString(),
+});
 
 export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, deps) => {
   const { db } = deps;
@@ -168,14 +113,14 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
     },
     async (request, reply) => {
       const { recipientId, content, mediaUrls, priceCents, priority = 'normal' } = request.body;
-      const { accepted } = await queueMessage(deps, request, {
+      const { message, estimatedSendTime } = await queueMessage({ ...deps, log: request.log }, caller(request).userId, {
         fanId: recipientId,
         text: content,
         attachments: mediaUrls,
         priceCents,
         priority,
       });
-      return reply.status(202).send(accepted);
+      return reply.status(202).send(presentQueued(message, estimatedSendTime));
     },
   );
 
@@ -309,20 +254,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
       },
     },
     async (request, reply) => {
-      const [row] = await db
-        .update(messages)
-        .set({ status: 'queued', attempts: 0, lastError: null, availableAt: sql`now()`, queuedAt: sql`now()` })
-        .where(and(mine(request, request.params.id), eq(messages.status, 'dead')))
-        .returning();
-      if (!row) {
-        const exists = await db.query.messages.findFirst({ where: mine(request, request.params.id), columns: { status: true } });
-        if (!exists) throw notFound('message');
-        throw new ApiError(409, 'not_dead', `only a dead-lettered message can be retried; this one is ${exists.status}`);
-      }
-      // Already committed as queued: if the wake fails, the next enqueue or the maintenance sweep sends it.
-      await deps.sendQueue
-        .wake(row.creatorId)
-        .catch((err: unknown) => request.log.warn({ err, messageId: row.id }, 'send queue not woken after retry'));
+      const key = { creatorId: caller(request).userId, id: request.params.id };
+      const row = await retryDeadMessage({ db, sendQueue: deps.sendQueue, log: request.log }, key);
       return reply.status(202).send(presentMessage(row));
     },
   );
@@ -347,27 +280,8 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
       },
     },
     async (request) => {
-      const { outcome, platformMessageId, error } = request.body;
-      const [row] = await db
-        .update(messages)
-        .set(
-          outcome === 'sent'
-            ? { status: 'sent', sentAt: sql`now()`, platformMessageId }
-            : { status: 'dead', lastError: error ?? 'the operator could not send it' },
-        )
-        .where(and(mine(request, request.params.id), eq(messages.status, 'awaiting_operator')))
-        .returning()
-        .catch((err: unknown) => {
-          if ((err as { cause?: { code?: string } }).cause?.code === '23505')
-            throw new ApiError(409, 'platform_message_id_taken', 'another message already has this platformMessageId');
-          throw err;
-        });
-      if (!row) {
-        const exists = await db.query.messages.findFirst({ where: mine(request, request.params.id), columns: { status: true } });
-        if (!exists) throw notFound('message');
-        throw new ApiError(409, 'not_awaiting_operator', `this message is ${exists.status}, not waiting for an operator`);
-      }
-      return presentMessage(row);
+      const key = { creatorId: caller(request).userId, id: request.params.id };
+      return presentMessage(await completeByOperator(db, key, request.body));
     },
   );
 };

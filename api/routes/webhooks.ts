@@ -1,12 +1,13 @@
 // POST /webhooks/stripe: signature checked on the raw body, each event stored once by id, and
-// account events routed to the creator's onboarding workflow as a signal. The workflow re-reads
-// the account before deciding, so late, duplicated or out-of-order events are harmless.
+// account events routed to the creator's onboarding workflow as a signal after the commit. The
+// workflow re-reads the account before deciding, so late, duplicated or out-of-order events are
+// harmless, and so is routing one twice.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import { Type } from 'typebox';
 import { creatorProfiles, stripeEvents } from '../../db/schema.js';
+import { onboardingStripeEventTypes } from '../../processes/onboarding.js';
 import type { RouteDeps } from '../app.js';
 import { ApiError } from '../errors.js';
 import { errorResponses } from '../schemas.js';
@@ -15,8 +16,6 @@ import { errorResponses } from '../schemas.js';
 const withoutNul = (event: Stripe.Event): unknown =>
   // `\u0000` escapes in the JSON text, but not an escaped backslash followed by "u0000".
   JSON.parse(JSON.stringify(event).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1'));
-
-const ROUTED_EVENTS = new Set(['account.updated', 'capability.updated', 'account.application.deauthorized']);
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, stripe, config, onboarding }) => {
   // This plugin's context only: keep the exact bytes Stripe signed.
@@ -28,7 +27,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
     {
       schema: {
         tags: ['webhooks'],
-        summary: 'Stripe events (signed); duplicates are acknowledged and ignored',
+        summary: 'Stripe events (signed); duplicates are acknowledged, and routed again only if their first routing was lost',
         headers: Type.Object({ 'stripe-signature': Type.String({ minLength: 1, maxLength: 2048 }) }),
         response: { 200: Type.Object({ received: Type.Literal(true), duplicate: Type.Boolean() }), ...errorResponses(400, 415, 503) },
       },
@@ -51,24 +50,42 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       }
       const object = event.data.object as { object?: string; id?: string };
       const accountId = event.account ?? (object.object === 'account' ? (object.id ?? null) : null);
-      let duplicate = false;
-      // Stored and signalled in one transaction: if the signal fails, the event is not kept and
-      // Stripe's retry delivers it again.
-      await db.transaction(async (tx) => {
-        const [stored] = await tx
-          .insert(stripeEvents)
-          .values({ id: event.id, type: event.type, accountId, payload: withoutNul(event) })
-          .onConflictDoNothing()
-          .returning({ id: stripeEvents.id });
-        duplicate = !stored;
-        if (duplicate || !accountId || !ROUTED_EVENTS.has(event.type)) return;
-        const profile = await tx.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.stripeAccountId, accountId) });
-        if (!profile) return request.log.warn({ eventId: event.id, accountId }, 'stripe event for an unknown account');
-        await onboarding.stripeAccountChanged(profile.userId, { eventId: event.id, type: event.type }).catch((err) => {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-          request.log.warn({ eventId: event.id, userId: profile.userId }, 'no onboarding workflow to tell');
-        });
-      });
+      const routable = accountId !== null && onboardingStripeEventTypes.includes(event.type);
+      const [stored] = await db
+        .insert(stripeEvents)
+        .values({ id: event.id, type: event.type, accountId, payload: withoutNul(event), routedAt: routable ? null : sql`now()` })
+        .onConflictDoNothing()
+        .returning({ id: stripeEvents.id });
+      const duplicate = !stored;
+      // A redelivery of an event whose routing never happened (the signal failed, or this process
+      // died after the commit) is routed now instead of being dropped as a duplicate.
+      const unrouted = duplicate
+        ? await db.query.stripeEvents.findFirst({ where: and(eq(stripeEvents.id, event.id), isNull(stripeEvents.routedAt)) })
+        : routable;
+      if (!unrouted) return { received: true as const, duplicate };
+
+      const markRouted = () =>
+        db
+          .update(stripeEvents)
+          .set({ routedAt: sql`now()` })
+          .where(and(eq(stripeEvents.id, event.id), isNull(stripeEvents.routedAt)));
+      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.stripeAccountId, accountId!) });
+      if (!profile) {
+        // Nobody to tell: an account created before its id was stored is read by its workflow anyway.
+        request.log.warn({ eventId: event.id, accountId }, 'stripe event for an unknown account');
+        await markRouted();
+        return { received: true as const, duplicate };
+      }
+      // The event is stored: if the signal fails (Temporal down or slow past the deadline), the
+      // answer is still 200 and the onboarding sweep routes it. A 503 would make Stripe redeliver
+      // with backoff, which routes no sooner than the sweep during an outage, and Stripe disables
+      // an endpoint that keeps failing.
+      try {
+        await onboarding.stripeAccountChanged(profile.userId, { eventId: event.id, type: event.type });
+        await markRouted();
+      } catch (err) {
+        request.log.warn({ err, eventId: event.id, userId: profile.userId }, 'stripe event stored; routing left to the sweep');
+      }
       return { received: true as const, duplicate };
     },
   );

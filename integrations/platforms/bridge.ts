@@ -1,5 +1,5 @@
 // The `bridge` adapter: an external sending service (a browser-worker fleet, say) reached over
-// HTTP. Both directions are signed with the connection's secret (lib/platforms/signature.ts): our
+// HTTP. Both directions are signed with the connection's secret (signature.ts): our
 // request, its answer, and the events it posts to our inbound webhook.
 //   POST <bridgeUrl>/messages  Idempotency-Key: <key>  X-Platform-Signature: t=..,v1=..
 //   {idempotencyKey, fanHandle, text, priceCents, mediaUrls}

@@ -1,4 +1,5 @@
 // HTTP helpers shared by the adapters that talk to a platform over HTTP (sandbox, bridge).
+import { PLATFORM_REQUEST_TIMEOUT_MS } from '../../domain/send-limits.js';
 import { PermanentSendError, TransientSendError } from './types.js';
 
 /**
@@ -39,7 +40,7 @@ export function readSent(body: string): { id: string; sentAt: Date } {
 }
 
 /** fetch with a deadline; a network failure or timeout is transient. */
-export async function platformFetch(url: string, init: RequestInit, timeoutMs = 15_000): Promise<Response> {
+export async function platformFetch(url: string, init: RequestInit, timeoutMs = PLATFORM_REQUEST_TIMEOUT_MS): Promise<Response> {
   try {
     // No redirects: a configured URL must not be bounced somewhere else (an internal address, say).
     return await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });

@@ -1,4 +1,4 @@
-// The `sandbox` adapter: the local simulated platform (standins/platform-sandbox.ts). The account
+// The `sandbox` adapter: the local simulated platform (standins/platform-sandbox/). The account
 // there is (re-)registered before a gateway's first send, with our webhook URL, secret and rate
 // limit, so a rotated secret or a changed limit applies from the next batch and a restarted
 // sandbox (which forgets accounts) knows the account again.

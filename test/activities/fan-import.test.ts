@@ -1,5 +1,6 @@
-// The import activity against the real database: chunks resume from the committed checkpoint, and
-// a chunk run twice at once (a retry racing a slow first attempt) writes its rows only once.
+// The import activity against the real database: chunks resume from the committed checkpoint, each
+// committed chunk is heartbeated with its checkpoint, and a chunk run twice at once (a retry racing
+// a slow first attempt) writes its rows only once.
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,9 +34,9 @@ async function newImport(rows: number) {
   return { importId: imp!.id, userId };
 }
 
-/** One attempt of the activity, in a context of its own (heartbeats go nowhere). */
-const attempt = (importId: string) =>
-  new MockActivityEnvironment().run(createFanImportActivities({ db: h.db }).importFanCsvChunk, { importId }) as Promise<{
+/** One attempt of the activity that takes one chunk per call, in a context of its own. */
+const attempt = (importId: string, env = new MockActivityEnvironment()) =>
+  env.run(createFanImportActivities({ db: h.db, callBudgetMs: 0 }).importFanCsvChunk, { importId }) as Promise<{
     done: boolean;
     processedRows: number;
   }>;
@@ -58,6 +59,38 @@ describe('fan import activity', () => {
       inserted: rows,
       processedRows: rows,
       errorCount: 0,
+    });
+  });
+
+  it('takes chunks until the file is consumed within one call, heartbeating each committed checkpoint', async () => {
+    const rows = IMPORT_CHUNK_ROWS * 2 + 17;
+    const { importId } = await newImport(rows);
+    const env = new MockActivityEnvironment();
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => heartbeats.push(details));
+    const result = await env.run(createFanImportActivities({ db: h.db }).importFanCsvChunk, { importId });
+    expect(result).toEqual({ done: true, processedRows: rows });
+    const imp = await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
+    expect(heartbeats).toEqual([
+      { byteOffset: expect.any(Number), processedRows: IMPORT_CHUNK_ROWS },
+      { byteOffset: expect.any(Number), processedRows: IMPORT_CHUNK_ROWS * 2 },
+      { byteOffset: imp!.fileBytes, processedRows: rows },
+    ]);
+    const offsets = heartbeats.map((d) => (d as { byteOffset: number }).byteOffset);
+    expect(offsets[0]).toBeGreaterThan(0);
+    expect(offsets[1]).toBeGreaterThan(offsets[0]!);
+    expect(imp!.byteOffset).toBe(imp!.fileBytes);
+  });
+
+  it('stops between chunks when the activity is cancelled, leaving the committed checkpoint', async () => {
+    const { importId } = await newImport(IMPORT_CHUNK_ROWS * 3);
+    const env = new MockActivityEnvironment();
+    // Cancelled as the first chunk's heartbeat reaches the server.
+    env.once('heartbeat', () => env.cancel());
+    await expect(env.run(createFanImportActivities({ db: h.db }).importFanCsvChunk, { importId })).rejects.toThrow();
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
+      status: 'running',
+      processedRows: IMPORT_CHUNK_ROWS,
     });
   });
 

@@ -49,17 +49,15 @@ describe('analytics', () => {
       change - 21 * HOUR,
       now - 60_000,
     ];
-    await h.db
-      .insert(revenueEvents)
-      .values(
-        instants.map((t, i) => ({
-          creatorId: c.userId,
-          fanId: fan!.id,
-          kind: i % 2 ? ('purchase' as const) : ('subscription' as const),
-          amountCents: 100 * (i + 1),
-          occurredAt: new Date(t),
-        })),
-      );
+    await h.db.insert(revenueEvents).values(
+      instants.map((t, i) => ({
+        creatorId: c.userId,
+        fanId: fan!.id,
+        kind: i % 2 ? ('purchase' as const) : ('subscription' as const),
+        amountCents: 100 * (i + 1),
+        occurredAt: new Date(t),
+      })),
+    );
     const expected = new Map<string, number>();
     instants.forEach((t, i) => {
       expected.set(localDate(t), (expected.get(localDate(t)) ?? 0) + 100 * (i + 1));

@@ -98,6 +98,16 @@ describe('recurring campaigns', () => {
     const keys = (await sandboxOf(h).deliveries(c.userId)).deliveries.map((d) => d.idempotencyKey);
     expect(keys).toHaveLength(12);
     expect(new Set(keys).size).toBe(12);
+    // The scheduled runs carry the creator as well as the campaign, for operators' filters.
+    const runsOfCreator = async () => {
+      const ids: string[] = [];
+      const query = `WorkflowType = 'campaignRunWorkflow' AND CreatorId = '${c.userId}' AND CampaignId = '${campaignId}'`;
+      for await (const w of h.temporal.workflow.list({ query })) ids.push(w.workflowId);
+      return ids.sort();
+    };
+    const all = [1, 2, 3, 4].map((run) => `campaign:${campaignId}:${run}`);
+    await waitFor(async () => (await runsOfCreator()).length === 4, 'the four runs listed by creator');
+    expect(await runsOfCreator()).toEqual(all);
   }, 90_000);
 
   it('stops at endAt', async () => {
@@ -123,7 +133,7 @@ describe('recurring campaigns', () => {
       .update(campaigns)
       .set({ schedule: { cron: '30 1 * * *', timezone: TZ } })
       .where(eq(campaigns.id, campaignId));
-    const activities = createCampaignActivities({ db: h.db, config: h.config, sendQueue: { wake: async () => {} } });
+    const activities = createCampaignActivities({ db: h.db, config: h.config, client: h.temporal, sendQueue: { wake: async () => {} } });
     // 2026-11-01 01:30 EDT, then 01:30 EST an hour later.
     const first = await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') });
     expect(first).toBe(2);

@@ -56,7 +56,11 @@ const HEADER = 'Username,Display Name,Email,Subscription Tier,Total Spent,Last S
 
 describe('CSV import', () => {
   it('imports an export with BOM, CRLF, quoted commas and newlines, currency and thousands separators', async () => {
-    const csv = `\uFEFF${HEADER}\r\nalpha,"Doe, Jane\r\nJr",Jane@Example.com,VIP,"$1,234.56",2026-11-01T10:00:00Z\r\nbeta,Bob,,,"€99,50",\r\n@gamma,"Gam ""G"" Ma",g@example.com,basic,12,2026-10-01\r\n`;
+    const csv =
+      `\uFEFF${HEADER}\r\n` +
+      'alpha,"Doe, Jane\r\nJr",Jane@Example.com,VIP,"$1,234.56",2026-11-01T10:00:00Z\r\n' +
+      'beta,Bob,,,"€99,50",\r\n' +
+      '@gamma,"Gam ""G"" Ma",g@example.com,basic,12,2026-10-01\r\n';
     const result = await importCsv(csv);
     expect(result).toMatchObject({
       status: 'completed',

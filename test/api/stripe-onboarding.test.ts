@@ -7,9 +7,10 @@ import { eq } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creatorProfiles, stripeEvents, users } from '../../db/schema.js';
-import { startStripeStandin, type StandinEvent, type StripeStandin } from '../../standins/stripe.js';
+import { startStripeStandin, type StandinEvent, type StripeStandin } from '../../standins/stripe/index.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
+import { UserId } from '../../workflows/search-attributes.js';
 
 const VERIFY_SUBJECT = /confirm|confirmez/i;
 const WELCOME_SUBJECT = /active|actif/i;
@@ -241,6 +242,11 @@ describe('activation', () => {
     const profile = await waitForCreatorStatus(h, user.userId, 'active');
     expect(profile.activatedAt).not.toBeNull();
     await waitForMail(h, user.email, WELCOME_SUBJECT);
+    // Operators find both of the creator's processes by UserId.
+    for (const workflowId of [`onboarding:${user.userId}`, `marketing-analysis:${user.userId}`]) {
+      const { typedSearchAttributes } = await h.temporal.workflow.getHandle(workflowId).describe();
+      expect(typedSearchAttributes.get(UserId), workflowId).toBe(user.userId);
+    }
 
     const dashboard = await post(h, '/stripe/dashboard-link', user.auth);
     expect(dashboard.statusCode).toBe(200);

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SIGNATURE_HEADER, verifySignature } from '../../integrations/platforms/signature.js';
-import { startPlatformSandbox, type Delivery, type PlatformEvent, type PlatformSandbox } from '../../standins/platform-sandbox.js';
+import { startPlatformSandbox, type Delivery, type PlatformEvent, type PlatformSandbox } from '../../standins/platform-sandbox/index.js';
 import { waitFor } from '../support/wait.js';
 
 const SECRET = 'whsec_sandbox_test_secret';

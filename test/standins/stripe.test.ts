@@ -1,4 +1,4 @@
-// Drives the real `stripe` SDK (through lib/stripe.ts) against the Stripe Connect
+// Drives the real `stripe` SDK (through integrations/stripe.ts) against the Stripe Connect
 // stand-in, with a small local HTTP server receiving its webhooks.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createStripeClient } from '../../integrations/stripe.js';
-import { startStripeStandin, type EventDelivery, type StripeStandin } from '../../standins/stripe.js';
+import { startStripeStandin, type EventDelivery, type StripeStandin } from '../../standins/stripe/index.js';
 import { waitFor } from '../support/wait.js';
 
 const SECRET = 'whsec_test_standin_secret_0123456789';

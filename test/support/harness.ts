@@ -14,9 +14,9 @@ import { createLogger } from '../../lib/logger.js';
 import { connectTemporalClient } from '../../lib/temporal.js';
 import { createStripeClient } from '../../integrations/stripe.js';
 import { freePort } from '../../dev/toolchain.js';
-import { startPlatformSandbox } from '../../standins/platform-sandbox.js';
+import { startPlatformSandbox } from '../../standins/platform-sandbox/index.js';
 import { startSesStandin } from '../../standins/ses.js';
-import { startStripeStandin } from '../../standins/stripe.js';
+import { startStripeStandin } from '../../standins/stripe/index.js';
 import { createWorkers } from '../../workers/create-workers.js';
 import { waitFor } from './wait.js';
 

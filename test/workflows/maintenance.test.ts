@@ -1,16 +1,24 @@
-// The maintenance schedules' workflows against the real database and workers: the token purge and
-// the outbox sweep.
+// The maintenance schedules' workflows against the real database and workers: the token purge, the
+// outbox sweep and the onboarding sweep.
 import { randomUUID } from 'node:crypto';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emailTokens, fans, messages, refreshTokens } from '../../db/schema.js';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { emailTokens, fans, messages, onboardingStatus, refreshTokens, users } from '../../db/schema.js';
 import { taskQueue } from '../../lib/temporal.js';
-import { ensureMaintenanceSchedules, PURGE_TOKENS_SCHEDULE_ID, SWEEP_OUTBOX_SCHEDULE_ID } from '../../workers/schedules.js';
+import {
+  ensureMaintenanceSchedules,
+  PURGE_TOKENS_SCHEDULE_ID,
+  SWEEP_ONBOARDING_SCHEDULE_ID,
+  SWEEP_OUTBOX_SCHEDULE_ID,
+} from '../../processes/maintenance.js';
 import { sweepOutboxWorkflow } from '../../workflows/send-queue.js';
 import { connectionFor, enqueueMessage, PRIORITY } from '../../domain/outbox.js';
 import { waitFor } from '../support/wait.js';
-import { purgeExpiredTokensWorkflow } from '../../workflows/maintenance.js';
-import { register, startHarness, type Harness } from '../support/harness.js';
+import { purgeExpiredTokensWorkflow, sweepOnboardingWorkflow } from '../../workflows/maintenance.js';
+import { onboardingWorkflowId } from '../../workflows/onboarding.js';
+import { OnboardingStep, UserId } from '../../workflows/search-attributes.js';
+import { register, startHarness, uniqueEmail, type Harness } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -76,6 +84,9 @@ describe('maintenance', () => {
     const sweep = await h.temporal.schedule.getHandle(SWEEP_OUTBOX_SCHEDULE_ID).describe();
     expect(sweep.action).toMatchObject({ type: 'startWorkflow', workflowType: 'sweepOutboxWorkflow' });
     expect(sweep.spec.intervals?.[0]?.every).toBe(60_000);
+    const onboarding = await h.temporal.schedule.getHandle(SWEEP_ONBOARDING_SCHEDULE_ID).describe();
+    expect(onboarding.action).toMatchObject({ type: 'startWorkflow', workflowType: 'sweepOnboardingWorkflow' });
+    expect(onboarding.spec.intervals?.[0]?.every).toBe(60_000);
   });
 
   it('sends a message whose queue was never woken (the API died between commit and signal)', async () => {
@@ -99,5 +110,42 @@ describe('maintenance', () => {
       async () => (await h.db.query.messages.findFirst({ where: eq(messages.id, message.id) }))?.status === 'sent',
       'the stranded message sent',
     );
+  });
+  it('starts and advances an onboarding that never ran once its facts pass the grace period, not before', async () => {
+    // Registered and verified while Temporal was unreachable: no workflow, no projection.
+    const [user] = await h.db
+      .insert(users)
+      .values({
+        email: uniqueEmail('sweep'),
+        passwordHash: 'x',
+        emailVerifiedAt: sql`now()`,
+        termsVersion: '1',
+        termsAcceptedAt: sql`now()`,
+      })
+      .returning();
+    const sweep = () =>
+      h.temporal.workflow.execute(sweepOnboardingWorkflow, {
+        taskQueue: taskQueue(h.config, 'maintenance'),
+        workflowId: `maintenance:sweep-onboarding:${randomUUID()}`,
+      });
+    const workflow = h.temporal.workflow.getHandle(onboardingWorkflowId(user!.id));
+
+    await sweep();
+    await expect(workflow.describe()).rejects.toThrow(WorkflowNotFoundError);
+
+    await h.db
+      .update(users)
+      .set({ emailVerifiedAt: sql`now() - interval '2 minutes'`, termsAcceptedAt: sql`now() - interval '2 minutes'` })
+      .where(eq(users.id, user!.id));
+    const swept = await sweep();
+    expect(swept.emailVerified).toBeGreaterThanOrEqual(1);
+    await waitFor(
+      async () =>
+        (await h.db.query.onboardingStatus.findFirst({ where: eq(onboardingStatus.userId, user!.id) }))?.step === 'stripe_connect',
+      'the onboarding at stripe_connect',
+    );
+    const { typedSearchAttributes } = await workflow.describe();
+    expect(typedSearchAttributes.get(UserId)).toBe(user!.id);
+    expect(typedSearchAttributes.get(OnboardingStep)).toBe('stripe_connect');
   });
 });

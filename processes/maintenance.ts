@@ -1,30 +1,41 @@
+// The maintenance Temporal Schedules: created once by the worker at start-up (later starts leave
+// existing ones alone). Each starts its workflow on a fixed id, so overlapping runs are skipped.
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
-import { purgeExpiredTokensWorkflow } from '../workflows/maintenance.js';
+import { purgeExpiredTokensWorkflow, sweepOnboardingWorkflow } from '../workflows/maintenance.js';
 import { sweepOutboxWorkflow } from '../workflows/send-queue.js';
 
 export const PURGE_TOKENS_SCHEDULE_ID = 'maintenance-purge-tokens';
 export const SWEEP_OUTBOX_SCHEDULE_ID = 'maintenance-sweep-outbox';
+export const SWEEP_ONBOARDING_SCHEDULE_ID = 'maintenance-sweep-onboarding';
 
-/** Creates the maintenance schedules once; later starts leave existing ones alone. */
+const schedules = [
+  {
+    scheduleId: PURGE_TOKENS_SCHEDULE_ID,
+    every: '1 hour',
+    workflowType: purgeExpiredTokensWorkflow,
+    workflowId: 'maintenance:purge-tokens',
+    queue: 'maintenance',
+  },
+  {
+    scheduleId: SWEEP_OUTBOX_SCHEDULE_ID,
+    every: '1 minute',
+    workflowType: sweepOutboxWorkflow,
+    workflowId: 'maintenance:sweep-outbox',
+    queue: 'messaging',
+  },
+  {
+    scheduleId: SWEEP_ONBOARDING_SCHEDULE_ID,
+    every: '1 minute',
+    workflowType: sweepOnboardingWorkflow,
+    workflowId: 'maintenance:sweep-onboarding',
+    queue: 'maintenance',
+  },
+] as const;
+
+/** Creates the maintenance schedules that do not exist yet. */
 export async function ensureMaintenanceSchedules(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>): Promise<void> {
-  const schedules = [
-    {
-      scheduleId: PURGE_TOKENS_SCHEDULE_ID,
-      every: '1 hour',
-      workflowType: purgeExpiredTokensWorkflow,
-      workflowId: 'maintenance:purge-tokens',
-      queue: 'maintenance',
-    },
-    {
-      scheduleId: SWEEP_OUTBOX_SCHEDULE_ID,
-      every: '1 minute',
-      workflowType: sweepOutboxWorkflow,
-      workflowId: 'maintenance:sweep-outbox',
-      queue: 'messaging',
-    },
-  ] as const;
   for (const s of schedules) {
     try {
       await client.schedule.create({

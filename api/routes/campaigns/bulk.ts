@@ -1,0 +1,130 @@
+// POST /messages/bulk: stores the campaign and starts its first run. A retried request never
+// starts a second campaign: with an Idempotency-Key the campaign id derives from (creator, key), the
+// row insert finds the first attempt's row, and the start finds its run (processes/campaign.ts);
+// nothing after the start can fail the request (a 5xx frees the key for yet another attempt).
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, count, eq, sql, type SQL } from 'drizzle-orm';
+import { Type } from 'typebox';
+import { campaigns, fans, type CampaignAudience } from '../../../db/schema.js';
+import { campaignIdForRequest, pacedMessageMs, segmentWhere } from '../../../domain/campaigns.js';
+import { caller } from '../../authenticate.js';
+import { ApiError } from '../../errors.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, MediaUrls, MessageText, PriceCents } from '../../schemas.js';
+import type { CampaignRouteDeps } from './index.js';
+import { MAX_RECIPIENT_IDS, Segment } from './schemas.js';
+
+export const bulkRoutes: FastifyPluginAsyncTypebox<CampaignRouteDeps> = async (app, { db, config, campaignProcess }) => {
+  app.post(
+    '/messages/bulk',
+    {
+      config: { idempotent: true },
+      bodyLimit: config.BULK_BODY_LIMIT_BYTES,
+      schema: {
+        tags: ['campaigns'],
+        summary: 'Send one message to many fans: a campaign whose run snapshots the audience and feeds the send queue',
+        description: [
+          `Give recipientIds (at most ${MAX_RECIPIENT_IDS}) or a segment. Fans who opted out or were deleted are skipped, visibly.`,
+          '202 with the campaign id to follow at GET /campaigns/{id}. With an Idempotency-Key, a retry names the same campaign.',
+        ].join(' '),
+        security: bearerAuth,
+        headers: IdempotencyHeaders,
+        body: Type.Object(
+          {
+            campaignName: Type.String({ minLength: 1, maxLength: 200 }),
+            content: MessageText,
+            mediaUrls: Type.Optional(MediaUrls),
+            priceCents: Type.Optional(PriceCents),
+            recipientIds: Type.Optional(
+              Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: MAX_RECIPIENT_IDS, uniqueItems: true }),
+            ),
+            segment: Type.Optional(Segment),
+            sendAt: Type.Optional(Type.String({ format: 'date-time' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          202: Type.Object({
+            campaignId: Type.String(),
+            totalRecipients: Type.Integer(),
+            estimatedCompletionTime: Type.String({ format: 'date-time' }),
+            status: Type.Literal('queued'),
+          }),
+          ...errorResponses(400, 401, 422, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const creatorId = caller(request).userId;
+      const { campaignName, content, mediaUrls = [], priceCents, segment, sendAt } = request.body;
+      // Postgres prints ids in lower case; so are they kept, once each.
+      const recipientIds = request.body.recipientIds && [...new Set(request.body.recipientIds.map((id) => id.toLowerCase()))];
+      if ((recipientIds === undefined) === (segment === undefined))
+        throw new ApiError(400, 'validation_failed', 'give either recipientIds or segment');
+      const audience: CampaignAudience = recipientIds ? { recipientIds } : { segment: segment! };
+      // The ids travel as one JSON parameter: 100,000 of them would pass Postgres's 65,535 bind parameters.
+      const eligible: SQL = recipientIds
+        ? and(
+            eq(fans.creatorId, creatorId),
+            sql`${fans.id} in (select value::uuid from json_array_elements_text(${JSON.stringify(recipientIds)}::json))`,
+            sql`${fans.deletedAt} is null`,
+          )!
+        : segmentWhere(creatorId, segment!);
+      const [{ n: totalRecipients } = { n: 0 }] = await db
+        .select({ n: count() })
+        .from(fans)
+        .where(and(eligible, sql`${fans.optedOutAt} is null`));
+      const startAt = sendAt ? Math.max(Date.parse(sendAt), Date.now()) : Date.now();
+
+      const key = request.idempotency?.key;
+      const campaignId = key ? campaignIdForRequest(creatorId, key) : randomUUID();
+      const inserted = await db
+        .insert(campaigns)
+        .values({
+          id: campaignId,
+          creatorId,
+          name: campaignName,
+          content,
+          mediaUrls,
+          priceCents,
+          audience,
+          status: sendAt && Date.parse(sendAt) > Date.now() ? 'scheduled' : 'running',
+          sendAt: sendAt ? new Date(sendAt) : null,
+          runs: 1,
+        })
+        .onConflictDoNothing()
+        .returning({ id: campaigns.id });
+      if (inserted.length === 0) {
+        // The row of an earlier attempt with this key. The idempotency layer refuses another body for
+        // a key it still holds; past its 24 h, a key reused for another campaign is refused here.
+        const [first] = await db
+          .select({ name: campaigns.name, content: campaigns.content })
+          .from(campaigns)
+          .where(eq(campaigns.id, campaignId));
+        if (first?.name !== campaignName || first.content !== content)
+          throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another campaign');
+      }
+      try {
+        await campaignProcess.start({ campaignId, creatorId, ...(sendAt ? { sendAt: startAt } : {}) });
+      } catch (err) {
+        // With a key the row stays: the client's retry (the answer is a 5xx, which frees the key)
+        // needs it, and the start may have reached Temporal though its answer did not come back.
+        // Without a key no retry can name this campaign again, so the row goes rather than stay
+        // "running" with no run; a run that did start then stops at its first step (no campaign).
+        if (!key) await db.delete(campaigns).where(eq(campaigns.id, campaignId));
+        throw err;
+      }
+      // An estimate, best effort: the run has started, so this answer must be a 202 whatever happens.
+      const perMessageMs = await pacedMessageMs(db, creatorId, config.SEND_RATE_LIMIT_PER_MINUTE).catch((err: unknown) => {
+        request.log.warn({ err: { message: (err as Error).message } }, 'campaign estimate failed');
+        return 60_000 / config.SEND_RATE_LIMIT_PER_MINUTE;
+      });
+      return reply.status(202).send({
+        campaignId,
+        totalRecipients,
+        estimatedCompletionTime: new Date(startAt + totalRecipients * perMessageMs).toISOString(),
+        status: 'queued' as const,
+      });
+    },
+  );
+};

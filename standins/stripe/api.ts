@@ -1,0 +1,189 @@
+// The Stripe API (v1) routes the platform uses: accounts, account links and login links, with
+// Stripe-Account scoping and Idempotency-Key replays.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../lib/logger.js';
+import { readBody, sendJson } from '../http.js';
+import { buildAccount } from './accounts.js';
+import {
+  authenticate,
+  canonical,
+  invalidRequest,
+  missingParam,
+  noAccess,
+  optionalString,
+  parseForm,
+  rejectUnknown,
+  StripeApiError,
+  validUrl,
+  type FormParams,
+} from './protocol.js';
+import { now, randomId, type StoredAccount, type StoredLink, type Store } from './state.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+const LINK_TTL_SECONDS = 300; // Stripe's account links expire after five minutes
+
+interface ApiContext {
+  params: FormParams;
+  apiKey: string;
+  stripeAccount: string | undefined;
+  match: RegExpExecArray;
+}
+
+/** `publicUrl` is read per request: the server knows its own url only once it listens. */
+export function createApi({ store, logger, publicUrl: base }: { store: Store; logger?: Logger; publicUrl: () => string }) {
+  const { state, persist } = store;
+
+  function accessibleAccount(id: string, apiKey: string): StoredAccount {
+    const stored = state.accounts[id];
+    if (!stored || stored.deauthorized) throw noAccess(apiKey, id);
+    return stored;
+  }
+
+  function retrieveAccount({ match, apiKey, stripeAccount }: ApiContext) {
+    const id = decodeURIComponent(match[1]!);
+    // Under Stripe-Account the request acts as that connected account, which sees only itself.
+    if (stripeAccount && stripeAccount !== id)
+      throw new StripeApiError(
+        403,
+        'invalid_request_error',
+        `The account '${stripeAccount}' (Stripe-Account header) does not have access to account '${id}'.`,
+        'account_invalid',
+      );
+    return accessibleAccount(id, apiKey).account;
+  }
+
+  function retrieveCurrentAccount({ stripeAccount }: ApiContext) {
+    if (stripeAccount) return state.accounts[stripeAccount]!.account; // checked in handleApi
+    // The platform's own account.
+    return {
+      id: 'acct_standinplatform0',
+      object: 'account',
+      type: 'standard',
+      country: 'US',
+      email: null,
+      details_submitted: true,
+      charges_enabled: true,
+      payouts_enabled: true,
+    };
+  }
+
+  function createAccount({ params }: ApiContext) {
+    const account = buildAccount(params);
+    state.accounts[account.id] = { account, deauthorized: false };
+    state.accountCreations += 1;
+    logger?.info({ accountId: account.id, email: account.email }, 'Stripe stand-in created Express account');
+    return account;
+  }
+
+  function createAccountLink({ params, apiKey }: ApiContext) {
+    rejectUnknown(params, ['account', 'collect', 'collection_options', 'expand', 'refresh_url', 'return_url', 'type']);
+    const accountId = optionalString(params, 'account');
+    if (!accountId) throw missingParam('account');
+    const type = optionalString(params, 'type');
+    if (!type) throw missingParam('type');
+    if (type !== 'account_onboarding' && type !== 'account_update')
+      throw invalidRequest('Invalid type: must be one of account_onboarding or account_update', 'type');
+    const refreshUrl = validUrl(params, 'refresh_url');
+    const returnUrl = validUrl(params, 'return_url');
+    const { account } = accessibleAccount(accountId, apiKey);
+    if (type === 'account_update' && account.type === 'express')
+      throw invalidRequest('Account Links of type account_update are not supported for Express accounts.', 'type');
+    const link: StoredLink = {
+      id: randomId('', 24),
+      account: accountId,
+      type,
+      returnUrl,
+      refreshUrl,
+      created: now(),
+      expiresAt: now() + LINK_TTL_SECONDS,
+      visited: false,
+      submitted: false,
+    };
+    state.links[link.id] = link;
+    return {
+      object: 'account_link',
+      created: link.created,
+      expires_at: link.expiresAt,
+      url: `${base()}/connect/onboarding/${link.id}`,
+    };
+  }
+
+  function createLoginLink({ params, match, apiKey }: ApiContext) {
+    rejectUnknown(params, ['expand']);
+    const { account } = accessibleAccount(decodeURIComponent(match[1]!), apiKey);
+    // Stripe only opens the Express dashboard once onboarding has been completed.
+    if (!account.details_submitted)
+      throw invalidRequest('Cannot create a login link for an account that has not completed onboarding.', 'account');
+    return {
+      object: 'login_link',
+      created: now(),
+      url: `${base()}/express/${account.id}/${randomId('', 24)}`,
+    };
+  }
+
+  const apiRoutes: [string, RegExp, (ctx: ApiContext) => unknown][] = [
+    ['POST', /^\/v1\/accounts$/, createAccount],
+    ['GET', /^\/v1\/accounts\/([^/]+)$/, retrieveAccount],
+    ['GET', /^\/v1\/account$/, retrieveCurrentAccount],
+    ['POST', /^\/v1\/account_links$/, createAccountLink],
+    ['POST', /^\/v1\/accounts\/([^/]+)\/login_links$/, createLoginLink],
+  ];
+
+  async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string) {
+    const method = req.method ?? 'GET';
+    const apiKey = authenticate(req);
+    const route = apiRoutes
+      .map(([m, pattern, handler]) => ({ m, match: pattern.exec(url.pathname), handler }))
+      .find((r) => r.m === method && r.match);
+    if (!route)
+      throw new StripeApiError(
+        404,
+        'invalid_request_error',
+        `Unrecognized request URL (${method}: ${url.pathname}). ` +
+          'Please see https://stripe.com/docs or we can help at https://support.stripe.com/.',
+      );
+    const stripeAccount = req.headers['stripe-account'] as string | undefined;
+    if (stripeAccount) accessibleAccount(stripeAccount, apiKey);
+
+    const raw = await readBody(req, MAX_BODY_BYTES, invalidRequest);
+    const contentType = req.headers['content-type'] ?? '';
+    if (raw !== '' && !contentType.startsWith('application/x-www-form-urlencoded'))
+      throw invalidRequest(
+        `Invalid request: unsupported Content-Type ${contentType}. ` +
+          'If error persists and you need assistance, please contact support@stripe.com.',
+      );
+    const params = parseForm(method === 'GET' ? url.search.slice(1) : raw);
+    const headers: Record<string, string> = {};
+    if (stripeAccount) headers['stripe-account'] = stripeAccount;
+
+    // Keys are scoped per account context, like Stripe's.
+    const idempotencyKey = method === 'POST' ? (req.headers['idempotency-key'] as string | undefined) : undefined;
+    const scope = `${stripeAccount ?? 'platform'} ${idempotencyKey}`;
+    const fingerprint = canonical(params);
+    if (idempotencyKey) {
+      headers['idempotency-key'] = idempotencyKey;
+      if (idempotencyKey.length > 255) throw invalidRequest('Idempotency-Key must be at most 255 characters long.');
+      const prior = state.idempotency[scope];
+      if (prior) {
+        if (prior.method !== method || prior.path !== url.pathname || prior.fingerprint !== fingerprint)
+          throw new StripeApiError(
+            400,
+            'idempotency_error',
+            'Keys for idempotent requests can only be used with the same parameters they were first used with. ' +
+              `Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+          );
+        logger?.debug({ idempotencyKey, path: url.pathname }, 'Stripe stand-in replayed idempotent request');
+        return sendJson(res, 200, prior.body, { ...headers, 'idempotent-replayed': 'true', 'original-request': prior.requestId });
+      }
+    }
+
+    // Handlers validate before mutating, and run synchronously: no other request interleaves.
+    const body = route.handler({ params, apiKey, stripeAccount, match: route.match! });
+    // Only executed requests are remembered; validation errors are not (as with Stripe).
+    if (idempotencyKey) state.idempotency[scope] = { method, path: url.pathname, fingerprint, body, requestId, createdAt: Date.now() };
+    if (method === 'POST') await persist();
+    sendJson(res, 200, body, headers);
+  }
+
+  return handleApi;
+}
