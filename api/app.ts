@@ -20,7 +20,10 @@ import { createJwt } from './auth/jwt.js';
 import { registerAuthentication } from './authenticate.js';
 import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
+import { createCampaignProcess } from '../processes/campaign.js';
+import { createFanImportProcess } from '../processes/fan-import.js';
 import { createOnboardingProcess } from '../processes/onboarding.js';
+import { createPasswordResetProcess } from '../processes/password-reset.js';
 import { createSendQueueProcess } from '../processes/send-queue.js';
 import { authRoutes } from './routes/auth.js';
 import { analyticsRoutes } from './routes/analytics.js';
@@ -141,9 +144,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const jwt = createJwt(config);
   registerAuthentication(app, jwt);
   registerIdempotency(app, deps.db, config.JWT_SECRET);
-  const onboarding = createOnboardingProcess(deps.temporal, config);
-  const sendQueue = createSendQueueProcess(deps.temporal, config);
-  const routeDeps = { ...deps, jwt, onboarding, sendQueue };
+  // The routes' only door into Temporal: one client per process (processes/).
+  const processes = {
+    onboarding: createOnboardingProcess(deps.temporal, config),
+    passwordReset: createPasswordResetProcess(deps.temporal, config),
+    sendQueue: createSendQueueProcess(deps.temporal, config),
+    campaignProcess: createCampaignProcess(deps.temporal, config),
+    fanImportProcess: createFanImportProcess(deps.temporal, config),
+  };
+  const routeDeps: RouteDeps = { ...deps, jwt, ...processes };
 
   await app.register(healthRoutes, { ...routeDeps, registry: metrics.registry });
   await app.register(
@@ -172,5 +181,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 export type RouteDeps = AppDeps & {
   jwt: ReturnType<typeof createJwt>;
   onboarding: ReturnType<typeof createOnboardingProcess>;
+  passwordReset: ReturnType<typeof createPasswordResetProcess>;
   sendQueue: ReturnType<typeof createSendQueueProcess>;
+  campaignProcess: ReturnType<typeof createCampaignProcess>;
+  fanImportProcess: ReturnType<typeof createFanImportProcess>;
 };

@@ -3,7 +3,6 @@
 // or retry its failures (Updates whose validators hold the run's state machine); Temporal's
 // failures come back as domain errors (domain/errors.ts) that the API maps to HTTP.
 import {
-  isGrpcDeadlineError,
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
@@ -20,6 +19,7 @@ import type { CampaignSchedule } from '../db/schema.js';
 import { DomainError, notFoundError } from '../domain/errors.js';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
+import { SIGNAL_DEADLINE_MS, UPDATE_DEADLINE_MS, unavailable, withDeadline } from './deadline.js';
 import {
   CampaignActionRejected,
   campaignRunWorkflow,
@@ -33,8 +33,6 @@ import {
 } from '../workflows/campaign.js';
 import { CampaignId, CreatorId } from '../workflows/search-attributes.js';
 
-/** How long an action waits for the run to answer (a worker must be running to run the validator). */
-const ACTION_DEADLINE_MS = 10_000;
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 export type CampaignAction = 'pause' | 'resume' | 'cancel' | 'retry-failed';
@@ -74,8 +72,7 @@ function actionError(err: unknown, action: CampaignAction): unknown {
   }
   if (err instanceof WorkflowNotFoundError)
     return new DomainError('invalid_state', 'invalid_state', `cannot ${action}: the campaign’s run has ended`);
-  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err))
-    return new DomainError('unavailable', 'dependency_unavailable', 'the campaign worker is unavailable, try again shortly');
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return unavailable('the campaign worker');
   return err;
 }
 
@@ -99,15 +96,17 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
      */
     async start({ campaignId, creatorId, sendAt }: { campaignId: string; creatorId: string; sendAt?: number }): Promise<void> {
       try {
-        await client.workflow.start(campaignRunWorkflow, {
-          workflowId: campaignWorkflowId(campaignId, 1),
-          taskQueue: queue,
-          args: [{ campaignId, run: 1, ...(sendAt === undefined ? {} : { sendAt }) }],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          // Run 1 starts once, ever: a retried request after it finished must not run it again.
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: attributes(campaignId, creatorId),
-        });
+        await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () =>
+          client.workflow.start(campaignRunWorkflow, {
+            workflowId: campaignWorkflowId(campaignId, 1),
+            taskQueue: queue,
+            args: [{ campaignId, run: 1, ...(sendAt === undefined ? {} : { sendAt }) }],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            // Run 1 starts once, ever: a retried request after it finished must not run it again.
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: attributes(campaignId, creatorId),
+          }),
+        );
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
@@ -128,7 +127,7 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
       const update = updates[action];
       const reopen = action === 'cancel' || action === 'retry-failed';
       try {
-        await client.connection.withDeadline(Date.now() + ACTION_DEADLINE_MS, () =>
+        await withDeadline(client, UPDATE_DEADLINE_MS, 'the campaign worker', () =>
           reopen
             ? client.workflow.executeUpdateWithStart(update, {
                 startWorkflowOperation: new WithStartWorkflowOperation(campaignRunWorkflow, {

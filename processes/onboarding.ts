@@ -1,20 +1,13 @@
-// How the API starts and signals the onboarding and password-reset workflows. Signals go through
+// How the API starts, signals and updates the onboarding workflow (`onboarding:<userId>`). Signals go through
 // signalWithStart so a workflow that never started (Temporal was down at registration) is started
 // by the next interaction instead of being lost; a user's onboarding runs once, ever. Every call has
 // a deadline: a Temporal that does not answer costs a request seconds, never a hung connection.
-import { randomUUID } from 'node:crypto';
-import {
-  isGrpcDeadlineError,
-  isGrpcServiceError,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-} from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TimeoutFailure, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../domain/errors.js';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
+import { SIGNAL_DEADLINE_MS, UPDATE_DEADLINE_MS, unavailable, withDeadline } from './deadline.js';
 import {
   createDashboardLinkUpdate,
   emailVerifiedSignal,
@@ -28,21 +21,12 @@ import {
   termsAcceptedSignal,
   type ConnectLinkRequest,
 } from '../workflows/onboarding.js';
-import { passwordResetWorkflow } from '../workflows/password-reset.js';
 import { OnboardingStep, UserId } from '../workflows/search-attributes.js';
 
 type ProcessConfig = Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>;
 
-/** How long the API waits for an update (a worker must be running to answer it). */
-const UPDATE_DEADLINE_MS = 20_000;
-/** How long a start or signal may take: the server answers these without a worker. */
-const SIGNAL_DEADLINE_MS = 5_000;
-const GRPC_UNAVAILABLE = 14;
-
 /** The Stripe event types routed to the onboarding workflow (by the webhook, or the onboarding sweep). */
 export const onboardingStripeEventTypes = ['account.updated', 'capability.updated', 'account.application.deauthorized'];
-
-const unavailable = (what: string) => new DomainError('unavailable', 'dependency_unavailable', `${what} is unavailable, try again shortly`);
 
 /** Maps an update's failure to the API: business rules → 422, no worker in time → 503. */
 function updateError(err: unknown): unknown {
@@ -60,16 +44,6 @@ function updateError(err: unknown): unknown {
   }
   if (err instanceof WorkflowNotFoundError)
     return new DomainError('unprocessable', 'onboarding_not_started', 'onboarding has not started for this account');
-  if (isGrpcDeadlineError(err)) return unavailable('the onboarding worker');
-  return err;
-}
-
-/** A start or signal that Temporal did not take in time, or refused as unavailable: 503. */
-function signalError(err: unknown): unknown {
-  if (isGrpcDeadlineError(err)) return unavailable('Temporal');
-  for (let c: unknown = err; c instanceof Error; c = c.cause) {
-    if (isGrpcServiceError(c) && c.code === GRPC_UNAVAILABLE) return unavailable('Temporal');
-  }
   return err;
 }
 
@@ -93,9 +67,9 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
    */
   const bounded = async (call: () => Promise<unknown>): Promise<void> => {
     try {
-      await client.connection.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, call);
+      await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', call);
     } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw signalError(err);
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   };
   const signalWithStart = <T>(userId: string, signal: SignalDefinition<[T]>, arg: T, requestId?: string) =>
@@ -103,7 +77,7 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
 
   const update = async <T>(userId: string, call: (handle: ReturnType<typeof client.workflow.getHandle>) => Promise<T>): Promise<T> => {
     try {
-      return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+      return await withDeadline(client, UPDATE_DEADLINE_MS, 'the onboarding worker', () =>
         call(client.workflow.getHandle(onboardingWorkflowId(userId))),
       );
     } catch (err) {
@@ -132,15 +106,6 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     refreshStripeLink: (userId: string, request: ConnectLinkRequest) =>
       update(userId, (h) => h.executeUpdate(refreshStripeLinkUpdate, { args: [request] })),
     createDashboardLink: (userId: string) => update(userId, (h) => h.executeUpdate(createDashboardLinkUpdate)),
-    /** Runs for every request, known email or not: see workflows/password-reset.ts. */
-    requestPasswordReset: (email: string, requestId?: string) =>
-      bounded(() =>
-        client.workflow.start(passwordResetWorkflow, {
-          workflowId: `password-reset:${randomUUID()}`,
-          taskQueue: taskQueue(config, 'onboarding'),
-          args: [{ email, requestId }],
-        }),
-      ),
   };
 }
 

@@ -4,19 +4,22 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
+import { SIGNAL_DEADLINE_MS, withDeadline } from './deadline.js';
 import { CreatorId } from '../workflows/search-attributes.js';
 import { messagesEnqueuedSignal, sendQueueWorkflow, sendQueueWorkflowId } from '../workflows/send-queue.js';
 
 export function createSendQueueProcess(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>) {
   return {
     async wake(creatorId: string): Promise<void> {
-      await client.workflow.signalWithStart(sendQueueWorkflow, {
-        workflowId: sendQueueWorkflowId(creatorId),
-        taskQueue: taskQueue(config, 'messaging'),
-        args: [{ creatorId }],
-        signal: messagesEnqueuedSignal,
-        typedSearchAttributes: [{ key: CreatorId, value: creatorId }],
-      });
+      await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () =>
+        client.workflow.signalWithStart(sendQueueWorkflow, {
+          workflowId: sendQueueWorkflowId(creatorId),
+          taskQueue: taskQueue(config, 'messaging'),
+          args: [{ creatorId }],
+          signal: messagesEnqueuedSignal,
+          typedSearchAttributes: [{ key: CreatorId, value: creatorId }],
+        }),
+      );
     },
   };
 }

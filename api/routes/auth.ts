@@ -34,7 +34,7 @@ const invalidToken = () => new ApiError(400, 'invalid_token', 'token is invalid,
 const weakPassword = (problem: string) =>
   new ApiError(400, 'validation_failed', `password ${problem}`, [{ field: 'body.password', message: problem }]);
 
-export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding, passwordReset }) => {
   const publicLimit = { rateLimit: { max: config.PUBLIC_ROUTE_LIMIT_PER_MINUTE, timeWindow: '1 minute' } };
   const tokenPair = async (userId: string, role: UserRow['role'], refreshToken: string) => ({
     accessToken: await jwt.sign({ userId, role }),
@@ -308,7 +308,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       },
     },
     async (request, reply) => {
-      await onboarding.requestPasswordReset(request.body.email.toLowerCase(), request.id);
+      await passwordReset.request(request.body.email.toLowerCase(), request.id);
       return reply.status(202).send({ accepted: true as const });
     },
   );

@@ -10,7 +10,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, asc, eq } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
-import { createFanImportProcess } from '../../processes/fan-import.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
@@ -19,8 +18,7 @@ import { bearerAuth, errorResponses } from '../schemas.js';
 /** Row errors returned with the status (all of them are kept in fan_import_errors). */
 const ERRORS_SHOWN = 1_000;
 
-export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, temporal, config }) => {
-  const fanImport = createFanImportProcess(temporal, config);
+export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, fanImportProcess: fanImport }) => {
   await app.register(multipart, { limits: { fileSize: config.IMPORT_MAX_BYTES, files: 1, fields: 0, parts: 2 } });
   app.addHook('onRequest', app.authenticate);
 

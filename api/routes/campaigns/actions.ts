@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { CampaignAction } from '../../../processes/campaign.js';
 import { bearerAuth, errorResponses } from '../../schemas.js';
-import type { CampaignRouteDeps } from './index.js';
+import type { RouteDeps } from '../../app.js';
 import { IdParams } from './schemas.js';
 import { campaignOf } from './view.js';
 
@@ -16,7 +16,7 @@ const summaries: Record<CampaignAction, string> = {
   'retry-failed': 'Re-send the latest run’s dead-lettered messages (also after the run completed)',
 };
 
-export const actionRoutes: FastifyPluginAsyncTypebox<CampaignRouteDeps> = async (app, { db, campaignProcess }) => {
+export const actionRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, campaignProcess }) => {
   for (const action of Object.keys(summaries) as CampaignAction[]) {
     app.post(
       `/campaigns/:id/${action}`,

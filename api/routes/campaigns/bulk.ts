@@ -11,10 +11,10 @@ import { campaignIdForRequest, pacedMessageMs, segmentWhere } from '../../../dom
 import { caller } from '../../authenticate.js';
 import { ApiError } from '../../errors.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, MediaUrls, MessageText, PriceCents } from '../../schemas.js';
-import type { CampaignRouteDeps } from './index.js';
+import type { RouteDeps } from '../../app.js';
 import { MAX_RECIPIENT_IDS, Segment } from './schemas.js';
 
-export const bulkRoutes: FastifyPluginAsyncTypebox<CampaignRouteDeps> = async (app, { db, config, campaignProcess }) => {
+export const bulkRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, campaignProcess }) => {
   app.post(
     '/messages/bulk',
     {

@@ -7,7 +7,7 @@ import { campaignRecipients, campaigns, fans, messages } from '../../../db/schem
 import { caller } from '../../authenticate.js';
 import { afterNewest, decodeCursor, page, PageQuery } from '../../pagination.js';
 import { bearerAuth, errorResponses, Nullable } from '../../schemas.js';
-import type { CampaignRouteDeps } from './index.js';
+import type { RouteDeps } from '../../app.js';
 import { Campaign, IdParams, RecipientStatus } from './schemas.js';
 import { campaignOf, campaignView, present } from './view.js';
 
@@ -18,7 +18,7 @@ const recipientStatus = sql<'queued' | 'sent' | 'failed' | 'skipped'>`case
   when ${messages.status} = 'dead' then 'failed'
   else 'queued' end`;
 
-export const readRoutes: FastifyPluginAsyncTypebox<CampaignRouteDeps> = async (app, { db }) => {
+export const readRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db }) => {
   app.get(
     '/campaigns',
     {

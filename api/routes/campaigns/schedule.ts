@@ -7,11 +7,11 @@ import { campaigns } from '../../../db/schema.js';
 import { ApiError, notFound } from '../../errors.js';
 import { bearerAuth, errorResponses } from '../../schemas.js';
 import { assertIanaTimezone } from '../../timezones.js';
-import type { CampaignRouteDeps } from './index.js';
+import type { RouteDeps } from '../../app.js';
 import { IdParams, ScheduleBody, ScheduleView } from './schemas.js';
 import { campaignOf, type CampaignRow } from './view.js';
 
-export const scheduleRoutes: FastifyPluginAsyncTypebox<CampaignRouteDeps> = async (app, { db, campaignProcess }) => {
+export const scheduleRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, campaignProcess }) => {
   async function scheduleView(campaign: CampaignRow) {
     if (!campaign.schedule) throw notFound('schedule');
     return { ...campaign.schedule, ...(await campaignProcess.describeSchedule(campaign.id)) };
