@@ -55,6 +55,12 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
     return ok;
   }
 
+  /** A cancelled campaign recurs no more: its Schedule goes (a missing one is fine), and so does the row's record of it. */
+  async function removeSchedule({ campaignId }: { campaignId: string }): Promise<void> {
+    await campaignProcess.deleteSchedule(campaignId);
+    await db.update(campaigns).set({ schedule: null, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));
+  }
+
   return {
     /**
      * Snapshots the next batch of the audience (by position in an explicit list, or by fan id
@@ -153,7 +159,8 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
         update campaign_recipients r set message_id = message.id from message
         where r.campaign_id = ${campaignId} and r.run = ${run} and r.fan_id = message.fan_id
         returning r.fan_id`);
-      if (rows.length > 0) await sendQueue.wake(campaign.creatorId);
+      // Always: a retried attempt after one whose wake was lost finds nothing left to hand out.
+      await sendQueue.wake(campaign.creatorId);
       // Done only when nothing was left: a short batch may have skipped rows a racing attempt locked.
       return { enqueued: rows.length, done: rows.length === 0 };
     },
@@ -191,7 +198,8 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
         db,
         sql`${messages.id} in (select message_id from campaign_recipients where campaign_id = ${campaignId} and run = ${run})`,
       );
-      if (requeued.count > 0) await sendQueue.wake(campaign.creatorId);
+      // Always, as in enqueueCampaignBatch: a retried attempt re-queues nothing but may follow a lost wake.
+      await sendQueue.wake(campaign.creatorId);
       return { requeued: requeued.count };
     },
 
@@ -219,8 +227,9 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
     },
 
     /**
-     * A scheduled firing's run number: the next one, or the one this firing already took (a retried
-     * attempt), or null when the previous run is still going, the campaign was cancelled, or a cron
+     * A scheduled firing's run number and the campaign's creator: the next run, or the one this firing
+     * already took (a retried attempt), or null when the previous run is still going, the campaign
+     * was cancelled (its Schedule, put by a request that raced the cancel, is removed), or a cron
      * fires the same local wall-clock time as the last run (a time that repeats when the clocks go
      * back fires only once).
      */
@@ -232,8 +241,12 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
       campaignId: string;
       firing: string;
       scheduledAt: number;
-    }): Promise<number | null> {
+    }): Promise<{ run: number; creatorId: string } | null> {
       const campaign = await campaignOf(campaignId);
+      if (campaign.status === 'cancelled') {
+        await removeSchedule({ campaignId });
+        return null;
+      }
       // Only a cron repeats a wall-clock time when the clocks go back; an interval's firings are real.
       const local = campaign.schedule?.cron
         ? new Intl.DateTimeFormat('sv-SE', { timeZone: campaign.schedule.timezone, dateStyle: 'short', timeStyle: 'medium' }).format(
@@ -254,21 +267,29 @@ export function createCampaignActivities({ db, sendQueue, client, config }: Camp
           ),
         )
         .returning({ run: campaigns.runs });
-      if (started) return started.run;
+      if (started) return { run: started.run, creatorId: campaign.creatorId };
       const again = await campaignOf(campaignId);
-      return again.lastFiring === firing ? again.runs : null;
+      return again.lastFiring === firing ? { run: again.runs, creatorId: campaign.creatorId } : null;
     },
 
-    /** The campaign's status (a reopened run reads it: a cancelled campaign refuses its actions). */
-    async campaignStatus({ campaignId }: RunKey): Promise<(typeof campaigns.$inferSelect)['status']> {
-      return (await campaignOf(campaignId)).status;
+    /**
+     * Where a reopened run stands (it has no state of its own): the campaign's status (a cancelled
+     * campaign refuses its actions), whether this run has recipients yet, and the campaign's sendAt.
+     */
+    async reopenedRunFacts({
+      campaignId,
+      run,
+    }: RunKey): Promise<{ status: (typeof campaigns.$inferSelect)['status']; snapshotted: boolean; sendAt: number | null }> {
+      const campaign = await campaignOf(campaignId);
+      const [recipient] = await db
+        .select({ fanId: campaignRecipients.fanId })
+        .from(campaignRecipients)
+        .where(and(eq(campaignRecipients.campaignId, campaignId), eq(campaignRecipients.run, run)))
+        .limit(1);
+      return { status: campaign.status, snapshotted: recipient !== undefined, sendAt: campaign.sendAt?.getTime() ?? null };
     },
 
-    /** A cancelled campaign recurs no more: its Schedule goes (a missing one is fine), and so does the row's record of it. */
-    async removeSchedule({ campaignId }: { campaignId: string }): Promise<void> {
-      await campaignProcess.deleteSchedule(campaignId);
-      await db.update(campaigns).set({ schedule: null, updatedAt: sql`now()` }).where(eq(campaigns.id, campaignId));
-    },
+    removeSchedule,
 
     /**
      * The latest run's status, the projection the API reads; a cancelled campaign stays cancelled.

@@ -1,6 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { and, asc, eq, inArray, isNull, lt, notExists, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, lt, notExists, or, sql, type SQL } from 'drizzle-orm';
+import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
@@ -13,16 +14,30 @@ export interface PurgeResult {
 }
 
 export interface OnboardingSweepResult {
+  started: number;
   emailVerified: number;
   termsAccepted: number;
   stripeEvents: number;
   failed: number;
 }
 
-/** A fact this old that its onboarding has not caught up with lost its signal (commit, then signal). */
-export const ONBOARDING_STRANDED_AFTER_SECONDS = 60;
-/** Users and Stripe events repaired per sweep run at most; the next run (a minute later) takes the rest. */
+/** Users and Stripe events repaired per sweep run and kind at most, oldest fact first; later runs take the rest. */
 const SWEEP_BATCH = 500;
+
+/**
+ * Whether the sweep acts on a fact recorded `at` in this run: when its age in whole minutes is a power
+ * of two (1, 2, 4, 8, …), which the minutely Schedule hits about once each. Stateless backoff: a lost
+ * signal is repaired one to two minutes after its commit, while an onboarding legitimately stuck
+ * before projecting (a verification mail waiting on SES, a failing projection) gets about 11 repeats
+ * in its first day, not 1,440, so its history stays far from the per-execution signal limit. The
+ * price: a run that lands in the same minute twice or skips one (Schedule jitter) repeats or delays a
+ * repair to the next power of two, and after a long Temporal outage a fact is repaired once its age
+ * reaches the next power of two (at most twice its age at the outage's end).
+ */
+function dueNow(at: AnyPgColumn): SQL {
+  const minutes = sql`floor(extract(epoch from now() - ${at}) / 60)::bigint`;
+  return sql`(${minutes} > 0 and (${minutes} & (${minutes} - 1)) = 0)`;
+}
 
 export interface MaintenanceDeps {
   db: Db;
@@ -47,17 +62,18 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
     },
 
     /**
-     * The onboarding sweep (every minute, Schedule `maintenance-sweep-onboarding`): the API commits
-     * a fact, then signals the user's onboarding; a signal lost in between (Temporal down, the API
-     * process gone) is sent again here once the fact is older than the grace period and the
-     * projection has not moved past it: email verified but still at verify_email, terms accepted
-     * but still before stripe_connect, Stripe events stored but never routed. The signals are
-     * idempotent in the workflow; signalWithStart also restarts an onboarding that is not running.
+     * The onboarding sweep (every minute, Schedule `maintenance-sweep-onboarding`): registration
+     * commits the user, then starts the onboarding; verify-email, accept-terms and the Stripe webhook
+     * commit a fact, then signal it. A start or signal lost in between (Temporal down, the API process
+     * gone) is sent again here, under the backoff of `dueNow`, for creators only (no other role has an
+     * onboarding): registered with no projection row yet (the workflow projects on its first step),
+     * email verified but still at verify_email, terms accepted but still before stripe_connect, and
+     * Stripe events stored but never routed. Starts and signals are idempotent in the workflow;
+     * signalWithStart also starts an onboarding that is not running, which resumes from the facts.
      */
     async sweepOnboarding(): Promise<OnboardingSweepResult> {
       const context = Context.current();
-      const stale = sql`now() - make_interval(secs => ${ONBOARDING_STRANDED_AFTER_SECONDS})`;
-      const result: OnboardingSweepResult = { emailVerified: 0, termsAccepted: 0, stripeEvents: 0, failed: 0 };
+      const result: OnboardingSweepResult = { started: 0, emailVerified: 0, termsAccepted: 0, stripeEvents: 0, failed: 0 };
       const attempt = async (what: string, send: () => Promise<unknown>): Promise<boolean> => {
         try {
           await send();
@@ -73,34 +89,32 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
 
       const atVerify = or(isNull(onboardingStatus.step), eq(onboardingStatus.step, 'verify_email'));
       const beforeStripe = or(atVerify, eq(onboardingStatus.step, 'accept_terms'));
-      const verifyLost = and(lt(users.emailVerifiedAt, stale), atVerify);
-      const termsLost = and(lt(users.termsAcceptedAt, stale), beforeStripe);
-      const behind = await db
-        .select({
-          userId: users.id,
-          verifyLost: sql<boolean>`coalesce(${verifyLost}, false)`,
-          termsLost: sql<boolean>`coalesce(${termsLost}, false)`,
-          termsVersion: users.termsVersion,
-        })
-        .from(users)
-        .leftJoin(onboardingStatus, eq(onboardingStatus.userId, users.id))
-        .where(or(verifyLost, termsLost))
-        .limit(SWEEP_BATCH);
-      for (const user of behind) {
-        if (user.verifyLost && (await attempt('emailVerified', () => onboarding.emailVerified(user.userId)))) result.emailVerified += 1;
-        if (user.termsLost) {
-          const version = user.termsVersion ?? '';
-          if (await attempt('termsAccepted', () => onboarding.termsAccepted(user.userId, version))) result.termsAccepted += 1;
-        }
+      /** Creators whose `fact` is due this run and whose projection is still `behind`, oldest fact first. */
+      const creatorsBehind = (fact: AnyPgColumn, behind: SQL | undefined) =>
+        db
+          .select({ userId: users.id, termsVersion: users.termsVersion })
+          .from(users)
+          .leftJoin(onboardingStatus, eq(onboardingStatus.userId, users.id))
+          .where(and(eq(users.role, 'creator'), dueNow(fact), behind))
+          .orderBy(asc(fact))
+          .limit(SWEEP_BATCH);
+
+      for (const { userId } of await creatorsBehind(users.createdAt, isNull(onboardingStatus.userId))) {
+        if (await attempt('start', () => onboarding.ensureStarted(userId))) result.started += 1;
+      }
+      for (const { userId } of await creatorsBehind(users.emailVerifiedAt, atVerify)) {
+        if (await attempt('emailVerified', () => onboarding.emailVerified(userId))) result.emailVerified += 1;
+      }
+      for (const { userId, termsVersion } of await creatorsBehind(users.termsAcceptedAt, beforeStripe)) {
+        if (await attempt('termsAccepted', () => onboarding.termsAccepted(userId, termsVersion ?? ''))) result.termsAccepted += 1;
       }
 
       // Stripe events: one signal per user (the workflow re-reads the account), then marked routed.
-      const unrouted = and(isNull(stripeEvents.routedAt), lt(stripeEvents.receivedAt, stale));
       const events = await db
         .select({ id: stripeEvents.id, type: stripeEvents.type, userId: creatorProfiles.userId })
         .from(stripeEvents)
         .innerJoin(creatorProfiles, eq(creatorProfiles.stripeAccountId, stripeEvents.accountId))
-        .where(and(unrouted, inArray(stripeEvents.type, onboardingStripeEventTypes)))
+        .where(and(isNull(stripeEvents.routedAt), dueNow(stripeEvents.receivedAt), inArray(stripeEvents.type, onboardingStripeEventTypes)))
         .orderBy(asc(stripeEvents.receivedAt))
         .limit(SWEEP_BATCH);
       const byUser = new Map<string, typeof events>();
@@ -115,7 +129,8 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
         await db.update(stripeEvents).set({ routedAt: sql`now()` }).where(inArray(stripeEvents.id, ids));
         result.stripeEvents += ids.length;
       }
-      // Events for accounts no creator holds have nobody to tell (as the webhook decides).
+      // Events for accounts no creator holds have nobody to tell (as the webhook decides): no signal, no backoff.
+      const unrouted = and(isNull(stripeEvents.routedAt), lt(stripeEvents.receivedAt, sql`now() - interval '1 minute'`));
       await db
         .update(stripeEvents)
         .set({ routedAt: sql`now()` })

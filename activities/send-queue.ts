@@ -43,12 +43,17 @@ interface SendProgress {
 }
 
 const DUE_COUNT_CAP = 1_000;
+/** Heartbeats while a batch waits for request slots (the workflow's heartbeat timeout is 60 s). */
+const HEARTBEAT_EVERY_MS = 10_000;
 
 export type SendQueueDeps = {
   db: Db;
   /** Wakes creators' queues (the outbox sweep). */
   sendQueue: SendQueueProcess;
-  config: Pick<Config, 'CREDENTIALS_KEY' | 'PLATFORM_SANDBOX_URL' | 'PUBLIC_API_URL' | 'SEND_RETRY_BASE_SECONDS' | 'SEND_MAX_ATTEMPTS'>;
+  config: Pick<
+    Config,
+    'CREDENTIALS_KEY' | 'PLATFORM_SANDBOX_URL' | 'PUBLIC_API_URL' | 'SEND_RETRY_BASE_SECONDS' | 'SEND_MAX_ATTEMPTS' | 'production'
+  >;
 };
 /** A queued message this old was not picked up: whoever queued it may have died before the wake. */
 const STRANDED_AFTER_SECONDS = 60;
@@ -99,6 +104,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
   const limiter = new Bottleneck({ maxConcurrent: MAX_CONCURRENT_SENDS });
   const gatewayContext = {
     sandboxUrl: config.PLATFORM_SANDBOX_URL,
+    production: config.production,
     webhookUrl: (c: ConnectionSettings) => inboundWebhookUrl(config.PUBLIC_API_URL, c),
   };
 
@@ -197,8 +203,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             return;
           }
           // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
+          // So does cancellation: an attempt Temporal gave up on (heartbeat timeout) starts no more
+          // requests, and its messages go back to the queue for the next batch.
           const answer = await limiter.schedule(async () => {
-            if (throttledForMs !== null) return { kind: 'held back' as const };
+            if (throttledForMs !== null || context.cancellationSignal.aborted) return { kind: 'held back' as const };
             progress.attempted += 1;
             try {
               const outcome = await gateway.send({
@@ -240,7 +248,10 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             m.fanId,
             (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)),
           );
-        const outcomes = await Promise.allSettled(chains.values());
+        // Also on a timer: waiting for one of the worker's shared request slots settles nothing for
+        // a while, and must not read as a dead worker.
+        const beat = setInterval(() => context.heartbeat({ ...progress }), HEARTBEAT_EVERY_MS);
+        const outcomes = await Promise.allSettled(chains.values()).finally(() => clearInterval(beat));
         const broken = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (broken) throw broken.reason;
         result.claimed += claimed.length;

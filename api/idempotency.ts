@@ -39,7 +39,8 @@ export function registerIdempotency(app: FastifyInstance, db: Db, secret: string
     }
     const scope = request.auth?.userId ?? 'anonymous';
     const route = `${request.method} ${request.routeOptions.url}`;
-    const requestHash = fingerprint(`${route}\n${JSON.stringify(request.body ?? null)}`);
+    // The path's params too: one key on /campaigns/A/pause and then /campaigns/B/pause is another request.
+    const requestHash = fingerprint(`${route}\n${JSON.stringify(request.params ?? null)}\n${JSON.stringify(request.body ?? null)}`);
     const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
     await db
       .delete(idempotencyKeys)

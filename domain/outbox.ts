@@ -58,7 +58,6 @@ export interface NewOutgoingMessage {
   priceCents?: number | null;
   attachments?: string[];
   priority: number;
-  campaignId?: string;
 }
 
 /** Inserts a queued message into the fan's conversation (created when it is the first). */
@@ -89,7 +88,6 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
       priceCents: m.priceCents ?? null,
       attachments: m.attachments ?? [],
       queuedAt: sql`now()`,
-      campaignId: m.campaignId,
     })
     .returning();
   return row!;

@@ -19,6 +19,15 @@ const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
 const DEV_STRIPE_WEBHOOK_SECRET = 'whsec_dev_standin_secret_0123456789';
 const DEV_CREDENTIALS_KEY = Buffer.alloc(32, 'dev-only-credentials-key').toString('base64');
 
+/** An address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */
+function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
+  return false;
+}
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -145,7 +154,22 @@ const schema = z
     };
   })
   .superRefine((cfg, ctx) => {
-    if (!cfg.production) return;
+    if (!cfg.production) {
+      // Fail closed: the development secrets are public (they are in this file) and the dev routes
+      // read anyone's mail, so outside production they only run on an API nobody else can reach.
+      if (isLoopback(cfg.API_HOST)) return;
+      const where = `allowed only while API_HOST is a loopback address (127.0.0.0/8, ::1, localhost), not ${cfg.API_HOST}`;
+      const developmentSecrets = {
+        JWT_SECRET: cfg.JWT_SECRET === DEV_JWT_SECRET,
+        CREDENTIALS_KEY: cfg.CREDENTIALS_KEY === DEV_CREDENTIALS_KEY,
+        STRIPE_WEBHOOK_SECRET: cfg.STRIPE_WEBHOOK_SECRET === DEV_STRIPE_WEBHOOK_SECRET,
+      };
+      for (const [name, isDev] of Object.entries(developmentSecrets))
+        if (isDev) ctx.addIssue({ code: 'custom', path: [name], message: `the development value is ${where}: set a real secret` });
+      if (cfg.ENABLE_DEV_ROUTES)
+        ctx.addIssue({ code: 'custom', path: ['ENABLE_DEV_ROUTES'], message: `dev routes are ${where}: set ENABLE_DEV_ROUTES=false` });
+      return;
+    }
     if (cfg.JWT_SECRET === DEV_JWT_SECRET) ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be set in production' });
     if (cfg.STRIPE_WEBHOOK_SECRET === DEV_STRIPE_WEBHOOK_SECRET)
       ctx.addIssue({ code: 'custom', path: ['STRIPE_WEBHOOK_SECRET'], message: 'must be set in production' });

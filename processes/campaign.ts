@@ -76,11 +76,13 @@ function actionError(err: unknown, action: CampaignAction): unknown {
   return err;
 }
 
-/** The server refuses a bad spec (a cron it cannot parse) as a TypeError, or a ServiceError around gRPC INVALID_ARGUMENT. */
+/**
+ * The server refuses a bad spec (a cron it cannot parse) as a TypeError, or a ServiceError around gRPC
+ * INVALID_ARGUMENT. The answer is a fixed text: the error's own is Temporal's, not the API's.
+ */
 function scheduleError(err: unknown): unknown {
-  if (err instanceof TypeError) return new DomainError('invalid', 'invalid_schedule', err.message);
-  if (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === 3)
-    return new DomainError('invalid', 'invalid_schedule', err.message);
+  if (err instanceof TypeError || (err instanceof ServiceError && (err.cause as { code?: number } | undefined)?.code === 3))
+    return new DomainError('invalid', 'invalid_schedule', 'the cron expression or interval is not valid');
   if (err instanceof ScheduleNotFoundError) return notFoundError('schedule');
   return err;
 }
@@ -88,6 +90,8 @@ function scheduleError(err: unknown): unknown {
 export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>) {
   const queue = taskQueue(config, 'campaigns');
   const scheduleHandle = (campaignId: string) => client.schedule.getHandle(campaignScheduleId(campaignId));
+  /** Schedule calls are answered by the server alone: a start's deadline. */
+  const bounded = <T>(call: () => Promise<T>) => withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', call);
 
   return {
     /**
@@ -118,14 +122,19 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
      * campaign: cancel stops its recurring runs, retry-failed re-sends its dead messages): they are
      * Update-with-Start, which delivers the Update to the running execution if there is one
      * (USE_EXISTING), and otherwise starts a new execution of the same id, `reopened`, that first
-     * reads the campaign's status (a cancelled campaign refuses both) and then acts. One call, no
+     * reads from Postgres where the run stands (a cancelled campaign refuses both; a run never
+     * snapshotted snapshots first; a paused one stays paused) and then acts. One call, no
      * "is it running?" check that could be stale by the time of the start; the price is that an
      * action refused by a closed, cancelled run leaves a short execution in the history.
+     *
+     * With the request's Idempotency-Key the Update's id derives from it: a retry after an answer
+     * that was lost (a 503 for an Update the run had in fact accepted) gets the first outcome.
      */
-    async act(action: CampaignAction, { campaignId, creatorId, run }: RunRef): Promise<void> {
+    async act(action: CampaignAction, { campaignId, creatorId, run }: RunRef, idempotencyKey?: string): Promise<void> {
       const workflowId = campaignWorkflowId(campaignId, run);
       const update = updates[action];
       const reopen = action === 'cancel' || action === 'retry-failed';
+      const updateId = idempotencyKey === undefined ? {} : { updateId: `${action}:${idempotencyKey}` };
       try {
         await withDeadline(client, UPDATE_DEADLINE_MS, 'the campaign worker', () =>
           reopen
@@ -133,12 +142,13 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
                 startWorkflowOperation: new WithStartWorkflowOperation(campaignRunWorkflow, {
                   workflowId,
                   taskQueue: queue,
-                  args: [{ campaignId, run, phase: 'sending', reopened: true }],
+                  args: [{ campaignId, run, reopened: true }],
                   workflowIdConflictPolicy: 'USE_EXISTING',
                   typedSearchAttributes: attributes(campaignId, creatorId),
                 }),
+                ...updateId,
               })
-            : client.workflow.getHandle(workflowId).executeUpdate(update),
+            : client.workflow.getHandle(workflowId).executeUpdate(update, updateId),
         );
       } catch (err) {
         throw actionError(err, action);
@@ -159,25 +169,28 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
         workflowType: scheduledCampaignWorkflow,
         workflowId: campaignScheduleId(campaignId),
         taskQueue: queue,
-        // The creator travels with each firing: its run carries the CreatorId search attribute.
+        // Informative only: a firing reads the run's creator (its CreatorId) from the campaign row, as
+        // Schedules created before the args carried it have none.
         args: [{ campaignId, creatorId }] as [{ campaignId: string; creatorId: string }],
         typedSearchAttributes: attributes(campaignId, creatorId),
       };
       const limit = schedule.maxRuns === undefined ? {} : { limitedActions: true, remainingActions: schedule.maxRuns };
       try {
-        await client.schedule.create({
-          scheduleId: campaignScheduleId(campaignId),
-          spec,
-          action,
-          policies: { overlap: ScheduleOverlapPolicy.SKIP },
-          state: limit,
-        });
+        await bounded(() =>
+          client.schedule.create({
+            scheduleId: campaignScheduleId(campaignId),
+            spec,
+            action,
+            policies: { overlap: ScheduleOverlapPolicy.SKIP },
+            state: limit,
+          }),
+        );
         return;
       } catch (err) {
         if (!(err instanceof ScheduleAlreadyRunning)) throw scheduleError(err);
       }
-      await scheduleHandle(campaignId)
-        .update((previous) => ({
+      await bounded(() =>
+        scheduleHandle(campaignId).update((previous) => ({
           ...previous,
           spec,
           action,
@@ -185,18 +198,16 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
             ...previous.state,
             ...(schedule.maxRuns === undefined ? { limitedActions: false, remainingActions: undefined } : limit),
           },
-        }))
-        .catch((err: unknown) => {
-          throw scheduleError(err);
-        });
+        })),
+      ).catch((err: unknown) => {
+        throw scheduleError(err);
+      });
     },
 
     async describeSchedule(campaignId: string): Promise<ScheduleState> {
-      const d = await scheduleHandle(campaignId)
-        .describe()
-        .catch((err: unknown) => {
-          throw scheduleError(err);
-        });
+      const d = await bounded(() => scheduleHandle(campaignId).describe()).catch((err: unknown) => {
+        throw scheduleError(err);
+      });
       const remaining = d.state.remainingActions;
       return {
         paused: d.state.paused,
@@ -210,7 +221,7 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
     /** Removes the Schedule; false when there was none. A run in progress finishes. */
     async deleteSchedule(campaignId: string): Promise<boolean> {
       try {
-        await scheduleHandle(campaignId).delete();
+        await bounded(() => scheduleHandle(campaignId).delete());
         return true;
       } catch (err) {
         if (err instanceof ScheduleNotFoundError) return false;
@@ -220,9 +231,11 @@ export function createCampaignProcess(client: Client, config: Pick<Config, 'TEMP
 
     async pauseSchedule(campaignId: string, paused: boolean): Promise<void> {
       const handle = scheduleHandle(campaignId);
-      await (paused ? handle.pause('paused through the API') : handle.unpause('unpaused through the API')).catch((err: unknown) => {
-        throw scheduleError(err);
-      });
+      await bounded(() => (paused ? handle.pause('paused through the API') : handle.unpause('unpaused through the API'))).catch(
+        (err: unknown) => {
+          throw scheduleError(err);
+        },
+      );
     },
   };
 }

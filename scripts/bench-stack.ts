@@ -107,12 +107,22 @@ export async function startBenchStack(name: string) {
   }
 }
 
-/** A new creator on a bench stack, signed in: its id and access token. */
+/** A new creator on a bench stack, email verified and signed in: its id and access token. */
 export async function benchCreator(base: string): Promise<{ userId: string; token: string }> {
   const json = apiClient(base);
   const email = `bench-${randomUUID()}@example.com`;
   const password = 'bench-password-violet-42';
   const { userId } = (await json('POST', '/api/v1/auth/register', { email, password })).body;
+  // Tenant routes need a verified email (SPEC §1): the link from the dev mailbox, as a person would.
+  let token: string | undefined;
+  await waitFor('verification mail', async () => {
+    const { messages } = (await json('GET', `/api/v1/dev/mailbox?to=${encodeURIComponent(email)}`)).body as {
+      messages: { text: string }[];
+    };
+    token = messages.map((m) => /token=([\w-]+)/.exec(m.text)?.[1]).find(Boolean);
+    return token !== undefined;
+  });
+  await json('POST', '/api/v1/auth/verify-email', { token });
   const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
   return { userId, token: accessToken };
 }

@@ -37,7 +37,7 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
   onboarding: 4, // Stripe and SES calls around short writes
   maintenance: 2, // sweeps, one at a time per schedule
   crm: 2, // CSV imports: one chunk transaction each
-  messaging: 6, // send batches, one per creator and platform
+  messaging: 6, // send batches: one per creator at a time, covering its platforms
   campaigns: 4, // recipient materialisation and accounting
 };
 

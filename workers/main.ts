@@ -29,7 +29,7 @@ Runtime.install({
   },
 });
 
-// One connection per activity slot (see ACTIVITY_SLOTS): no activity waits for a connection.
+// One connection per activity slot (see ACTIVITY_SLOTS); only a send batch's parallel per-fan writes may queue for one.
 const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: workerDbPoolSize() });
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 const client = await connectTemporalClient(config);

@@ -29,7 +29,7 @@ const {
   withdrawQueued,
   requeueFailed,
   campaignProgress,
-  campaignStatus,
+  reopenedRunFacts,
   setCampaignStatus,
   removeSchedule,
   startScheduledRun,
@@ -60,8 +60,9 @@ export interface CampaignRunInput {
   /** A run that starts later waits for this instant (epoch ms); cancel works meanwhile. */
   sendAt?: number;
   /**
-   * A new execution of a run whose workflow had closed, started by an action on it (update-with-start,
-   * processes/campaign.ts): it reads the campaign's status before acting, since it has no state of its own.
+   * A new execution of a run whose workflow had closed or never started, started by an action on it
+   * (update-with-start, processes/campaign.ts): it has no state of its own, so it reads from Postgres
+   * where the run stands (cancelled, paused, snapshotted or not) before acting.
    */
   reopened?: boolean;
   /** Carried across continue-as-new. */
@@ -97,7 +98,7 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   let cancelled = false;
   let retryRequested = input.retryRequested ?? false;
   let totals: CampaignTotals | null = null;
-  // A reopened run acts once it knows whether the campaign was cancelled meanwhile.
+  // A reopened run accepts actions once it knows where the run stands (see the start-up below).
   let ready = !input.reopened;
 
   // The validators are the run's state machine: they answer from this execution's own state, so an
@@ -113,11 +114,13 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   setHandler(pauseCampaignUpdate, () => void (paused = true), {
     // A run waiting for its sendAt can be cancelled, not paused.
     validator: () => {
+      if (!ready) throw rejected('the campaign’s run is starting, try again');
       if (cancelled || paused || phase === 'scheduled' || phase === 'completed') throw rejected(`cannot pause a ${state()} campaign`);
     },
   });
   setHandler(resumeCampaignUpdate, () => void (paused = false), {
     validator: () => {
+      if (!ready) throw rejected('the campaign’s run is starting, try again');
       if (cancelled || !paused) throw rejected(`cannot resume a ${state()} campaign`);
     },
   });
@@ -166,20 +169,31 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
     });
   };
 
+  let sendAt = input.sendAt;
+  let starting = input.phase === undefined;
+  let pausedInDb = false;
   if (input.reopened) {
-    // A cancelled campaign stays cancelled: the action that reopened it is refused (whenReady).
-    if ((await campaignStatus(key)) === 'cancelled') phase = 'cancelled';
-    ready = true;
-    if (phase === 'cancelled') {
-      await condition(allHandlersFinished);
-      return null;
+    // A cancelled campaign stays cancelled: the action that reopened it is refused (whenReady). A run
+    // with no recipients yet never snapshotted (its first execution's start was lost); one that was
+    // paused stays paused until resumed; one still waiting for its sendAt waits on.
+    const facts = await reopenedRunFacts(key);
+    if (facts.status === 'cancelled') phase = 'cancelled';
+    else {
+      phase = facts.snapshotted ? 'sending' : 'snapshot';
+      paused = pausedInDb = facts.status === 'paused';
+      starting = facts.status === 'scheduled';
+      sendAt = facts.sendAt ?? undefined;
     }
+    ready = true;
+    // The handler that waited for `ready` records its action before the run acts on anything.
+    await condition(allHandlersFinished);
+    if (phase === 'cancelled') return null;
   }
-  if (input.phase === undefined) {
-    if (input.sendAt !== undefined && input.sendAt > Date.now()) {
+  if (starting) {
+    if (sendAt !== undefined && sendAt > Date.now() && !cancelled) {
       phase = 'scheduled';
       await setCampaignStatus({ ...key, status: 'scheduled' });
-      await condition(() => cancelled, input.sendAt - Date.now());
+      await condition(() => cancelled, sendAt - Date.now());
       phase = 'snapshot';
     }
     if (!cancelled) await setCampaignStatus({ ...key, status: 'running' });
@@ -192,7 +206,6 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
   }
 
   let handedOut = false;
-  let pausedInDb = false;
   for (;;) {
     if (cancelled) {
       await withdrawQueued({ ...key, cancel: true });
@@ -201,7 +214,10 @@ export async function campaignRunWorkflow(input: CampaignRunInput): Promise<Camp
       await removeSchedule({ campaignId });
       phase = 'cancelled';
       const { msLeft: _, pending: __, ...final } = await campaignProgress(key);
-      return (totals = final);
+      totals = final;
+      // An action still in its handler (a retry-failed waiting for `ready`) answers before the run closes.
+      await condition(allHandlersFinished);
+      return totals;
     }
     if (paused) {
       if (!pausedInDb) {
@@ -256,19 +272,20 @@ const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime'
 /**
  * Started by the campaign's Schedule (`campaign-schedule:<id>`) at each firing: takes the next
  * run number and runs `campaign:<id>:<run>` as a child, waiting for it, so that the Schedule's
- * overlap policy (skip) sees the run in progress and skips a firing that comes during it.
+ * overlap policy (skip) sees the run in progress and skips a firing that comes during it. The
+ * run's creator comes from the campaign row: `creatorId` is in the args of newer Schedules only.
  */
 export async function scheduledCampaignWorkflow({
   campaignId,
-  creatorId,
 }: {
   campaignId: string;
-  creatorId: string;
+  creatorId?: string;
 }): Promise<CampaignTotals | null> {
   const info = workflowInfo();
   const scheduledAt = info.typedSearchAttributes.get(ScheduledStartTime)?.getTime() ?? info.startTime.getTime();
-  const run = await startScheduledRun({ campaignId, firing: info.workflowId, scheduledAt });
-  if (run === null) return null;
+  const started = await startScheduledRun({ campaignId, firing: info.workflowId, scheduledAt });
+  if (started === null) return null;
+  const { run, creatorId } = started;
   return executeChild(campaignRunWorkflow, {
     workflowId: campaignWorkflowId(campaignId, run),
     args: [{ campaignId, run }],

@@ -18,7 +18,10 @@ export async function purgeExpiredTokensWorkflow(): Promise<PurgeResult> {
   return purgeExpiredTokens({ graceHours: 24 });
 }
 
-/** Every minute (Schedule `maintenance-sweep-onboarding`): signals onboardings that missed a committed fact. */
+/**
+ * Every minute (Schedule `maintenance-sweep-onboarding`): starts or signals creators' onboardings that
+ * missed their registration or a committed fact, backing off per fact (see activities/maintenance.ts).
+ */
 export async function sweepOnboardingWorkflow(): Promise<OnboardingSweepResult> {
   return sweepOnboarding();
 }

@@ -5,6 +5,11 @@ export type Role = 'creator' | 'operator' | 'admin';
 export interface AccessClaims {
   userId: string;
   role: Role;
+  /**
+   * `ev`: the email was verified when the token was minted. Only `true` is trusted as is; a token
+   * without it is checked against Postgres by the tenant gate (api/authenticate.ts).
+   */
+  emailVerified?: boolean;
 }
 
 type JwtConfig = Pick<Config, 'JWT_SECRET' | 'JWT_ISSUER' | 'ACCESS_TOKEN_TTL_SECONDS'>;
@@ -15,7 +20,7 @@ export function createJwt(config: JwtConfig) {
   return {
     expiresIn: config.ACCESS_TOKEN_TTL_SECONDS,
     sign: (claims: AccessClaims) =>
-      new SignJWT({ role: claims.role })
+      new SignJWT({ role: claims.role, ...(claims.emailVerified ? { ev: true } : {}) })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(claims.userId)
         .setIssuer(config.JWT_ISSUER)
@@ -29,7 +34,7 @@ export function createJwt(config: JwtConfig) {
       if (typeof payload.sub !== 'string' || (role !== 'creator' && role !== 'operator' && role !== 'admin')) {
         throw new Error('malformed claims');
       }
-      return { userId: payload.sub, role };
+      return { userId: payload.sub, role, emailVerified: payload.ev === true };
     },
   };
 }

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, count, eq, gt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../domain/email-tokens.js';
-import { emailTokens, users } from '../../db/schema.js';
+import { emailTokens, platformConnections, users } from '../../db/schema.js';
 import { pickLocale } from '../../integrations/email/templates.js';
 import type { RouteDeps } from '../app.js';
 import { loginThrottle, recordLoginAttempt, settleLoginAttempt } from '../auth/login-throttle.js';
@@ -36,8 +36,8 @@ const weakPassword = (problem: string) =>
 
 export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding, passwordReset }) => {
   const publicLimit = { rateLimit: { max: config.PUBLIC_ROUTE_LIMIT_PER_MINUTE, timeWindow: '1 minute' } };
-  const tokenPair = async (userId: string, role: UserRow['role'], refreshToken: string) => ({
-    accessToken: await jwt.sign({ userId, role }),
+  const tokenPair = async (user: UserRow, refreshToken: string) => ({
+    accessToken: await jwt.sign({ userId: user.id, role: user.role, emailVerified: user.emailVerifiedAt !== null }),
     refreshToken,
     expiresIn: jwt.expiresIn,
   });
@@ -126,7 +126,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         await onboarding.ensureStarted(user.id, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
       }
       const refreshToken = await issueRefreshToken(db, user.id, config.REFRESH_TOKEN_TTL_DAYS);
-      return { ...(await tokenPair(user.id, user.role, refreshToken)), user: publicUser(user) };
+      return { ...(await tokenPair(user, refreshToken)), user: publicUser(user) };
     },
   );
 
@@ -148,7 +148,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       }
       const user = await db.query.users.findFirst({ where: eq(users.id, rotated.userId) });
       if (!user) throw unauthenticated();
-      return tokenPair(user.id, user.role, rotated.refreshToken);
+      return tokenPair(user, rotated.refreshToken);
     },
   );
 
@@ -333,6 +333,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
       await db.transaction(async (tx) => {
         const userId = await consumeEmailToken(tx, request.body.token, 'reset_password');
         if (!userId) throw invalidToken();
+        const [before] = await tx.select({ verifiedAt: users.emailVerifiedAt }).from(users).where(eq(users.id, userId)).for('update');
+        // A never-verified account may have been registered by someone who does not own the
+        // address; the reset link, read in the mailbox, proves its owner now has it. What the earlier
+        // holder configured (platform connections, with their credentials, bridge URL and webhook
+        // secret; the inbound events recorded through them go with them by cascade) is removed.
+        // The email is not marked verified here: an access token the earlier holder still has
+        // (up to ACCESS_TOKEN_TTL_SECONDS) would then pass the verified-email gate. The owner
+        // verifies through the onboarding's verification link, which only the mailbox receives.
+        if (!before?.verifiedAt) await tx.delete(platformConnections).where(eq(platformConnections.creatorId, userId));
         await tx.update(users).set({ passwordHash, updatedAt: sql`now()` }).where(eq(users.id, userId));
         await revokeAllSessions(tx, userId);
       });

@@ -18,9 +18,6 @@ const PriorityNames = ['high', 'normal', 'low'] as const satisfies readonly Prio
 const priorityName = (value: number): PriorityName => PriorityNames.find((n) => PRIORITY[n] === value) ?? 'low';
 const Priority = Type.Enum(PriorityNames);
 
-/** Moved to api/schemas.ts; re-exported until the campaign routes import them from there. */
-export { MediaUrls, MessageText, PriceCents };
-
 const Status = Type.Enum(messageStatus.enumValues);
 export const Message = Type.Object({
   id: Type.String(),

@@ -1,9 +1,9 @@
-// SPEC §2 onboarding status, read from the projection the workflow writes.
+// SPEC §2 onboarding status: the projection the workflow writes, with the facts already committed in Postgres.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
-import { sql } from 'drizzle-orm';
-import { onboardingStatus, users } from '../../db/schema.js';
+import { creatorProfiles, onboardingStatus, users } from '../../db/schema.js';
+import { onboardingView } from '../../domain/onboarding-status.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { notFound } from '../errors.js';
@@ -40,28 +40,27 @@ export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
     async (request) => {
       const { userId } = caller(request);
       const [row] = await db
-        .select({ user: users, status: onboardingStatus })
+        .select({
+          user: users,
+          status: onboardingStatus,
+          profile: { status: creatorProfiles.status, activatedAt: creatorProfiles.activatedAt },
+        })
         .from(users)
         .leftJoin(onboardingStatus, eq(onboardingStatus.userId, users.id))
+        .leftJoin(creatorProfiles, eq(creatorProfiles.userId, users.id))
         .where(eq(users.id, userId));
       if (!row) throw notFound('user');
-      const { user, status } = row;
-      if (!status) {
-        // No projection yet: the workflow has not run its first step (or never started: repair it).
-        await onboarding.ensureStarted(userId, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
-        return {
-          step: 'verify_email',
-          completed: false,
-          steps: ['verify_email', 'accept_terms', 'stripe_connect', 'activated'].map((name, i) => ({
-            name,
-            status: i === 0 ? ('current' as const) : ('pending' as const),
-            at: null,
-          })),
-          locale: user.locale,
-          timezone: user.timezone,
-        };
-      }
-      return { step: status.step, completed: status.completed, steps: status.steps, locale: user.locale, timezone: user.timezone };
+      const { user, status, profile } = row;
+      // No projection yet: the workflow has not run its first step (or never started: repair it).
+      if (!status) await onboarding.ensureStarted(userId, request.id).catch((err) => request.log.warn({ err }, 'onboarding ensure failed'));
+      // Read-your-writes: the facts a route committed before answering show at once (domain/onboarding-status.ts).
+      const view = onboardingView(status, {
+        emailVerifiedAt: user.emailVerifiedAt,
+        termsAcceptedAt: user.termsAcceptedAt,
+        activated: profile?.status === 'active' || profile?.status === 'restricted',
+        activatedAt: profile?.activatedAt ?? null,
+      });
+      return { step: view.step, completed: view.completed, steps: view.steps, locale: user.locale, timezone: user.timezone };
     },
   );
 

@@ -2,7 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emailTokens, loginAttempts, users } from '../../db/schema.js';
 import { sha256Hex } from '../../lib/crypto.js';
-import { bearer, login, register, startHarness, STRONG_PASSWORD, uniqueEmail, type Harness } from '../support/harness.js';
+import { bearer, login, registerUnverified, startHarness, STRONG_PASSWORD, uniqueEmail, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
 const VERIFY_SUBJECT = /confirm|confirmez/i;
@@ -61,7 +61,7 @@ describe('register → verify → status', () => {
   });
 
   it('answers 409 email_taken for an existing address, whatever its case', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const res = await post('/auth/register', { email: email.toUpperCase(), password: STRONG_PASSWORD });
     expect(res.statusCode).toBe(409);
     expect(res.json().error.code).toBe('email_taken');
@@ -84,7 +84,7 @@ describe('register → verify → status', () => {
 
 describe('verification tokens', () => {
   it('rejects unknown, expired and superseded tokens; resend invalidates older links', async () => {
-    const { email, userId } = await register(h);
+    const { email, userId } = await registerUnverified(h);
     const first = await h.tokenFromMail(email, VERIFY_SUBJECT);
     const { accessToken } = await login(h, email);
 
@@ -109,7 +109,7 @@ describe('verification tokens', () => {
   });
 
   it('resend after verification is a 409', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     await post('/auth/verify-email', { token: await h.tokenFromMail(email, VERIFY_SUBJECT) });
     const { accessToken } = await login(h, email);
     const res = await post('/auth/resend-verification', undefined, bearer(accessToken));
@@ -120,7 +120,7 @@ describe('verification tokens', () => {
 
 describe('sessions', () => {
   it('rotates refresh tokens and revokes the family when a dead one is replayed', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const first = await login(h, email);
     const r1 = await post('/auth/refresh', { refreshToken: first.refreshToken });
     expect(r1.statusCode).toBe(200);
@@ -140,7 +140,7 @@ describe('sessions', () => {
   });
 
   it('logout ends only that session', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const a = await login(h, email);
     const b = await login(h, email);
     expect((await post('/auth/logout', { refreshToken: a.refreshToken }, bearer(a.accessToken))).statusCode).toBe(204);
@@ -149,14 +149,14 @@ describe('sessions', () => {
   });
 
   it('logout cannot end another user’s session', async () => {
-    const alice = await login(h, (await register(h)).email);
-    const bob = await login(h, (await register(h)).email);
+    const alice = await login(h, (await registerUnverified(h)).email);
+    const bob = await login(h, (await registerUnverified(h)).email);
     expect((await post('/auth/logout', { refreshToken: bob.refreshToken }, bearer(alice.accessToken))).statusCode).toBe(204);
     expect((await post('/auth/refresh', { refreshToken: bob.refreshToken })).statusCode).toBe(200);
   });
 
   it('rejects tampered, foreign-signed and missing access tokens', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const { accessToken } = await login(h, email);
     const [head, body] = accessToken.split('.');
     const forged = `${head}.${body}.${'A'.repeat(43)}`;
@@ -173,7 +173,7 @@ describe('sessions', () => {
 
 describe('login', () => {
   it('gives the same answer for an unknown email and a wrong password, and records every attempt', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const unknown = await post('/auth/login', { email: uniqueEmail('ghost'), password: STRONG_PASSWORD });
     const wrong = await post('/auth/login', { email, password: 'not-the-password-at-all' });
     expect(unknown.statusCode).toBe(401);
@@ -184,7 +184,7 @@ describe('login', () => {
   });
 
   it('locks an account out after repeated failures with 429 and Retry-After, also for the right password', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     for (let i = 0; i < h.config.LOGIN_MAX_FAILURES; i++) {
       expect((await post('/auth/login', { email, password: `wrong-password-${i}` })).statusCode).toBe(401);
     }
@@ -200,7 +200,7 @@ describe('login', () => {
   });
 
   it('lets no more than the allowed guesses through when they arrive in parallel', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) => post('/auth/login', { email, password: `parallel-guess-${i}` })),
     );
@@ -245,7 +245,7 @@ describe('login', () => {
 
 describe('password reset', () => {
   it('answers forgot-password identically for known and unknown emails, mails only the known one', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const ghost = uniqueEmail('ghost');
     const known = await post('/auth/forgot-password', { email });
     const unknown = await post('/auth/forgot-password', { email: ghost });
@@ -257,7 +257,7 @@ describe('password reset', () => {
   });
 
   it('resets the password once, revokes every session, and the old password stops working', async () => {
-    const { email } = await register(h);
+    const { email } = await registerUnverified(h);
     const session = await login(h, email);
     await post('/auth/forgot-password', { email });
     const token = await h.tokenFromMail(email, RESET_SUBJECT);

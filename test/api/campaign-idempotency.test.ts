@@ -3,11 +3,11 @@
 // turns the request into a 5xx (which would free the key for a retry that starts another).
 import { randomUUID } from 'node:crypto';
 import { ServiceError, type Client } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
-import { campaigns, platformConnections } from '../../db/schema.js';
+import { campaigns, idempotencyKeys, platformConnections } from '../../db/schema.js';
 import { createLogger } from '../../lib/logger.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
@@ -94,5 +94,32 @@ describe('POST /messages/bulk retried with the same Idempotency-Key', () => {
     expect(second.json().campaignId).toBe(first.json().campaignId);
     expect(await h.db.select({ id: campaigns.id }).from(campaigns).where(eq(campaigns.creatorId, c.userId))).toHaveLength(1);
     await h.db.update(platformConnections).set({ rateLimitMessages: 1000 }).where(eq(platformConnections.creatorId, c.userId));
+  });
+
+  it('refuses a key reused for another campaign after the idempotency record expired', async () => {
+    const c = await creator();
+    const key = randomUUID();
+    const headers = { ...c.auth, 'idempotency-key': key };
+    const send = (payload: object) => h.app.inject({ method: 'POST', url: '/api/v1/messages/bulk', headers, payload });
+    const first = await send(body);
+    expect(first.statusCode).toBe(202);
+    // Past its 24 h the idempotency layer no longer holds the key; the campaign row still does.
+    const expire = () => h.db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.scope, c.userId), eq(idempotencyKeys.key, key)));
+    for (const other of [
+      { ...body, segment: { minValueCents: 1 } },
+      { ...body, priceCents: 500 },
+      { ...body, mediaUrls: ['https://media.example/a.jpg'] },
+      { ...body, sendAt: new Date(Date.now() + 3_600_000).toISOString() },
+    ]) {
+      await expire();
+      const res = await send(other);
+      expect(res.statusCode, JSON.stringify(other)).toBe(422);
+      expect(res.json().error.code).toBe('idempotency_key_reused');
+    }
+    await expire();
+    // The same request again names the same campaign.
+    const again = await send({ ...body, segment: { ...body.segment } });
+    expect(again.statusCode).toBe(202);
+    expect(again.json().campaignId).toBe(first.json().campaignId);
   });
 });

@@ -2,6 +2,7 @@
 // does not implement Schedules). The instants a daily schedule will fire at across the next
 // daylight-saving change, runs that stop at maxRuns and endAt each with their own snapshot, a
 // local time repeated when the clocks go back firing once, validation and tenancy.
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCampaignActivities } from '../../activities/campaign.js';
@@ -133,33 +134,45 @@ describe('recurring campaigns', () => {
       .update(campaigns)
       .set({ schedule: { cron: '30 1 * * *', timezone: TZ } })
       .where(eq(campaigns.id, campaignId));
-    const activities = createCampaignActivities({ db: h.db, config: h.config, client: h.temporal, sendQueue: { wake: async () => {} } });
+    const woken: string[] = [];
+    const activities = createCampaignActivities({
+      db: h.db,
+      config: h.config,
+      client: h.temporal,
+      sendQueue: { wake: async (creatorId: string) => void woken.push(creatorId) },
+    });
+    // A retried hand-off or re-queue whose first attempt's wake was lost finds nothing left to do, and wakes the queue anyway.
+    expect(await activities.enqueueCampaignBatch({ campaignId, run: 1, max: 10 })).toEqual({ enqueued: 0, done: true });
+    expect(await activities.requeueFailed({ campaignId, run: 1 })).toEqual({ requeued: 0 });
+    expect(woken).toEqual([c.userId, c.userId]);
+    const runOf = async (firing: string, at: string) =>
+      (await activities.startScheduledRun({ campaignId, firing, scheduledAt: Date.parse(at) }))?.run ?? null;
     // 2026-11-01 01:30 EDT, then 01:30 EST an hour later.
     const first = await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') });
-    expect(first).toBe(2);
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-a', scheduledAt: Date.parse('2026-11-01T05:30:00Z') })).toBe(2);
-    expect(
-      await activities.startScheduledRun({ campaignId, firing: 'firing-b', scheduledAt: Date.parse('2026-11-01T06:30:00Z') }),
-    ).toBeNull();
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-c', scheduledAt: Date.parse('2026-11-02T06:30:00Z') })).toBe(3);
+    // The run's creator comes from the row: a Schedule created earlier has none in its args.
+    expect(first).toEqual({ run: 2, creatorId: c.userId });
+    expect(await runOf('firing-a', '2026-11-01T05:30:00Z')).toBe(2);
+    expect(await runOf('firing-b', '2026-11-01T06:30:00Z')).toBeNull();
+    expect(await runOf('firing-c', '2026-11-02T06:30:00Z')).toBe(3);
 
     // While a run is still going, a firing starts nothing (the first run is not the Schedule's, so
     // its overlap rule alone would not see it).
     await h.db.update(campaigns).set({ status: 'running' }).where(eq(campaigns.id, campaignId));
-    expect(
-      await activities.startScheduledRun({ campaignId, firing: 'firing-d', scheduledAt: Date.parse('2026-11-03T06:30:00Z') }),
-    ).toBeNull();
+    expect(await runOf('firing-d', '2026-11-03T06:30:00Z')).toBeNull();
     // An interval's firings are distinct instants even when the local time repeats.
     await h.db
       .update(campaigns)
       .set({ status: 'completed', schedule: { every: '1h', timezone: TZ } })
       .where(eq(campaigns.id, campaignId));
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-e', scheduledAt: Date.parse('2027-11-07T05:30:00Z') })).toBe(4);
-    expect(await activities.startScheduledRun({ campaignId, firing: 'firing-f', scheduledAt: Date.parse('2027-11-07T06:30:00Z') })).toBe(5);
-    // A cancelled campaign's firings start nothing.
+    expect(await runOf('firing-e', '2027-11-07T05:30:00Z')).toBe(4);
+    expect(await runOf('firing-f', '2027-11-07T06:30:00Z')).toBe(5);
+    // A cancelled campaign's firings start nothing, and its Schedule (a PUT that raced the cancel) goes.
+    await c.ok('PUT', `/campaigns/${campaignId}/schedule`, { every: '7d', timezone: TZ });
     await h.db.update(campaigns).set({ status: 'cancelled' }).where(eq(campaigns.id, campaignId));
+    expect(await runOf('firing-g', '2027-11-08T05:30:00Z')).toBeNull();
+    await expect(h.temporal.schedule.getHandle(`campaign-schedule:${campaignId}`).describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
     expect(
-      await activities.startScheduledRun({ campaignId, firing: 'firing-g', scheduledAt: Date.parse('2027-11-08T05:30:00Z') }),
+      (await h.db.select({ schedule: campaigns.schedule }).from(campaigns).where(eq(campaigns.id, campaignId)))[0]?.schedule,
     ).toBeNull();
   });
 
@@ -179,6 +192,8 @@ describe('recurring campaigns', () => {
     const badCron = await c.call('PUT', `/campaigns/${campaignId}/schedule`, { cron: '99 99 * * * *', timezone: 'UTC' });
     expect(badCron.json().error.code).toBe('invalid_schedule');
     expect(badCron.statusCode).toBe(400);
+    // Temporal's own error text is not echoed.
+    expect(badCron.json().error.message).toBe('the cron expression or interval is not valid');
     const other = await creator();
     for (const [method, url] of [
       ['GET', '/schedule'],

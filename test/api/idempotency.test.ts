@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../db/schema.js';
-import { bearer, login, register, startHarness, STRONG_PASSWORD, uniqueEmail, type Harness } from '../support/harness.js';
+import { bearer, login, registerUnverified, startHarness, STRONG_PASSWORD, uniqueEmail, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
 let h: Harness;
@@ -44,8 +44,8 @@ describe('Idempotency-Key', () => {
 
   it('scopes keys to the caller: the same key from two users sends two emails', async () => {
     const key = randomUUID();
-    const a = await register(h);
-    const b = await register(h);
+    const a = await registerUnverified(h);
+    const b = await registerUnverified(h);
     for (const u of [a, b]) {
       await waitFor(async () => (await h.mailbox(u.email)).length === 1, 'first mail');
       const { accessToken } = await login(h, u.email);

@@ -8,7 +8,7 @@ import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creatorProfiles, stripeEvents, users } from '../../db/schema.js';
 import { startStripeStandin, type StandinEvent, type StripeStandin } from '../../standins/stripe/index.js';
-import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { bearer, login, registerUnverified, startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 import { UserId } from '../../workflows/search-attributes.js';
 
@@ -33,7 +33,7 @@ const get = (hh: Harness, url: string, auth: Record<string, string>) => hh.app.i
 
 /** Registered, email verified through the mailed link, logged in. */
 async function signUp(hh: Harness): Promise<User> {
-  const { userId, email } = await register(hh);
+  const { userId, email } = await registerUnverified(hh);
   const verified = await post(hh, '/auth/verify-email', {}, { token: await hh.tokenFromMail(email, VERIFY_SUBJECT) });
   expect(verified.statusCode).toBe(200);
   return { userId, email, auth: bearer((await login(hh, email)).accessToken) };
@@ -93,7 +93,7 @@ const stripeStatus = async (hh: Harness, user: User) => (await get(hh, '/stripe/
 
 describe('terms', () => {
   it('accept-terms needs a verified email (422, nothing stored), then moves onboarding to stripe_connect', async () => {
-    const { userId, email } = await register(h);
+    const { userId, email } = await registerUnverified(h);
     const user = { userId, email, auth: bearer((await login(h, email)).accessToken) };
 
     const early = await post(h, '/auth/accept-terms', user.auth, { termsVersion: TERMS });

@@ -15,7 +15,7 @@ import { createLogger } from '../../lib/logger.js';
 import { taskQueue } from '../../lib/temporal.js';
 import { startStripeStandin, type StandinEvent, type StripeStandin } from '../../standins/stripe/index.js';
 import { sweepOnboardingWorkflow } from '../../workflows/maintenance.js';
-import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { bearer, login, registerUnverified, startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
 const APP_NAME = `outage-${randomUUID().slice(0, 8)}`;
@@ -108,9 +108,13 @@ const stepOf = async (userId: string) =>
   (await h.db.query.onboardingStatus.findFirst({ where: eq(onboardingStatus.userId, userId) }))?.step;
 const waitForStep = (userId: string, step: string) => waitFor(async () => (await stepOf(userId)) === step, `onboarding step ${step}`);
 
-/** Ages a fact past the sweep's grace period, as if it had been lost a while ago. */
+/**
+ * Dates a fact 90 s back, as if lost a minute and a half ago: an age of 1 whole minute, a power of
+ * two, so the sweep (which backs off to 1, 2, 4, 8… minutes of age) repairs it in this run.
+ */
+const LOST_90S_AGO = sql`now() - interval '90 seconds'`;
 const age = (column: 'email_verified_at' | 'terms_accepted_at', userId: string) =>
-  h.db.execute(sql`update users set ${sql.raw(column)} = ${sql.raw(column)} - interval '5 minutes' where id = ${userId}`);
+  h.db.execute(sql`update users set ${sql.raw(column)} = ${LOST_90S_AGO} where id = ${userId}`);
 
 const recorded = async (accountId: string): Promise<StandinEvent[]> => {
   const res = await fetch(`${quiet.url}/_standin/events?account=${accountId}&type=account.updated`);
@@ -130,7 +134,7 @@ const routedAt = async (eventId: string) => (await h.db.query.stripeEvents.findF
 
 describe('a Temporal outage during onboarding calls', () => {
   it('holds no transaction while Temporal hangs, and the sweep delivers every lost step', async () => {
-    const { userId, email } = await register(h);
+    const { userId, email } = await registerUnverified(h);
     await waitForStep(userId, 'verify_email');
     const token = await h.tokenFromMail(email, /confirm|confirmez/i);
 
@@ -162,14 +166,14 @@ describe('a Temporal outage during onboarding calls', () => {
     const res = await duringOutage(() => deliver(broken, completed!));
     expect(res.json()).toEqual({ received: true, duplicate: false });
     expect(await routedAt(completed!.id)).toBeNull();
-    await h.db.execute(sql`update stripe_events set received_at = received_at - interval '5 minutes' where id = ${completed!.id}`);
+    await h.db.execute(sql`update stripe_events set received_at = ${LOST_90S_AGO} where id = ${completed!.id}`);
     expect((await sweep()).stripeEvents).toBeGreaterThanOrEqual(1);
     await waitForStep(userId, 'activated');
     expect(await routedAt(completed!.id)).toBeInstanceOf(Date);
   });
 
   it('routes a redelivered event whose first routing was lost instead of dropping it as a duplicate', async () => {
-    const { userId, email } = await register(h);
+    const { userId, email } = await registerUnverified(h);
     await h.app.inject({ method: 'POST', url: '/api/v1/auth/verify-email', payload: { token: await h.tokenFromMail(email, /confirm/i) } });
     const auth = bearer((await login(h, email)).accessToken);
     expect(

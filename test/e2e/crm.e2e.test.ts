@@ -8,7 +8,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '../../db/client.js';
-import { fans, platformConnections } from '../../db/schema.js';
+import { fans, platformConnections, users } from '../../db/schema.js';
 import { apiClient } from '../../dev/api-client.js';
 import { loadConfig } from '../../lib/config.js';
 import { enqueueMessage, PRIORITY } from '../../domain/outbox.js';
@@ -40,6 +40,8 @@ async function creator() {
   const email = `e2e-crm-${randomUUID().slice(0, 8)}@example.com`;
   const password = 'granite-orchid-velvet-19';
   const reg = await http('POST', '/api/v1/auth/register', { email, password });
+  // The CRM needs a verified email (SPEC §1); onboarding is not what this file tests.
+  await database.db.update(users).set({ emailVerifiedAt: new Date() }).where(eq(users.id, reg.body.userId));
   const { accessToken } = (await http('POST', '/api/v1/auth/login', { email, password })).body;
   return { userId: reg.body.userId as string, token: accessToken as string };
 }

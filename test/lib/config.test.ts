@@ -46,6 +46,35 @@ describe('config', () => {
     expect(ok).toMatchObject({ ENABLE_DEV_ROUTES: false, usesSesStandin: false, SES_ENDPOINT: undefined });
   });
 
+  it('allows the development secrets and dev routes outside production only while the API listens on loopback', () => {
+    for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost'])
+      expect(loadConfig({ API_HOST: host }), host).toMatchObject({ API_HOST: host, ENABLE_DEV_ROUTES: true });
+    for (const host of ['0.0.0.0', '::', '192.168.1.20', 'api.example.com']) {
+      expect(() => loadConfig({ API_HOST: host }), host).toThrow(ConfigError);
+      try {
+        loadConfig({ API_HOST: host, NODE_ENV: 'test' });
+      } catch (err) {
+        for (const name of ['JWT_SECRET', 'CREDENTIALS_KEY', 'STRIPE_WEBHOOK_SECRET', 'ENABLE_DEV_ROUTES'])
+          expect(String(err)).toContain(name);
+        expect(String(err)).toContain('API_HOST');
+      }
+    }
+    const secrets = {
+      JWT_SECRET: 'a-real-secret-that-is-long-enough-0123456789',
+      STRIPE_WEBHOOK_SECRET: 'whsec_real_secret_value',
+      CREDENTIALS_KEY: Buffer.alloc(32, 7).toString('base64'),
+    };
+    // Only what is still a development value is named.
+    expect(() => loadConfig({ API_HOST: '0.0.0.0', ...secrets })).toThrow(/ENABLE_DEV_ROUTES/);
+    expect(() => loadConfig({ API_HOST: '0.0.0.0', ...secrets, JWT_SECRET: undefined, ENABLE_DEV_ROUTES: 'false' })).toThrow(
+      /JWT_SECRET(?![\s\S]*(CREDENTIALS_KEY|STRIPE_WEBHOOK_SECRET|ENABLE_DEV_ROUTES))/,
+    );
+    expect(loadConfig({ API_HOST: '0.0.0.0', ...secrets, ENABLE_DEV_ROUTES: 'false' })).toMatchObject({
+      API_HOST: '0.0.0.0',
+      ENABLE_DEV_ROUTES: false,
+    });
+  });
+
   it('trusts proxies by address only, and says so when given anything else', () => {
     expect(loadConfig({}).TRUST_PROXY).toBe(false);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.1.0.0/16,' }).TRUST_PROXY).toEqual(['10.0.0.1', '10.1.0.0/16']);

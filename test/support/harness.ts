@@ -3,15 +3,18 @@
 // own, and the SES stand-in on a free port.
 import { randomUUID } from 'node:crypto';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { eq, sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { inject } from 'vitest';
 import { buildApp } from '../../api/app.js';
 import { createDb } from '../../db/client.js';
+import { users } from '../../db/schema.js';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createSesEmailSender } from '../../integrations/email/sender.js';
 import { fetchMailbox } from '../../integrations/email/mailbox.js';
 import { createLogger } from '../../lib/logger.js';
 import { connectTemporalClient } from '../../lib/temporal.js';
+import { createOnboardingProcess } from '../../processes/onboarding.js';
 import { createStripeClient } from '../../integrations/stripe.js';
 import { freePort } from '../../dev/toolchain.js';
 import { startPlatformSandbox } from '../../standins/platform-sandbox/index.js';
@@ -122,8 +125,8 @@ export const uniqueEmail = (tag = 'user') =>
   `${tag}-${Date.now().toString(36)}-${(counter++).toString(36)}-${randomUUID().slice(0, 6)}@example.com`;
 export const STRONG_PASSWORD = 'violet-tangent-harbour-42';
 
-/** Registers a user and returns its id and email. */
-export async function register(h: Harness, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+/** Registers a user whose email is not verified yet (the onboarding's first step) and returns its id and email. */
+export async function registerUnverified(h: Harness, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   const email = (body.email as string | undefined) ?? uniqueEmail();
   const res = await h.app.inject({
     method: 'POST',
@@ -133,6 +136,17 @@ export async function register(h: Harness, body: Record<string, unknown> = {}, h
   });
   if (res.statusCode !== 201) throw new Error(`register failed: ${res.statusCode} ${res.body}`);
   return { userId: res.json().userId as string, email };
+}
+
+/**
+ * Registers a user whose email is verified, as every tenant route needs (SPEC §1): marked in
+ * Postgres and signalled to the onboarding, as POST /auth/verify-email does, without the mail.
+ */
+export async function register(h: Harness, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+  const user = await registerUnverified(h, body, headers);
+  await h.db.update(users).set({ emailVerifiedAt: sql`now()` }).where(eq(users.id, user.userId));
+  await createOnboardingProcess(h.temporal, h.config).emailVerified(user.userId);
+  return user;
 }
 
 export async function login(h: Harness, email: string, password = STRONG_PASSWORD) {

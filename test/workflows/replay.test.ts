@@ -1,20 +1,33 @@
 // Determinism guard: recorded histories of earlier versions must replay on the current workflow
 // code. A change that breaks this needs patched() (running executions would fail otherwise).
-// The fixture covers verification, terms, Connect updates, activation with its child workflow,
-// restriction, re-activation and deauthorization; test/workflows/onboarding.test.ts records it.
+// The onboarding fixture covers verification, terms, Connect updates, activation with its child
+// workflow, restriction, re-activation and deauthorization; test/workflows/onboarding.test.ts
+// records it. The campaign fixtures (test/workflows/campaign.test.ts records them) cover a run
+// paused, resumed and cancelled, and a completed run reopened by retry-failed (Update-with-Start).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, inject, it } from 'vitest';
 
+// Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in node_modules.
+const history = (file: string) => temporal.api.history.v1.History.decode(readFileSync(path.join(import.meta.dirname, 'histories', file)));
+const replay = (h: ReturnType<typeof history>, workflowId: string) =>
+  Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, h, workflowId);
+
 describe('workflow replay', () => {
   it('replays the recorded onboarding history on the current code', async () => {
-    // Binary protobuf: the SDK's JSON helpers trip over two protobufjs copies in node_modules.
-    const history = temporal.api.history.v1.History.decode(
-      readFileSync(path.join(import.meta.dirname, 'histories', 'onboarding-full.bin')),
-    );
-    expect(history.events?.length).toBeGreaterThan(50);
-    await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') } }, history, 'onboarding:replay');
+    const h = history('onboarding-full.bin');
+    expect(h.events?.length).toBeGreaterThan(50);
+    await replay(h, 'onboarding:replay');
+  });
+
+  it('replays the recorded campaign run histories on the current code', async () => {
+    for (const file of ['campaign-pause-resume-cancel.bin', 'campaign-reopened-retry.bin']) {
+      const h = history(file);
+      const updates = h.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length ?? 0;
+      expect(updates, file).toBeGreaterThan(0);
+      await replay(h, `campaign:replay:${file}`);
+    }
   });
 });

@@ -4,7 +4,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { CampaignAction } from '../../../processes/campaign.js';
-import { bearerAuth, errorResponses } from '../../schemas.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders } from '../../schemas.js';
 import type { RouteDeps } from '../../app.js';
 import { IdParams } from './schemas.js';
 import { campaignOf } from './view.js';
@@ -21,11 +21,16 @@ export const actionRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     app.post(
       `/campaigns/:id/${action}`,
       {
+        config: { idempotent: true },
         schema: {
           tags: ['campaigns'],
           summary: summaries[action],
-          description: '409 invalid_state when the run’s state does not allow it (e.g. pausing a paused run).',
+          description: [
+            '409 invalid_state when the run’s state does not allow it (e.g. pausing a paused run).',
+            'With an Idempotency-Key, a retry after a 503 gets the first attempt’s outcome.',
+          ].join(' '),
           security: bearerAuth,
+          headers: IdempotencyHeaders,
           params: IdParams,
           response: {
             202: Type.Object({ campaignId: Type.String(), run: Type.Integer(), action: Type.String() }),
@@ -36,7 +41,8 @@ export const actionRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       async (request, reply) => {
         const campaign = await campaignOf(db, request, request.params.id);
         const run = Math.max(campaign.runs, 1);
-        await campaignProcess.act(action, { campaignId: campaign.id, creatorId: campaign.creatorId, run });
+        const ref = { campaignId: campaign.id, creatorId: campaign.creatorId, run };
+        await campaignProcess.act(action, ref, request.idempotency?.key);
         return reply.status(202).send({ campaignId: campaign.id, run, action });
       },
     );

@@ -96,13 +96,24 @@ export const bulkRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         .returning({ id: campaigns.id });
       if (inserted.length === 0) {
         // The row of an earlier attempt with this key. The idempotency layer refuses another body for
-        // a key it still holds; past its 24 h, a key reused for another campaign is refused here.
+        // a key it still holds; past its 24 h, a key reused for another campaign is refused here: the
+        // caller's row must hold the whole normalised request (jsonb equality ignores key order).
         const [first] = await db
-          .select({ name: campaigns.name, content: campaigns.content })
+          .select({ id: campaigns.id })
           .from(campaigns)
-          .where(eq(campaigns.id, campaignId));
-        if (first?.name !== campaignName || first.content !== content)
-          throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another campaign');
+          .where(
+            and(
+              eq(campaigns.id, campaignId),
+              eq(campaigns.creatorId, creatorId),
+              eq(campaigns.name, campaignName),
+              eq(campaigns.content, content),
+              sql`${campaigns.mediaUrls} = ${JSON.stringify(mediaUrls)}::jsonb`,
+              sql`${campaigns.priceCents} is not distinct from ${priceCents ?? null}::int`,
+              sql`${campaigns.audience} = ${JSON.stringify(audience)}::jsonb`,
+              sql`${campaigns.sendAt} is not distinct from ${sendAt ? new Date(sendAt).toISOString() : null}::timestamptz`,
+            ),
+          );
+        if (!first) throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for another campaign');
       }
       try {
         await campaignProcess.start({ campaignId, creatorId, ...(sendAt ? { sendAt: startAt } : {}) });
