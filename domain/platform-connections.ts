@@ -12,6 +12,28 @@ export interface RateLimit {
   perSeconds: number;
 }
 
+/**
+ * The fastest a connection may send, whatever its creator asks: a ceiling on what one account can
+ * push through the shared workers. A window holds at most this many messages, and the rate may not
+ * exceed it per minute (100,000 a minute, about 1,700 a second: far above what a platform account takes).
+ */
+export const MAX_RATE_LIMIT_MESSAGES = 100_000;
+export const MAX_RATE_LIMIT_PER_MINUTE = 100_000;
+
+/** Why a rate limit is refused, or undefined when it is within the ceiling. */
+export function rateLimitProblem(limit: RateLimit): string | undefined {
+  if (limit.messages > MAX_RATE_LIMIT_MESSAGES) return `rateLimit.messages may not exceed ${MAX_RATE_LIMIT_MESSAGES}`;
+  if (limit.messages * 60 > MAX_RATE_LIMIT_PER_MINUTE * limit.perSeconds)
+    return `rateLimit may not exceed ${MAX_RATE_LIMIT_PER_MINUTE} messages per minute`;
+  return undefined;
+}
+
+/** A stored limit held to the ceiling (rows written before it existed may ask for more). */
+function withinCeiling(limit: RateLimit): RateLimit {
+  const most = Math.floor((MAX_RATE_LIMIT_PER_MINUTE * limit.perSeconds) / 60);
+  return { messages: Math.max(1, Math.min(limit.messages, MAX_RATE_LIMIT_MESSAGES, most)), perSeconds: limit.perSeconds };
+}
+
 export interface Credentials {
   /** sandbox: the account on the simulated platform and its API key. */
   accountId?: string;
@@ -38,7 +60,7 @@ export function unsealConnection(row: Row, key: string): ConnectionSettings {
     creatorId: row.creatorId,
     platform: row.platform,
     adapter: row.adapter,
-    rateLimit: { messages: row.rateLimitMessages, perSeconds: row.rateLimitSeconds },
+    rateLimit: withinCeiling({ messages: row.rateLimitMessages, perSeconds: row.rateLimitSeconds }),
     credentials: JSON.parse(decryptSecret(key, row.credentialsSealed)) as Credentials,
     webhookSecret: decryptSecret(key, row.webhookSecretSealed),
   };

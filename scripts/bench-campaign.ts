@@ -58,7 +58,7 @@ async function largestHistory(workflowId: string): Promise<{ runs: number; event
 
 try {
   // 1. Limit lifted: throughput and history sizes.
-  const big = await creator({ messages: 1_000_000, perSeconds: 60 });
+  const big = await creator({ messages: 100_000, perSeconds: 60 });
   await addFans(big.userId, RECIPIENTS);
   const t0 = performance.now();
   const postedAt = Date.now();

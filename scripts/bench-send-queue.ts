@@ -27,7 +27,7 @@ try {
   await json(
     'PUT',
     '/api/v1/platforms/onlyfans/connection',
-    { adapter: 'sandbox', rateLimit: { messages: 1_000_000, perSeconds: 60 } },
+    { adapter: 'sandbox', rateLimit: { messages: 100_000, perSeconds: 60 } },
     accessToken,
   );
 

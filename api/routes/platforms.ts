@@ -9,8 +9,17 @@ import { and, eq, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { platformConnections } from '../../db/schema.js';
 import { applyPlatformEvent, readPlatformEvent } from '../../domain/inbound-events.js';
-import { inboundWebhookUrl, newSecrets, sealSecrets, unsealConnection } from '../../domain/platform-connections.js';
+import {
+  inboundWebhookUrl,
+  MAX_RATE_LIMIT_MESSAGES,
+  MAX_RATE_LIMIT_PER_MINUTE,
+  newSecrets,
+  rateLimitProblem,
+  sealSecrets,
+  unsealConnection,
+} from '../../domain/platform-connections.js';
 import { SIGNATURE_HEADER, verifySignature } from '../../integrations/platforms/signature.js';
+import { BridgeUrlError, vetBridgeUrl } from '../../integrations/platforms/url-guard.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError } from '../errors.js';
@@ -18,7 +27,7 @@ import { bearerAuth, errorResponses, PlatformName } from '../schemas.js';
 
 const PlatformParams = Type.Object({ platform: PlatformName() });
 const RateLimit = Type.Object(
-  { messages: Type.Integer({ minimum: 1, maximum: 1_000_000 }), perSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) },
+  { messages: Type.Integer({ minimum: 1, maximum: MAX_RATE_LIMIT_MESSAGES }), perSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }) },
   { additionalProperties: false },
 );
 const Connection = Type.Object({
@@ -78,6 +87,9 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         description: [
           'Adapters: sandbox (the local simulated platform; not in production),',
           'bridge (an external sending service at bridgeUrl, HMAC-signed both ways), manual (an operator task per message).',
+          'bridgeUrl must be https without credentials; in production it must resolve to public addresses only',
+          '(plain http is accepted only to loopback, outside production).',
+          `The rate limit may not exceed ${MAX_RATE_LIMIT_PER_MINUTE} messages per minute, nor ${MAX_RATE_LIMIT_MESSAGES} per window.`,
           `The rate limit defaults to ${config.SEND_RATE_LIMIT_PER_MINUTE} per 60 s.`,
         ].join(' '),
         security: bearerAuth,
@@ -102,8 +114,14 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         throw new ApiError(422, 'adapter_unavailable', 'the sandbox adapter is for development and tests');
       if ((adapter === 'bridge') !== (bridgeUrl !== undefined))
         throw new ApiError(400, 'validation_failed', 'bridgeUrl is required for the bridge adapter and only for it');
-      if (bridgeUrl && config.production && !bridgeUrl.startsWith('https://'))
-        throw new ApiError(400, 'validation_failed', 'bridgeUrl must be https in production');
+      const tooFast = rateLimit && rateLimitProblem(rateLimit);
+      if (tooFast) throw new ApiError(400, 'validation_failed', tooFast, [{ field: 'body.rateLimit', message: tooFast }]);
+      // Checked again at every send, against the addresses the name resolves to then.
+      if (bridgeUrl)
+        await vetBridgeUrl(bridgeUrl, { production: config.production }).catch((err: unknown) => {
+          if (!(err instanceof BridgeUrlError)) throw err;
+          throw new ApiError(400, 'validation_failed', err.message, [{ field: 'body.bridgeUrl', message: err.message }]);
+        });
       const existing = await db.query.platformConnections.findFirst({
         where: and(eq(platformConnections.creatorId, creatorId), eq(platformConnections.platform, platform)),
       });

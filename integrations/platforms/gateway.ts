@@ -9,6 +9,8 @@ import type { PlatformGateway } from './types.js';
 
 export interface GatewayContext {
   sandboxUrl: string;
+  /** Bridges: production allows https to public addresses only (url-guard.ts). */
+  production: boolean;
   /** Where the platform should send this connection's events (our inbound webhook). */
   webhookUrl: (connection: ConnectionSettings) => string;
 }
@@ -27,7 +29,11 @@ export function createGateway(connection: ConnectionSettings, context: GatewayCo
         rateLimit: connection.rateLimit,
       });
     case 'bridge':
-      return createBridgeGateway({ baseUrl: connection.credentials.bridgeUrl ?? '', secret: connection.webhookSecret });
+      return createBridgeGateway({
+        baseUrl: connection.credentials.bridgeUrl ?? '',
+        secret: connection.webhookSecret,
+        production: context.production,
+      });
     case 'manual':
       return manualGateway;
   }

@@ -1,4 +1,8 @@
 // HTTP helpers shared by the adapters that talk to a platform over HTTP (sandbox, bridge).
+import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { LookupAddress } from 'node:dns';
+import type { LookupFunction } from 'node:net';
 import { PLATFORM_REQUEST_TIMEOUT_MS } from '../../domain/send-limits.js';
 import { PermanentSendError, TransientSendError } from './types.js';
 
@@ -39,12 +43,89 @@ export function readSent(body: string): { id: string; sentAt: Date } {
   throw new TransientSendError('the platform accepted the message but its answer is unreadable');
 }
 
+/**
+ * Why a request got no answer, for a message's lastError: an error code at most (ECONNREFUSED,
+ * timeout), never the error's text, which names addresses and ports.
+ */
+function unreachable(err: unknown): TransientSendError {
+  const e = err as { name?: unknown; code?: unknown; cause?: { code?: unknown } };
+  const code = [e.cause?.code, e.code].find((c): c is string => typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c));
+  const reason = e.name === 'TimeoutError' || code === 'ABORT_ERR' ? 'timeout' : code;
+  return new TransientSendError(`platform unreachable${reason ? ` (${reason})` : ''}`);
+}
+
 /** fetch with a deadline; a network failure or timeout is transient. */
 export async function platformFetch(url: string, init: RequestInit, timeoutMs = PLATFORM_REQUEST_TIMEOUT_MS): Promise<Response> {
   try {
     // No redirects: a configured URL must not be bounced somewhere else (an internal address, say).
     return await fetch(url, { ...init, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    throw new TransientSendError(`platform unreachable: ${(err as Error).message}`);
+    throw unreachable(err);
   }
+}
+
+export interface PlatformAnswer {
+  status: number;
+  header(name: string): string | null;
+  text: string;
+}
+
+/** Larger answers are cut off: a bridge says who it sent to, not more. */
+const MAX_ANSWER_BYTES = 1 << 20;
+// Agents of their own: every pooled socket was dialled through a pinned lookup.
+const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+
+/**
+ * A request that dials only `addresses` (vetted by url-guard.ts) whatever the DNS says now, with a
+ * deadline and a capped answer. Redirects are not followed: a 3xx is a permanent failure (httpFailure).
+ * TLS still checks the certificate against the URL's host name.
+ */
+export function pinnedRequest(
+  url: URL,
+  addresses: LookupAddress[],
+  init: { method: string; headers: Record<string, string>; body: string },
+  timeoutMs = PLATFORM_REQUEST_TIMEOUT_MS,
+): Promise<PlatformAnswer> {
+  const lookup = ((_host, options, callback) => {
+    if (options.all) return callback(null, addresses);
+    const chosen = addresses.find((a) => a.family === options.family) ?? addresses[0]!;
+    callback(null, chosen.address, chosen.family);
+  }) as LookupFunction;
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<PlatformAnswer>((resolve, reject) => {
+    const answered = (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_ANSWER_BYTES) return chunks.push(chunk);
+        reject(new TransientSendError('the platform answer is too large'));
+        req.destroy();
+      });
+      res.on('error', reject);
+      res.on('close', () => (res.complete ? undefined : reject(new Error('answer cut short'))));
+      res.on('end', () => {
+        const header = (name: string) => {
+          const value = res.headers[name.toLowerCase()];
+          return typeof value === 'string' ? value : null;
+        };
+        resolve({ status: res.statusCode ?? 0, header, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    };
+    const req = request(
+      url,
+      {
+        method: init.method,
+        headers: { ...init.headers, 'content-length': String(Buffer.byteLength(init.body)) },
+        agent: agents[url.protocol === 'https:' ? 'https:' : 'http:'],
+        lookup,
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      answered,
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  }).catch((err: unknown) => {
+    throw err instanceof TransientSendError ? err : unreachable(err);
+  });
 }
