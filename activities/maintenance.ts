@@ -11,6 +11,7 @@ export interface PurgeResult {
   emailTokens: number;
   refreshTokens: number;
   idempotencyKeys: number;
+  rateLimitCounters: number;
 }
 
 export interface OnboardingSweepResult {
@@ -51,14 +52,21 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
   return {
     /**
      * Idempotent delete of tokens that expired more than `graceHours` ago, and of Idempotency-Key
-     * records past the same age (their replay window).
+     * records past the same age (their replay window), and of ended rate-limit windows.
      */
     async purgeExpiredTokens({ graceHours }: { graceHours: number }): Promise<PurgeResult> {
       const cutoff = sql`now() - make_interval(hours => ${graceHours})`;
       const email = await db.execute(sql`delete from email_tokens where expires_at < ${cutoff}`);
       const refresh = await db.execute(sql`delete from refresh_tokens where expires_at < ${cutoff}`);
       const idempotency = await db.execute(sql`delete from idempotency_keys where created_at < ${cutoff}`);
-      return { emailTokens: email.count, refreshTokens: refresh.count, idempotencyKeys: idempotency.count };
+      // Rate-limit windows (domain/rate-limits.ts) last at most an hour: older ones count nothing.
+      const counters = await db.execute(sql`delete from rate_limit_counters where window_start < now() - interval '2 hours'`);
+      return {
+        emailTokens: email.count,
+        refreshTokens: refresh.count,
+        idempotencyKeys: idempotency.count,
+        rateLimitCounters: counters.count,
+      };
     },
 
     /**

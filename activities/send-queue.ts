@@ -204,9 +204,11 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
           }
           // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
           // So does cancellation: an attempt Temporal gave up on (heartbeat timeout) starts no more
-          // requests, and its messages go back to the queue for the next batch.
+          // requests and leaves its unsent messages `sending`, for the retried attempt to send (it
+          // takes leftovers first); putting them back to `queued` would race that attempt.
           const answer = await limiter.schedule(async () => {
-            if (throttledForMs !== null || context.cancellationSignal.aborted) return { kind: 'held back' as const };
+            if (context.cancellationSignal.aborted) return { kind: 'abandoned' as const };
+            if (throttledForMs !== null) return { kind: 'held back' as const };
             progress.attempted += 1;
             try {
               const outcome = await gateway.send({
@@ -221,6 +223,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
               return { kind: 'failed' as const, err };
             }
           });
+          if (answer.kind === 'abandoned') return;
           // A recording that fails leaves the message `sending`, and the retried attempt replays it.
           if (answer.kind === 'answered') {
             if (answer.outcome.outcome === 'handed_off') await markHandedOff(db, key);

@@ -17,6 +17,7 @@ import type { Db } from '../db/client.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { createMetrics, type Metrics } from '../lib/metrics.js';
+import { hitLimits } from '../domain/rate-limits.js';
 import { createJwt } from './auth/jwt.js';
 import { registerAuthentication, requireVerifiedEmail } from './authenticate.js';
 import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, throttled } from './errors.js';
@@ -81,6 +82,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // A slow or stalled client cannot hold a request forever (see lib/config.ts): the whole request
+    // within REQUEST_TIMEOUT_MS (408), no socket silent for CONNECTION_IDLE_TIMEOUT_MS (a streamed
+    // upload or CSV export keeps its socket busy, so only a stalled one is cut). Node checks the
+    // request deadline on an interval (30 s by default), scaled down here with the timeout.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.CONNECTION_IDLE_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(60_000, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(config.REQUEST_TIMEOUT_MS / 4)),
+    },
     // The option's overloads take each form separately; the value is one of them.
     trustProxy: config.TRUST_PROXY as string[],
     // Carry the caller's X-Request-Id when it is sane; otherwise mint one. It is logged on every
@@ -144,6 +156,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const jwt = createJwt(config);
   registerAuthentication(app, jwt);
+  // Every authenticated request counts against its user and its client IP, in Postgres so that the
+  // limit holds across API instances (SPEC §1): one upsert per request. preParsing runs after every
+  // onRequest hook (where routes authenticate) and before the body is read.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    if (!request.auth) return payload;
+    const limited = await hitLimits(deps.db, [
+      { key: `user:${request.auth.userId}`, max: config.USER_RATE_LIMIT_PER_MINUTE, windowSeconds: 60 },
+      { key: `ip:${request.ip}`, max: config.USER_IP_RATE_LIMIT_PER_MINUTE, windowSeconds: 60 },
+    ]);
+    if (limited) throw throttled(limited.retryAfterSeconds, 'too many requests, slow down');
+    return payload;
+  });
   registerIdempotency(app, deps.db, config.JWT_SECRET);
   // The routes' only door into Temporal: one client per process (processes/).
   const processes = {

@@ -37,10 +37,16 @@ export function registerIdempotency(app: FastifyInstance, db: Db, secret: string
     if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
       throw new ApiError(400, 'invalid_idempotency_key', 'Idempotency-Key must be 1-255 visible ASCII characters');
     }
-    const scope = request.auth?.userId ?? 'anonymous';
+    // A key belongs to a caller and a resource (SPEC §1): the same key on /campaigns/A/pause and then
+    // /campaigns/B/pause is two requests, each answered on its own. Ids in the path compare
+    // case-insensitively, as Postgres reads them.
     const route = `${request.method} ${request.routeOptions.url}`;
-    // The path's params too: one key on /campaigns/A/pause and then /campaigns/B/pause is another request.
-    const requestHash = fingerprint(`${route}\n${JSON.stringify(request.params ?? null)}\n${JSON.stringify(request.body ?? null)}`);
+    const params = Object.entries((request.params ?? {}) as Record<string, string>)
+      .map(([name, value]) => `${name}=${String(value).toLowerCase()}`)
+      .sort()
+      .join('&');
+    const scope = `${request.auth?.userId ?? 'anonymous'} ${route}${params ? `?${params}` : ''}`;
+    const requestHash = fingerprint(JSON.stringify(request.body ?? null));
     const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
     await db
       .delete(idempotencyKeys)

@@ -96,6 +96,37 @@ const schema = z
     // Per client IP and API instance, on the public routes that create work or send mail
     // (register, verify-email, forgot-password, reset-password); 429 with Retry-After past it.
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(20),
+    // Durable limits (Postgres, across API instances) on the expensive public routes, per client IP
+    // and per target email, each in a one-hour window: register hashes a password and starts an
+    // onboarding, forgot-password sends mail. Past them: 429 with Retry-After.
+    REGISTER_LIMIT_PER_IP_PER_HOUR: z.coerce.number().int().positive().default(30),
+    REGISTER_LIMIT_PER_EMAIL_PER_HOUR: z.coerce.number().int().positive().default(5),
+    FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: z.coerce.number().int().positive().default(30),
+    FORGOT_PASSWORD_LIMIT_PER_EMAIL_PER_HOUR: z.coerce.number().int().positive().default(5),
+    // Every authenticated request, per user and per client IP, across API instances (SPEC §1): a
+    // frontend polling a few views every few seconds stays well under the per-user default.
+    USER_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+    USER_IP_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(1200),
+    // Timeouts of the HTTP server: the whole request (headers and body, so a 200 MB import at
+    // about 0.7 MB/s) must arrive within REQUEST_TIMEOUT_MS (else 408); a socket with no traffic either
+    // way for CONNECTION_IDLE_TIMEOUT_MS is closed (a stalled upload, or a CSV export whose reader
+    // stopped reading); an idle keep-alive connection is closed after KEEP_ALIVE_TIMEOUT_MS (keep it
+    // above a load balancer's idle timeout).
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(300_000),
+    CONNECTION_IDLE_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+    KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(72_000),
+    // GET /analytics/export.csv runs on its own pool of EXPORT_MAX_CONCURRENT connections per API
+    // instance, each query bounded by EXPORT_STATEMENT_TIMEOUT_MS; at most EXPORT_MAX_CONCURRENT_PER_CREATOR
+    // of a creator's exports run at once on an instance. Beyond either: 429 with Retry-After.
+    EXPORT_MAX_CONCURRENT: z.coerce.number().int().positive().default(2),
+    EXPORT_MAX_CONCURRENT_PER_CREATOR: z.coerce.number().int().positive().default(1),
+    EXPORT_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+    // Recurring campaigns fire at most once per this many seconds (`every`, and a cron's minutes).
+    MIN_SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
+    // Open campaigns (scheduled, running, paused, or with a schedule) and open imports (queued,
+    // running) a creator may have at once; beyond: 409 too_many_open_campaigns / too_many_open_imports.
+    MAX_OPEN_CAMPAIGNS_PER_CREATOR: z.coerce.number().int().positive().default(50),
+    MAX_OPEN_IMPORTS_PER_CREATOR: z.coerce.number().int().positive().default(3),
     // Largest CSV import accepted; files are streamed to DATA_DIR/imports, never held in memory.
     IMPORT_MAX_BYTES: z.coerce
       .number()

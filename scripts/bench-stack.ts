@@ -67,6 +67,12 @@ export async function startBenchStack(name: string) {
       PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
       // Benchmarks measure throughput, not the abuse limits.
       LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
+      USER_RATE_LIMIT_PER_MINUTE: '1000000',
+      USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
+      REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
+      FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
+      MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
+      MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
     };
     const procs: ManagedProcess[] = [];
     const start = (proc: string, entry: string) => {

@@ -5,11 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { stringify } from 'csv-stringify';
 import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { Type } from 'typebox';
 import { fans, users } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
-import { ApiError } from '../errors.js';
+import { ApiError, throttled } from '../errors.js';
 import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
 const DAY_MS = 86_400_000;
@@ -30,8 +31,42 @@ function range(query: { from?: string; to?: string }) {
 /** Spreadsheets run cells that start with these as formulas: such text cells get a leading quote. */
 const safeCell = (v: string | null) => (v !== null && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
 
-export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db }) => {
+/** What a refused export is told to wait: exports of a few hundred thousand fans take seconds. */
+const EXPORT_RETRY_AFTER_SECONDS = 10;
+
+export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config }) => {
   app.addHook('onRequest', app.authenticate);
+
+  // CSV exports hold a connection for as long as their reader takes, so they get their own small
+  // pool (opened on first use) rather than the API's: slow readers can never take the connections
+  // every other route needs. Each of its queries (each page of the cursor) is bounded by
+  // statement_timeout; a reader that stops reading is cut by the server's idle timeout, which ends
+  // the cursor. Slots are counted here, per API instance and per creator on it: past them a 429,
+  // not a wait in the pool's queue.
+  const exportSql = postgres(config.DATABASE_URL, {
+    max: config.EXPORT_MAX_CONCURRENT,
+    onnotice: () => {},
+    connection: { application_name: 'ofm-api-export', statement_timeout: config.EXPORT_STATEMENT_TIMEOUT_MS },
+  });
+  app.addHook('onClose', () => exportSql.end({ timeout: 5 }));
+  let exportsRunning = 0;
+  const exportsByCreator = new Map<string, number>();
+  function takeExportSlot(creatorId: string): () => void {
+    const mine = exportsByCreator.get(creatorId) ?? 0;
+    if (exportsRunning >= config.EXPORT_MAX_CONCURRENT || mine >= config.EXPORT_MAX_CONCURRENT_PER_CREATOR)
+      throw throttled(EXPORT_RETRY_AFTER_SECONDS, 'too many CSV exports are running, try again shortly');
+    exportsRunning++;
+    exportsByCreator.set(creatorId, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      exportsRunning--;
+      const left = (exportsByCreator.get(creatorId) ?? 1) - 1;
+      if (left > 0) exportsByCreator.set(creatorId, left);
+      else exportsByCreator.delete(creatorId);
+    };
+  }
 
   app.get(
     '/analytics/overview',
@@ -206,13 +241,16 @@ export const analyticsRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app,
         summary: 'Every live fan as CSV, streamed (the columns of the OnlyFans export, plus tags, notes and dates)',
         security: bearerAuth,
         produces: ['text/csv'],
-        response: errorResponses(401),
+        response: errorResponses(401, 429),
       },
     },
     async (request, reply) => {
       const creatorId = caller(request).userId;
+      const release = takeExportSlot(creatorId);
+      // The response ends (sent, or its client gone): the slot is free again.
+      reply.raw.once('finish', release).once('close', release);
       // A server-side cursor: rows leave in pages of 500, so the export's memory is one page.
-      const cursor = db.$client`
+      const cursor = exportSql`
         select handle, name, email, subscription_tier, value_cents, last_seen_at, tags, notes, created_at
         from fans where creator_id = ${creatorId} and deleted_at is null order by created_at, id`.cursor(500);
       const records = Readable.from(

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, count, eq, gt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
+import { hitLimits } from '../../domain/rate-limits.js';
 import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../domain/email-tokens.js';
 import { emailTokens, platformConnections, users } from '../../db/schema.js';
 import { pickLocale } from '../../integrations/email/templates.js';
@@ -36,6 +37,17 @@ const weakPassword = (problem: string) =>
 
 export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, jwt, onboarding, passwordReset }) => {
   const publicLimit = { rateLimit: { max: config.PUBLIC_ROUTE_LIMIT_PER_MINUTE, timeWindow: '1 minute' } };
+  // Beyond the in-memory per-instance limit above: durable per-IP and per-target-email counts (one
+  // hour windows, across API instances), taken before any work, for the routes that cost an argon2
+  // hash, a workflow or an email. Counted whether or not the account exists: forgot-password answers
+  // the same either way, so the limit reveals nothing.
+  const limitExpensive = async (route: 'register' | 'forgot-password', ip: string, email: string, perIp: number, perEmail: number) => {
+    const limited = await hitLimits(db, [
+      { key: `${route}-ip:${ip}`, max: perIp, windowSeconds: 3600 },
+      { key: `${route}-email:${email}`, max: perEmail, windowSeconds: 3600 },
+    ]);
+    if (limited) throw throttled(limited.retryAfterSeconds, 'too many requests from this address or for this email, try again later');
+  };
   const tokenPair = async (user: UserRow, refreshToken: string) => ({
     accessToken: await jwt.sign({ userId: user.id, role: user.role, emailVerified: user.emailVerifiedAt !== null }),
     refreshToken,
@@ -61,12 +73,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         ),
         response: {
           201: Type.Object({ userId: Type.String(), onboarding: Type.Object({ step: Type.String() }) }),
-          ...errorResponses(400, 409, 415, 503),
+          ...errorResponses(400, 409, 415, 429, 503),
         },
       },
     },
     async (request, reply) => {
       const email = request.body.email.toLowerCase();
+      await limitExpensive('register', request.ip, email, config.REGISTER_LIMIT_PER_IP_PER_HOUR, config.REGISTER_LIMIT_PER_EMAIL_PER_HOUR);
       const problem = passwordProblem(request.body.password, email);
       if (problem) throw weakPassword(problem);
       const timezone = request.body.timezone ?? 'UTC';
@@ -304,11 +317,19 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         summary: 'Email a password reset link; answers 202 whether or not the account exists',
         headers: IdempotencyHeaders,
         body: Type.Object({ email: Email }, { additionalProperties: false }),
-        response: { 202: Type.Object({ accepted: Type.Literal(true) }), ...errorResponses(400, 503) },
+        response: { 202: Type.Object({ accepted: Type.Literal(true) }), ...errorResponses(400, 429, 503) },
       },
     },
     async (request, reply) => {
-      await passwordReset.request(request.body.email.toLowerCase(), request.id);
+      const email = request.body.email.toLowerCase();
+      await limitExpensive(
+        'forgot-password',
+        request.ip,
+        email,
+        config.FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR,
+        config.FORGOT_PASSWORD_LIMIT_PER_EMAIL_PER_HOUR,
+      );
+      await passwordReset.request(email, request.id);
       return reply.status(202).send({ accepted: true as const });
     },
   );

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, count, eq, inArray } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
 import type { RouteDeps } from '../app.js';
@@ -35,12 +35,27 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         consumes: ['multipart/form-data'],
         response: {
           202: Type.Object({ importId: Type.String(), status: Type.Literal('queued') }),
-          ...errorResponses(400, 401, 413, 415, 503),
+          ...errorResponses(400, 401, 409, 413, 415, 503),
         },
       },
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
+      // Checked before the upload is stored; a count, then the insert, so concurrent uploads of one
+      // creator at the cap can overshoot it by their number (a bound on work, not an exact quota).
+      const [{ open } = { open: 0 }] = await db
+        .select({ open: count() })
+        .from(fanImports)
+        .where(and(eq(fanImports.creatorId, caller(request).userId), inArray(fanImports.status, ['queued', 'running'])));
+      if (open >= config.MAX_OPEN_IMPORTS_PER_CREATOR)
+        throw new ApiError(
+          409,
+          'too_many_open_imports',
+          `at most ${config.MAX_OPEN_IMPORTS_PER_CREATOR} imports queued or running at once`,
+          {
+            max: config.MAX_OPEN_IMPORTS_PER_CREATOR,
+          },
+        );
       const file = await request.file().catch(() => undefined);
       if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
       const importId = randomUUID();

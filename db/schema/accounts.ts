@@ -128,7 +128,7 @@ export const onboardingStatus = pgTable('onboarding_status', {
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
-    // The caller's user id, or 'anonymous' on public routes such as register.
+    // The caller's user id ('anonymous' on public routes such as register), the route and its path parameters.
     scope: text('scope').notNull(),
     key: text('key').notNull(),
     route: text('route').notNull(),
@@ -206,3 +206,19 @@ export const stripeEvents = pgTable(
  * A creator's fans (SPEC §3). Every CRM row carries its creator and every query is scoped by it.
  * Delete is soft: the row stays for history and attribution but is hidden and never messaged.
  */
+
+/**
+ * Durable rate-limit counters (domain/rate-limits.ts): one row per key (`user:<id>`, `ip:<addr>`,
+ * `register-email:<email>`, …) and fixed window, shared by every API instance. Rows of ended windows
+ * are purged by the maintenance purge. UNLOGGED (edited into the migration): a counter is not worth a
+ * WAL flush on every request, and losing the counts in a crash only resets the windows.
+ */
+export const rateLimitCounters = pgTable(
+  'rate_limit_counters',
+  {
+    key: text('key').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.windowStart] })],
+);

@@ -35,7 +35,10 @@ export function createBridgeGateway(options: BridgeOptions): PlatformGateway {
   return {
     async send(message): Promise<SendOutcome> {
       const { url, addresses } = await vettedTarget(options);
-      const target = new URL(`${url.pathname.replace(/\/+$/, '')}/messages${url.search}`, url);
+      // Set as a path, never resolved as a reference: a path like `//10.0.0.5/x` must not become the host.
+      const target = new URL(url.href);
+      target.pathname = `${url.pathname.replace(/\/+$/, '')}/messages`;
+      if (target.host !== url.host) throw new PermanentSendError(ADDRESS_NOT_ALLOWED);
       const body = JSON.stringify(message);
       const res = await pinnedRequest(target, addresses, {
         method: 'POST',

@@ -2,9 +2,10 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { LookupAddress } from 'node:dns';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import { PLATFORM_REQUEST_TIMEOUT_MS } from '../../domain/send-limits.js';
 import { PermanentSendError, TransientSendError } from './types.js';
+import { ADDRESS_NOT_ALLOWED } from './url-guard.js';
 
 /**
  * Classifies an HTTP answer from a platform: 429 and 5xx are transient, other 4xx permanent. Only
@@ -50,8 +51,15 @@ export function readSent(body: string): { id: string; sentAt: Date } {
 function unreachable(err: unknown): TransientSendError {
   const e = err as { name?: unknown; code?: unknown; cause?: { code?: unknown } };
   const code = [e.cause?.code, e.code].find((c): c is string => typeof c === 'string' && /^[A-Z][A-Z0-9_]{1,40}$/.test(c));
-  const reason = e.name === 'TimeoutError' || code === 'ABORT_ERR' ? 'timeout' : code;
-  return new TransientSendError(`platform unreachable${reason ? ` (${reason})` : ''}`);
+  // Only the kind of failure: exact codes (refused, reset, certificate) would map which ports
+  // answer on a host the creator named.
+  const reason =
+    e.name === 'TimeoutError' || code === 'ABORT_ERR' || code === 'ETIMEDOUT'
+      ? 'timeout'
+      : code && /CERT|TLS|SSL/.test(code)
+        ? 'tls'
+        : 'no connection';
+  return new TransientSendError(`platform unreachable (${reason})`);
 }
 
 /** fetch with a deadline; a network failure or timeout is transient. */
@@ -73,7 +81,9 @@ export interface PlatformAnswer {
 /** Larger answers are cut off: a bridge says who it sent to, not more. */
 const MAX_ANSWER_BYTES = 1 << 20;
 // Agents of their own: every pooled socket was dialled through a pinned lookup.
-const agents = { 'http:': new HttpAgent({ keepAlive: true }), 'https:': new HttpsAgent({ keepAlive: true }) };
+// Bounded: hosts are the creators' choice, so idle sockets time out and their number is capped.
+const agentOptions = { keepAlive: true, timeout: 30_000, maxSockets: 16, maxTotalSockets: 64, maxFreeSockets: 4 };
+const agents = { 'http:': new HttpAgent(agentOptions), 'https:': new HttpsAgent(agentOptions) };
 
 /**
  * A request that dials only `addresses` (vetted by url-guard.ts) whatever the DNS says now, with a
@@ -86,6 +96,11 @@ export function pinnedRequest(
   init: { method: string; headers: Record<string, string>; body: string },
   timeoutMs = PLATFORM_REQUEST_TIMEOUT_MS,
 ): Promise<PlatformAnswer> {
+  // An address literal is dialled without a lookup: it must itself be one of the vetted addresses.
+  const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(literal) && !addresses.some((a) => a.address === literal)) {
+    return Promise.reject(new PermanentSendError(ADDRESS_NOT_ALLOWED));
+  }
   const lookup = ((_host, options, callback) => {
     if (options.all) return callback(null, addresses);
     const chosen = addresses.find((a) => a.family === options.family) ?? addresses[0]!;

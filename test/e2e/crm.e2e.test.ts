@@ -62,6 +62,11 @@ beforeAll(async () => {
     SES_STANDIN_PORT: String(sesPort),
     WORKER_METRICS_PORT: String(metricsPort),
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
+    // The abuse limits are tested in test/api/rate-limits.test.ts; here they would only throttle the load.
+    USER_RATE_LIMIT_PER_MINUTE: '1000000',
+    USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
+    REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
+    FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
   };
   base = `http://127.0.0.1:${apiPort}`;
   sandboxUrl = `http://127.0.0.1:${sandboxPort}`;

@@ -50,6 +50,11 @@ beforeAll(async () => {
     PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
     WORKER_METRICS_PORT: String(metricsPort),
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
+    // The abuse limits are tested in test/api/rate-limits.test.ts; here they would only throttle the load.
+    USER_RATE_LIMIT_PER_MINUTE: '1000000',
+    USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
+    REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
+    FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
   };
   base = `http://127.0.0.1:${apiPort}`;
   standin = start('ses', 'standins/ses-main.ts');

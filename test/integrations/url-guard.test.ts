@@ -199,6 +199,25 @@ describe('the bridge gateway at send time', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('keeps the vetted host when the path looks like another authority (//host:port)', async () => {
+    const other: string[] = [];
+    const internal = createServer((req, res) => {
+      other.push(req.url ?? '');
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((r) => internal.listen(0, '127.0.0.1', r));
+    const internalPort = (internal.address() as AddressInfo).port;
+    try {
+      const before = seen.length;
+      const gateway = createBridgeGateway({ baseUrl: `http://127.0.0.1:${port}//127.0.0.1:${internalPort}/x`, secret, production: false });
+      await gateway.send(message);
+      expect(other).toEqual([]);
+      expect(seen.length).toBe(before + 1);
+    } finally {
+      await new Promise((r) => internal.close(r));
+    }
+  });
+
   it('dials the address it vetted, not a second resolution of the name', async () => {
     // bridge.invalid resolves nowhere through DNS: the request can only reach the server through the vetted address.
     const gateway = createBridgeGateway({

@@ -35,6 +35,17 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     TEMPORAL_TASK_QUEUE_PREFIX: `t-${randomUUID().slice(0, 8)}-`,
     // Every request of a test comes from 127.0.0.1; operations.test.ts checks the limit itself.
     PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
+    // Likewise the durable limits and caps; rate-limits.test.ts and bounded-work.test.ts set them low.
+    USER_RATE_LIMIT_PER_MINUTE: '1000000',
+    USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
+    REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
+    REGISTER_LIMIT_PER_EMAIL_PER_HOUR: '1000000',
+    FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
+    FORGOT_PASSWORD_LIMIT_PER_EMAIL_PER_HOUR: '1000000',
+    MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
+    MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
+    // campaign-schedules.test.ts runs schedules every second or two.
+    MIN_SCHEDULE_INTERVAL_SECONDS: '1',
     ...overrides,
   });
 }

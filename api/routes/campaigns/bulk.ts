@@ -13,6 +13,34 @@ import { ApiError } from '../../errors.js';
 import { bearerAuth, errorResponses, IdempotencyHeaders, MediaUrls, MessageText, PriceCents } from '../../schemas.js';
 import type { RouteDeps } from '../../app.js';
 import { MAX_RECIPIENT_IDS, Segment } from './schemas.js';
+import type { Db } from '../../../db/client.js';
+
+/** A campaign holds work while it is scheduled, running or paused, or while it recurs. */
+export const isOpen = (c: { status: string; schedule: unknown }) =>
+  ['scheduled', 'running', 'paused'].includes(c.status) || c.schedule !== null;
+
+/**
+ * Refuses a creator's new open campaign beyond `max` (MAX_OPEN_CAMPAIGNS_PER_CREATOR); `except` is the
+ * campaign being opened, when its row exists. A count, then the write: two requests racing at the cap
+ * can both pass, so the cap can be overshot by the concurrent requests of one creator, which is
+ * enough for a bound on work (a lock per creator would serialise every campaign write for it).
+ */
+export async function assertRoomForCampaign(db: Db, creatorId: string, max: number, except: string): Promise<void> {
+  const [{ n } = { n: 0 }] = await db
+    .select({ n: count() })
+    .from(campaigns)
+    .where(
+      and(
+        eq(campaigns.creatorId, creatorId),
+        sql`${campaigns.id} <> ${except}`,
+        sql`(${campaigns.status} in ('scheduled', 'running', 'paused') or ${campaigns.schedule} is not null)`,
+      ),
+    );
+  if (n >= max)
+    throw new ApiError(409, 'too_many_open_campaigns', `at most ${max} open campaigns (scheduled, running, paused or recurring) at once`, {
+      max,
+    });
+}
 
 export const bulkRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, campaignProcess }) => {
   app.post(
@@ -50,7 +78,7 @@ export const bulkRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
             estimatedCompletionTime: Type.String({ format: 'date-time' }),
             status: Type.Literal('queued'),
           }),
-          ...errorResponses(400, 401, 422, 503),
+          ...errorResponses(400, 401, 409, 422, 503),
         },
       },
     },
@@ -78,6 +106,8 @@ export const bulkRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
 
       const key = request.idempotency?.key;
       const campaignId = key ? campaignIdForRequest(creatorId, key) : randomUUID();
+      // A retry with the same key names the campaign it opened, which does not count against itself.
+      await assertRoomForCampaign(db, creatorId, config.MAX_OPEN_CAMPAIGNS_PER_CREATOR, campaignId);
       const inserted = await db
         .insert(campaigns)
         .values({

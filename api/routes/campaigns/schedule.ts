@@ -10,8 +10,52 @@ import { assertIanaTimezone } from '../../timezones.js';
 import type { RouteDeps } from '../../app.js';
 import { IdParams, ScheduleBody, ScheduleView } from './schemas.js';
 import { campaignOf, type CampaignRow } from './view.js';
+import { assertRoomForCampaign, isOpen } from './bulk.js';
 
-export const scheduleRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, campaignProcess }) => {
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+const invalidSchedule = () => new ApiError(400, 'invalid_schedule', 'the cron expression or interval is not valid');
+
+/** The values a cron field (`*`, `a`, `a-b`, each optionally `/step`, comma-separated) takes in [0, max]. */
+function cronValues(field: string, max: number): number[] {
+  const values = new Set<number>();
+  for (const part of field.split(',')) {
+    const m = /^(\*|(\d{1,2})(?:-(\d{1,2}))?)(?:\/(\d{1,2}))?$/.exec(part);
+    if (!m) throw invalidSchedule();
+    const from = m[2] === undefined ? 0 : Number(m[2]);
+    const to = m[3] !== undefined ? Number(m[3]) : m[2] === undefined || m[4] !== undefined ? max : from;
+    const step = m[4] === undefined ? 1 : Number(m[4]);
+    if (to > max || from > to || step === 0) throw invalidSchedule();
+    for (let v = from; v <= to; v += step) values.add(v);
+  }
+  return [...values].sort((a, b) => a - b);
+}
+
+/**
+ * Refuses a schedule that can fire more often than every MIN_SCHEDULE_INTERVAL_SECONDS. A cron must
+ * be the five-field kind (no seconds field, no `@every`); its shortest gap is taken over the minutes
+ * of a day it fires at (hour × minute fields), as if every day fired: never shorter than the truth,
+ * so nothing too frequent passes, though a weekly cron counts as daily (only a minimum above a day
+ * would notice).
+ */
+function assertNotTooFrequent(schedule: { cron?: string; every?: string }, minSeconds: number) {
+  let seconds: number;
+  if (schedule.every) {
+    seconds = Number(schedule.every.slice(0, -1)) * UNIT_SECONDS[schedule.every.slice(-1) as keyof typeof UNIT_SECONDS];
+  } else {
+    const fields = schedule.cron!.trim().split(/\s+/);
+    if (fields.length !== 5) throw invalidSchedule();
+    const minutes = cronValues(fields[0]!, 59);
+    const times = cronValues(fields[1]!, 23).flatMap((h) => minutes.map((m) => h * 60 + m));
+    seconds = (1440 - times.at(-1)! + times[0]!) * 60;
+    for (let i = 1; i < times.length; i++) seconds = Math.min(seconds, (times[i]! - times[i - 1]!) * 60);
+  }
+  if (seconds < minSeconds)
+    throw new ApiError(422, 'schedule_too_frequent', `a recurring campaign fires at most once every ${minSeconds} seconds`, {
+      minIntervalSeconds: minSeconds,
+    });
+}
+
+export const scheduleRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, campaignProcess }) => {
   async function scheduleView(campaign: CampaignRow) {
     if (!campaign.schedule) throw notFound('schedule');
     return { ...campaign.schedule, ...(await campaignProcess.describeSchedule(campaign.id)) };
@@ -31,7 +75,7 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         security: bearerAuth,
         params: IdParams,
         body: ScheduleBody,
-        response: { 200: ScheduleView, ...errorResponses(400, 401, 404, 409, 503) },
+        response: { 200: ScheduleView, ...errorResponses(400, 401, 404, 409, 422, 503) },
       },
     },
     async (request) => {
@@ -43,6 +87,9 @@ export const scheduleRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       if (body.startAt && body.endAt && Date.parse(body.startAt) >= Date.parse(body.endAt))
         throw new ApiError(400, 'validation_failed', 'startAt must be before endAt');
       if (campaign.status === 'cancelled') throw new ApiError(409, 'invalid_state', 'the campaign is cancelled');
+      assertNotTooFrequent(body, config.MIN_SCHEDULE_INTERVAL_SECONDS);
+      // A finished campaign made recurring is open again, and counts.
+      if (!isOpen(campaign)) await assertRoomForCampaign(db, campaign.creatorId, config.MAX_OPEN_CAMPAIGNS_PER_CREATOR, campaign.id);
       // Recorded first, so the routes that look for the schedule find it; taken back if Temporal refuses.
       await db
         .update(campaigns)
