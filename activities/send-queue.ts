@@ -4,17 +4,17 @@
 // is written, and a later attempt sends leftover `sending` messages again with the same key, which
 // the platform answers without delivering twice.
 import { Context, log } from '@temporalio/activity';
-import Bottleneck from 'bottleneck';
 import { and, asc, count, desc, eq, gt, inArray, lte, or, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { campaigns, fans, messages } from '../db/schema.js';
 import { markCancelled, markFailed, markHandedOff, markSent, putBack } from '../domain/messages.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../domain/platform-connections.js';
-import { MAX_CONCURRENT_SENDS } from '../domain/send-limits.js';
+import { MAX_CONCURRENT_SENDS, MAX_CONCURRENT_SENDS_PER_CREATOR } from '../domain/send-limits.js';
 import { createGateway } from '../integrations/platforms/gateway.js';
 import { TransientSendError } from '../integrations/platforms/types.js';
 import type { Config } from '../lib/config.js';
 import type { SendQueueProcess } from '../processes/send-queue.js';
+import { createSendSlots } from './send-slots.js';
 
 export interface PlatformLimit {
   messages: number;
@@ -101,7 +101,7 @@ async function loadClaimed(db: Db, ids: string[]) {
 }
 
 export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDeps) {
-  const limiter = new Bottleneck({ maxConcurrent: MAX_CONCURRENT_SENDS });
+  const slots = createSendSlots(MAX_CONCURRENT_SENDS, MAX_CONCURRENT_SENDS_PER_CREATOR);
   const gatewayContext = {
     sandboxUrl: config.PLATFORM_SANDBOX_URL,
     production: config.production,
@@ -202,11 +202,11 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             await markCancelled(db, key, reason);
             return;
           }
-          // The 429 check sits inside the limiter, so requests already waiting for a slot see it too.
+          // The 429 check sits inside the slot, so requests already waiting for a slot see it too.
           // So does cancellation: an attempt Temporal gave up on (heartbeat timeout) starts no more
           // requests and leaves its unsent messages `sending`, for the retried attempt to send (it
           // takes leftovers first); putting them back to `queued` would race that attempt.
-          const answer = await limiter.schedule(async () => {
+          const answer = await slots(creatorId, async () => {
             if (context.cancellationSignal.aborted) return { kind: 'abandoned' as const };
             if (throttledForMs !== null) return { kind: 'held back' as const };
             progress.attempted += 1;
@@ -251,7 +251,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
             m.fanId,
             (chains.get(m.fanId) ?? Promise.resolve()).then(() => run(m)),
           );
-        // Also on a timer: waiting for one of the worker's shared request slots settles nothing for
+        // Also on a timer: waiting for one of the worker's request slots settles nothing for
         // a while, and must not read as a dead worker.
         const beat = setInterval(() => context.heartbeat({ ...progress }), HEARTBEAT_EVERY_MS);
         const outcomes = await Promise.allSettled(chains.values()).finally(() => clearInterval(beat));

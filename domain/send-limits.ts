@@ -8,5 +8,10 @@ export const SEND_BATCH_MAX = 500;
  * one process. The per-creator rate limit is not this: the creator's send-queue workflow keeps it.
  */
 export const MAX_CONCURRENT_SENDS = 16;
+/**
+ * Of those, the most one creator's requests may hold: a creator whose bridge answers slowly (up to
+ * the request timeout) leaves the other slots to other creators.
+ */
+export const MAX_CONCURRENT_SENDS_PER_CREATOR = 4;
 /** The longest one request to a platform may take (integrations/platforms/http.ts). */
 export const PLATFORM_REQUEST_TIMEOUT_MS = 15_000;

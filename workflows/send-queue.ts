@@ -22,17 +22,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
-import { MAX_CONCURRENT_SENDS, PLATFORM_REQUEST_TIMEOUT_MS, SEND_BATCH_MAX } from '../domain/send-limits.js';
+import { MAX_CONCURRENT_SENDS_PER_CREATOR, PLATFORM_REQUEST_TIMEOUT_MS, SEND_BATCH_MAX } from '../domain/send-limits.js';
 
 const retry = { initialInterval: '1 second', maximumInterval: '30 seconds' };
 /**
- * A batch's worst case: SEND_BATCH_MAX requests, MAX_CONCURRENT_SENDS at a time, each cut off at the
- * platform timeout (about 8 minutes), plus a minute for the database. It heartbeats each message it
+ * A batch's worst case: SEND_BATCH_MAX requests, MAX_CONCURRENT_SENDS_PER_CREATOR at a time, each cut
+ * off at the platform timeout (about 32 minutes), plus a minute for the database. It heartbeats each message it
  * settles: a gap of four request timeouts leaves room for waiting behind other creators' requests
  * for a slot of the worker process.
  */
 const { sendDueMessages } = proxyActivities<SendQueueActivities>({
-  startToCloseTimeout: Math.ceil(SEND_BATCH_MAX / MAX_CONCURRENT_SENDS) * PLATFORM_REQUEST_TIMEOUT_MS + 60_000,
+  startToCloseTimeout: Math.ceil(SEND_BATCH_MAX / MAX_CONCURRENT_SENDS_PER_CREATOR) * PLATFORM_REQUEST_TIMEOUT_MS + 60_000,
   heartbeatTimeout: 4 * PLATFORM_REQUEST_TIMEOUT_MS,
   retry,
 });

@@ -3,8 +3,9 @@
 // no credentials, and in production only public addresses. Names are judged by every address they
 // resolve to, at connect time and again at send time, and the send dials exactly the vetted
 // addresses (http.ts pinnedRequest), so a DNS answer that changes in between cannot redirect it.
+// In production names are resolved by c-ares with a short timeout (createDnsResolver).
 import type { LookupAddress } from 'node:dns';
-import { lookup } from 'node:dns/promises';
+import { Resolver as DnsResolver, lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
 export type AddressClass =
@@ -113,14 +114,43 @@ export class BridgeUrlError extends Error {
 export const ADDRESS_NOT_ALLOWED = 'bridge address not allowed';
 const HTTPS_ONLY = 'bridgeUrl must be https (plain http is allowed only to a loopback address, outside production)';
 const RESOLVE_TIMEOUT_MS = 5_000;
+const DNS_TIMEOUT_MS = 2_000;
 
 export type Resolver = (host: string) => Promise<LookupAddress[]>;
 
+/**
+ * Outside production: the system resolver, which reads /etc/hosts (`localhost` bridges). It runs
+ * on libuv's thread pool and cannot be cancelled, so a name whose DNS never answers holds a thread.
+ */
 const systemResolver: Resolver = (host) =>
   Promise.race([
     lookup(host, { all: true, verbatim: true }),
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error('DNS lookup timed out')), RESOLVE_TIMEOUT_MS).unref()),
   ]);
+
+/** A family with no record answers none; any other failure (a timeout, say) fails the resolution. */
+const NO_RECORDS = new Set(['ENODATA', 'ENOTFOUND']);
+
+/**
+ * In production: DNS queries through c-ares (no thread pool), each given up after `timeoutMs`
+ * without a retry, for A and AAAA records at once. `servers` overrides the system's name servers.
+ */
+export function createDnsResolver(options: { timeoutMs?: number; servers?: string[] } = {}): Resolver {
+  const dns = new DnsResolver({ timeout: options.timeoutMs ?? DNS_TIMEOUT_MS, tries: 1 });
+  if (options.servers) dns.setServers(options.servers);
+  const family = (query: Promise<string[]>, f: 4 | 6) =>
+    query.then(
+      (found) => found.map((address) => ({ address, family: f })),
+      (err: { code?: string }) => {
+        if (err.code !== undefined && NO_RECORDS.has(err.code)) return [];
+        throw err;
+      },
+    );
+  return async (host) => (await Promise.all([family(dns.resolve4(host), 4), family(dns.resolve6(host), 6)])).flat();
+}
+
+let productionResolver: Resolver | undefined;
+const defaultResolver = (production: boolean): Resolver => (production ? (productionResolver ??= createDnsResolver()) : systemResolver);
 
 export interface VettedTarget {
   url: URL;
@@ -132,7 +162,7 @@ export interface VettedTarget {
 export async function vetBridgeUrl(
   raw: string,
   options: { production: boolean },
-  resolve: Resolver = systemResolver,
+  resolve: Resolver = defaultResolver(options.production),
 ): Promise<VettedTarget> {
   let url: URL;
   try {

@@ -1,12 +1,13 @@
 // Bridge URLs (SPEC §3): which addresses a bridge may point at, in and outside production, checked
 // on the URL, after DNS resolution, and again at send time against the address actually dialled.
+import { createSocket } from 'node:dgram';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridgeGateway } from '../../integrations/platforms/bridge.js';
 import { SIGNATURE_HEADER, signPayload } from '../../integrations/platforms/signature.js';
 import { PermanentSendError, TransientSendError } from '../../integrations/platforms/types.js';
-import { BridgeUrlError, classifyAddress, vetBridgeUrl } from '../../integrations/platforms/url-guard.js';
+import { BridgeUrlError, classifyAddress, createDnsResolver, type Resolver, vetBridgeUrl } from '../../integrations/platforms/url-guard.js';
 
 describe('classifyAddress', () => {
   it.each([
@@ -72,7 +73,7 @@ const resolvesTo =
   async () =>
     addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
 
-async function refusal(url: string, production: boolean, resolve = resolvesTo('93.184.216.34')) {
+async function refusal(url: string, production: boolean, resolve: Resolver = resolvesTo('93.184.216.34')) {
   try {
     await vetBridgeUrl(url, { production }, resolve);
   } catch (err) {
@@ -158,6 +159,82 @@ describe('vetBridgeUrl', () => {
     expect(await refusal('https://10.0.0.1/', false)).toBeUndefined();
     expect(await refusal('https://169.254.169.254/', false)).toBe('bridge address not allowed');
     expect(await refusal('https://metadata.example/', false, resolvesTo('::ffff:169.254.169.254'))).toBe('bridge address not allowed');
+  });
+});
+
+/**
+ * A name server on loopback for the c-ares resolver: `both.test` has A and AAAA records, `v4.test`
+ * only A (AAAA answers no data), `nx.test` does not exist, `hang.test` never gets an answer.
+ */
+function stubDns() {
+  const socket = createSocket('udp4');
+  const records: Record<string, { a?: number[][]; aaaa?: number[][] }> = {
+    'both.test': { a: [[93, 184, 216, 34]], aaaa: [[0x26, 0x06, 0x47, 0, ...Array<number>(11).fill(0), 1]] },
+    'v4.test': { a: [[93, 184, 216, 34]] },
+    'inward.test': { a: [[10, 0, 0, 7]] },
+  };
+  socket.on('message', (query, peer) => {
+    const labels: string[] = [];
+    let at = 12;
+    while (query[at]! > 0) {
+      labels.push(query.subarray(at + 1, at + 1 + query[at]!).toString());
+      at += query[at]! + 1;
+    }
+    const name = labels.join('.').toLowerCase();
+    const type = query.readUInt16BE(at + 1);
+    if (name === 'hang.test') return;
+    const found = records[name];
+    const rdata = (type === 1 ? found?.a : type === 28 ? found?.aaaa : undefined) ?? [];
+    const header = Buffer.alloc(12);
+    query.copy(header, 0, 0, 2);
+    header.writeUInt16BE(0x8180 | (found ? 0 : 3), 2); // NXDOMAIN for unknown names
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(rdata.length, 6);
+    const answers = rdata.map((bytes) => {
+      const rr = Buffer.alloc(12 + bytes.length);
+      rr.writeUInt16BE(0xc00c, 0);
+      rr.writeUInt16BE(type, 2);
+      rr.writeUInt16BE(1, 4);
+      rr.writeUInt32BE(60, 6);
+      rr.writeUInt16BE(bytes.length, 10);
+      Buffer.from(bytes).copy(rr, 12);
+      return rr;
+    });
+    socket.send(Buffer.concat([header, query.subarray(12, at + 5), ...answers]), peer.port, peer.address);
+  });
+  return socket;
+}
+
+describe('the production resolver (c-ares)', () => {
+  const dns = stubDns();
+  let resolve: ReturnType<typeof createDnsResolver>;
+  beforeAll(async () => {
+    await new Promise<void>((r) => dns.bind(0, '127.0.0.1', r));
+    resolve = createDnsResolver({ timeoutMs: 300, servers: [`127.0.0.1:${dns.address().port}`] });
+  });
+  afterAll(() => new Promise<void>((r) => dns.close(() => r())));
+
+  it('answers the A and AAAA records, a family without records counting as none', async () => {
+    expect(await resolve('both.test')).toEqual([
+      { address: '93.184.216.34', family: 4 },
+      { address: '2606:4700::1', family: 6 },
+    ]);
+    expect(await resolve('v4.test')).toEqual([{ address: '93.184.216.34', family: 4 }]);
+    expect(await resolve('nx.test')).toEqual([]);
+  });
+
+  it('gives up on a name server that never answers after its timeout, with one try', async () => {
+    const started = Date.now();
+    const failure = await resolve('hang.test').catch((err: { code?: string }) => err);
+    expect(failure).toMatchObject({ code: 'ETIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(await refusal('https://hang.test/', true, resolve)).toBe('bridge address not allowed');
+  });
+
+  it('vets the addresses it resolves', async () => {
+    expect(await refusal('https://both.test/', true, resolve)).toBeUndefined();
+    expect(await refusal('https://inward.test/', true, resolve)).toBe('bridge address not allowed');
+    expect(await refusal('https://nx.test/', true, resolve)).toBe('bridge address not allowed');
   });
 });
 
