@@ -4,7 +4,9 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import type { Db } from '../db/client.js';
 import { issueEmailToken, secondsSinceLastEmailToken } from '../domain/email-tokens.js';
-import { creatorProfiles, onboardingStatus, stripeEvents, users, type OnboardingStepRecord } from '../db/schema.js';
+import { syncStripeAccount } from '../domain/stripe-account.js';
+import type { StripeAccountState } from '../domain/stripe-activation.js';
+import { creatorProfiles, onboardingStatus, users, type OnboardingStepRecord } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { isPermanentEmailError, type EmailSender } from '../integrations/email/sender.js';
 import { renderEmail, type TemplateVars } from '../integrations/email/templates.js';
@@ -18,15 +20,7 @@ export interface OnboardingActivityDeps {
 }
 
 /** What the workflow decides activation on: a fresh read of the Stripe account. */
-export interface StripeAccountState {
-  detailsSubmitted: boolean;
-  chargesEnabled: boolean;
-  payoutsEnabled: boolean;
-  currentlyDue: string[];
-  eventuallyDue: string[];
-  disabledReason: string | null;
-  deauthorized: boolean;
-}
+export type { StripeAccountState };
 
 export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerified: false; expiresAt: string };
 
@@ -205,50 +199,7 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
 
     /** Re-reads the account (webhooks can be late, duplicated or out of order) and projects it. */
     async syncStripeAccount(input: { userId: string; accountId: string }): Promise<StripeAccountState> {
-      const [deauthorization] = await db
-        .select({ id: stripeEvents.id })
-        .from(stripeEvents)
-        .where(and(eq(stripeEvents.accountId, input.accountId), eq(stripeEvents.type, 'account.application.deauthorized')))
-        .limit(1);
-      let state: StripeAccountState;
-      try {
-        const account = await stripe.accounts.retrieve(input.accountId);
-        state = {
-          detailsSubmitted: account.details_submitted ?? false,
-          chargesEnabled: account.charges_enabled ?? false,
-          payoutsEnabled: account.payouts_enabled ?? false,
-          currentlyDue: account.requirements?.currently_due ?? [],
-          eventuallyDue: account.requirements?.eventually_due ?? [],
-          disabledReason: account.requirements?.disabled_reason ?? null,
-          deauthorized: deauthorization !== undefined,
-        };
-      } catch (err) {
-        // After a deauthorization Stripe refuses to show the account to the platform. Any other
-        // permission error (a misconfigured key, say) is retried, not taken as deauthorization.
-        if (!(err instanceof Stripe.errors.StripePermissionError && deauthorization)) throw err;
-        state = {
-          detailsSubmitted: false,
-          chargesEnabled: false,
-          payoutsEnabled: false,
-          currentlyDue: [],
-          eventuallyDue: [],
-          disabledReason: 'deauthorized',
-          deauthorized: true,
-        };
-      }
-      await db
-        .update(creatorProfiles)
-        .set({
-          detailsSubmitted: state.detailsSubmitted,
-          chargesEnabled: state.chargesEnabled,
-          payoutsEnabled: state.payoutsEnabled,
-          requirements: { currentlyDue: state.currentlyDue, eventuallyDue: state.eventuallyDue, disabledReason: state.disabledReason },
-          deauthorizedAt: state.deauthorized ? sql`coalesce(${creatorProfiles.deauthorizedAt}, now())` : null,
-          stripeSyncedAt: sql`now()`,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(creatorProfiles.userId, input.userId));
-      return state;
+      return syncStripeAccount({ db, stripe }, input);
     },
 
     /** Idempotent: keeps the first activation time. */

@@ -3,10 +3,12 @@
 // committed its fact and answered, the workflow still has to receive the signal, run and project.
 // A read in between would show the old step. So the read overlays the facts committed in Postgres
 // (users.email_verified_at, terms_accepted_at, the creator profile's activation) on the projection:
-// whichever is further wins. The projection alone is never rewritten by the API: its version guard
+// whichever is further wins. Activation also shows as soon as the Stripe facts the webhook route
+// committed (domain/stripe-account.ts) satisfy the workflow's own rule (domain/stripe-activation.ts). The projection alone is never rewritten by the API: its version guard
 // (activities/onboarding.ts projectOnboarding) stays the workflow's, and the workflow, which
 // reaches the same step from the same facts, catches up with what was shown.
-import type { OnboardingStepRecord } from '../db/schema.js';
+import type { OnboardingStepRecord, StripeRequirements } from '../db/schema.js';
+import { isActivatable } from './stripe-activation.js';
 
 /** The steps in order; the workflow's own list (workflows/onboarding.ts) is the same. */
 export const ONBOARDING_STEPS = ['verify_email', 'accept_terms', 'stripe_connect', 'activated'] as const;
@@ -23,6 +25,45 @@ export interface OnboardingFacts {
   /** The creator profile left `onboarding` (active, or restricted after activation). */
   activated: boolean;
   activatedAt: Date | null;
+}
+
+/** The committed creator profile: its status and the Stripe account as last read. */
+export interface CreatorProfileFacts {
+  status: 'onboarding' | 'active' | 'restricted';
+  activatedAt: Date | null;
+  detailsSubmitted: boolean;
+  chargesEnabled: boolean;
+  payoutsEnabled: boolean;
+  requirements: StripeRequirements;
+  deauthorizedAt: Date | null;
+  stripeSyncedAt: Date | null;
+}
+
+/**
+ * Whether the creator is activated as far as committed facts prove: the workflow activated them,
+ * or the terms are accepted and the last read of the Stripe account passes the activation rule
+ * (the workflow, re-reading the same account, will activate them too).
+ */
+export function activationFacts(
+  profile: CreatorProfileFacts | null,
+  termsAcceptedAt: Date | null,
+): Pick<OnboardingFacts, 'activated' | 'activatedAt'> {
+  if (!profile) return { activated: false, activatedAt: null };
+  if (profile.status === 'active' || profile.status === 'restricted') return { activated: true, activatedAt: profile.activatedAt };
+  const stripeReady =
+    profile.stripeSyncedAt !== null &&
+    isActivatable({
+      detailsSubmitted: profile.detailsSubmitted,
+      chargesEnabled: profile.chargesEnabled,
+      payoutsEnabled: profile.payoutsEnabled,
+      currentlyDue: profile.requirements.currentlyDue,
+      eventuallyDue: profile.requirements.eventuallyDue,
+      disabledReason: profile.requirements.disabledReason,
+      deauthorized: profile.deauthorizedAt !== null,
+    });
+  return termsAcceptedAt && stripeReady
+    ? { activated: true, activatedAt: profile.stripeSyncedAt }
+    : { activated: false, activatedAt: null };
 }
 
 /** The projection, moved forward to the step the committed facts prove (null: no projection yet). */

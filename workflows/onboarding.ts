@@ -19,8 +19,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { OnboardingActivities, StripeAccountState } from '../activities/onboarding.js';
+import type { OnboardingActivities } from '../activities/onboarding.js';
 import type { OnboardingStepRecord } from '../db/schema.js';
+import { isActivatable } from '../domain/stripe-activation.js';
 import { marketingAnalysisWorkflow } from './marketing-analysis.js';
 import { OnboardingStep, UserId } from './search-attributes.js';
 
@@ -116,11 +117,6 @@ const { projectOnboarding } = proxyActivities<OnboardingActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '30 seconds' },
 });
-
-/** Activation as the SPEC defines it. */
-export function isActivatable(s: StripeAccountState): boolean {
-  return s.detailsSubmitted && s.chargesEnabled && s.payoutsEnabled && s.currentlyDue.length === 0 && !s.disabledReason && !s.deauthorized;
-}
 
 export async function onboardingWorkflow(input: OnboardingInput): Promise<void> {
   const { userId } = input;

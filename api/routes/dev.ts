@@ -5,11 +5,12 @@ import { fetchMailbox } from '../../integrations/email/mailbox.js';
 import type { RouteDeps } from '../app.js';
 import { and, eq } from 'drizzle-orm';
 import { creatorProfiles } from '../../db/schema.js';
+import { syncStripeAccountWithin } from '../../domain/stripe-account.js';
 import { caller } from '../authenticate.js';
 import { ApiError, dependencyDown, notFound } from '../errors.js';
 import { bearerAuth, Email, errorResponses } from '../schemas.js';
 
-export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { config, db }) => {
+export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { config, db, stripe }) => {
   // Unauthenticated on purpose: it lets a person or an end-to-end test read the mail of an
   // account that cannot log in yet. It only exists outside production.
   app.get(
@@ -43,7 +44,9 @@ export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { con
   );
 
   // Finishes KYC in the local Stripe stand-in, which then delivers a signed account.updated to
-  // POST /webhooks/stripe, exactly as Stripe would after a person completes the hosted form.
+  // POST /webhooks/stripe, exactly as Stripe would after a person completes the hosted form. The
+  // stand-in answers before that delivery, so the route re-reads the account itself (best effort):
+  // GET /onboarding/status then shows the result as soon as this returns.
   app.post(
     '/dev/stripe/accounts/:accountId/complete',
     {
@@ -69,6 +72,9 @@ export const devRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { con
         signal: AbortSignal.timeout(5_000),
       }).catch(() => null);
       if (!res?.ok) throw dependencyDown('Stripe stand-in');
+      await syncStripeAccountWithin({ db, stripe }, { userId: owned.userId, accountId }, 2_000).catch((err: unknown) =>
+        request.log.warn({ err, accountId }, 'stripe account re-read left to the workflow'),
+      );
       return { completed: true as const };
     },
   );

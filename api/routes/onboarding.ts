@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { eq, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { creatorProfiles, onboardingStatus, users } from '../../db/schema.js';
-import { onboardingView } from '../../domain/onboarding-status.js';
+import { activationFacts, onboardingView } from '../../domain/onboarding-status.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { notFound } from '../errors.js';
@@ -43,7 +43,16 @@ export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
         .select({
           user: users,
           status: onboardingStatus,
-          profile: { status: creatorProfiles.status, activatedAt: creatorProfiles.activatedAt },
+          profile: {
+            status: creatorProfiles.status,
+            activatedAt: creatorProfiles.activatedAt,
+            detailsSubmitted: creatorProfiles.detailsSubmitted,
+            chargesEnabled: creatorProfiles.chargesEnabled,
+            payoutsEnabled: creatorProfiles.payoutsEnabled,
+            requirements: creatorProfiles.requirements,
+            deauthorizedAt: creatorProfiles.deauthorizedAt,
+            stripeSyncedAt: creatorProfiles.stripeSyncedAt,
+          },
         })
         .from(users)
         .leftJoin(onboardingStatus, eq(onboardingStatus.userId, users.id))
@@ -57,8 +66,7 @@ export const onboardingRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
       const view = onboardingView(status, {
         emailVerifiedAt: user.emailVerifiedAt,
         termsAcceptedAt: user.termsAcceptedAt,
-        activated: profile?.status === 'active' || profile?.status === 'restricted',
-        activatedAt: profile?.activatedAt ?? null,
+        ...activationFacts(profile, user.termsAcceptedAt),
       });
       return { step: view.step, completed: view.completed, steps: view.steps, locale: user.locale, timezone: user.timezone };
     },

@@ -1,12 +1,14 @@
 // POST /webhooks/stripe: signature checked on the raw body, each event stored once by id, and
 // account events routed to the creator's onboarding workflow as a signal after the commit. The
 // workflow re-reads the account before deciding, so late, duplicated or out-of-order events are
-// harmless, and so is routing one twice.
+// harmless, and so is routing one twice. The route re-reads the account too (best effort) before
+// answering, so GET /onboarding/status shows what the event changed as soon as it is answered.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import { Type } from 'typebox';
 import { creatorProfiles, stripeEvents } from '../../db/schema.js';
+import { syncStripeAccountWithin } from '../../domain/stripe-account.js';
 import { onboardingStripeEventTypes } from '../../processes/onboarding.js';
 import type { RouteDeps } from '../app.js';
 import { ApiError } from '../errors.js';
@@ -16,6 +18,9 @@ import { errorResponses } from '../schemas.js';
 const withoutNul = (event: Stripe.Event): unknown =>
   // `\u0000` escapes in the JSON text, but not an escaped backslash followed by "u0000".
   JSON.parse(JSON.stringify(event).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1'));
+
+/** How long the answer may wait on the account re-read before leaving it to the workflow. */
+const ACCOUNT_SYNC_DEADLINE_MS = 2_000;
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, stripe, config, onboarding }) => {
   // This plugin's context only: keep the exact bytes Stripe signed.
@@ -76,6 +81,12 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         await markRouted();
         return { received: true as const, duplicate };
       }
+      // Read-your-writes: commit the account's facts before answering. A failure or a slow Stripe
+      // changes nothing else: the workflow re-reads the account when the signal reaches it.
+      await syncStripeAccountWithin({ db, stripe }, { userId: profile.userId, accountId: accountId! }, ACCOUNT_SYNC_DEADLINE_MS).catch(
+        (err: unknown) =>
+          request.log.warn({ err, eventId: event.id, userId: profile.userId }, 'stripe account re-read left to the workflow'),
+      );
       // The event is stored: if the signal fails (Temporal down or slow past the deadline), the
       // answer is still 200 and the onboarding sweep routes it. A 503 would make Stripe redeliver
       // with backoff, which routes no sooner than the sweep during an outage, and Stripe disables

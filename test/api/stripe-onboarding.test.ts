@@ -77,6 +77,9 @@ async function activate(hh: Harness): Promise<User & { accountId: string }> {
   const accountId = await connect(hh, user);
   expect((await post(hh, `/dev/stripe/accounts/${accountId}/complete`, user.auth)).statusCode).toBe(200);
   await waitForStep(hh, user, 'activated');
+  // The status shows `activated` from the committed Stripe facts as soon as the route answers; the
+  // workflow activates the creator just after, and only then watches for later changes.
+  await waitForCreatorStatus(hh, user.userId, 'active');
   return { ...user, accountId };
 }
 
