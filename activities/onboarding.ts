@@ -20,7 +20,6 @@ export interface OnboardingActivityDeps {
 }
 
 /** What the workflow decides activation on: a fresh read of the Stripe account. */
-export type { StripeAccountState };
 
 export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerified: false; expiresAt: string };
 

@@ -168,6 +168,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (limited) throw throttled(limited.retryAfterSeconds, 'too many requests, slow down');
     return payload;
   });
+  // ...so every route that takes a bearer token says so in its OpenAPI responses.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response;
+    if (route.schema?.security && response && typeof response === 'object' && !('429' in response))
+      route.schema.response = { ...response, 429: Type.Ref('ErrorResponse') };
+  });
   registerIdempotency(app, deps.db, config.JWT_SECRET);
   // The routes' only door into Temporal: one client per process (processes/).
   const processes = {

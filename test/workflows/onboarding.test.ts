@@ -9,7 +9,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import type { OnboardingActivities, StripeAccountState } from '../../activities/onboarding.js';
+import type { OnboardingActivities } from '../../activities/onboarding.js';
+import type { StripeAccountState } from '../../domain/stripe-activation.js';
 import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
