@@ -8,7 +8,9 @@ ENV NODE_ENV=production
 
 # Dependencies first, so source edits reuse this layer. Optional dependencies stay: they carry
 # the platform binaries of @swc/core, which the Temporal worker uses to bundle workflow code.
+# patches/ is applied by npm's postinstall (patch-package): see docs/DECISIONS.md.
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev && npm cache clean --force
 
 # Runtime source only (no node_modules/.data/.tools from the build context). New top-level

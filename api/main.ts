@@ -3,13 +3,14 @@ import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
 import { createLogger } from '../lib/logger.js';
 import { createStripeClient } from '../integrations/stripe.js';
-import { connectTemporalClient } from '../lib/temporal.js';
+import { lazyTemporalClient } from '../lib/temporal.js';
 import { buildApp } from './app.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'api');
 const { db, close: closeDb } = createDb(config.DATABASE_URL);
-const temporal = await connectTemporalClient(config);
+// Lazy: the API serves what needs only Postgres while Temporal is down, and /ready says so.
+const temporal = lazyTemporalClient(config);
 const app = await buildApp({ config, db, temporal, stripe: createStripeClient(config), logger });
 
 let closing = false;

@@ -5,7 +5,7 @@ import { configFromProcess } from '../lib/config.js';
 import { createSesEmailSender } from '../integrations/email/sender.js';
 import { createLogger } from '../lib/logger.js';
 import { createStripeClient } from '../integrations/stripe.js';
-import { connectTemporalClient } from '../lib/temporal.js';
+import { lazyTemporalClient, untilConnected } from '../lib/temporal.js';
 import { createWorkers, workerDbPoolSize } from './create-workers.js';
 import { ensureMaintenanceSchedules } from '../processes/maintenance.js';
 
@@ -31,8 +31,8 @@ Runtime.install({
 
 // One connection per activity slot (see ACTIVITY_SLOTS); only a send batch's parallel per-fan writes may queue for one.
 const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: workerDbPoolSize() });
-const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const client = await connectTemporalClient(config);
+const connection = await untilConnected('Temporal', () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }), logger);
+const client = lazyTemporalClient(config);
 await ensureMaintenanceSchedules(client, config);
 
 const workers = await createWorkers({
