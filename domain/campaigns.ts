@@ -1,25 +1,17 @@
 // Campaign data shared by the API and the campaign activities: a campaign's id from the request that
 // created it, who a segment selects, the pace of a creator's sends, and a run's totals (SPEC §4),
 // read from the recipients snapshot and their messages.
-import { createHash } from 'node:crypto';
 import { and, arrayOverlaps, eq, gte, inArray, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { fans, platformConnections, type CampaignSegment } from '../db/schema.js';
+import { requestScopedId } from '../lib/crypto.js';
 
 /** The name space of campaign ids derived from Idempotency-Keys (a fixed random UUID). */
-const REQUEST_NAMESPACE = Buffer.from('8f0c6f0e4d6a4b7e9a51c2d3e4f5a6b7', 'hex');
+const CAMPAIGN_REQUEST_NAMESPACE = '8f0c6f0e-4d6a-4b7e-9a51-c2d3e4f5a6b7';
 
-/**
- * The campaign id of a POST /messages/bulk with an Idempotency-Key: a UUIDv5-style (SHA-1, name
- * based) id of the creator and the key, so a retried request names the campaign it created.
- */
-export function campaignIdForRequest(creatorId: string, idempotencyKey: string): string {
-  const hash = createHash('sha1').update(REQUEST_NAMESPACE).update(`${creatorId.toLowerCase()}\n${idempotencyKey}`).digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
+/** The campaign id of a POST /messages/bulk with an Idempotency-Key: a retried request names the campaign it created. */
+export const campaignIdForRequest = (creatorId: string, idempotencyKey: string): string =>
+  requestScopedId(CAMPAIGN_REQUEST_NAMESPACE, creatorId, idempotencyKey);
 
 /** The milliseconds per message at the creator's slowest connected rate limit (or the default one). */
 export async function pacedMessageMs(db: Db, creatorId: string, defaultPerMinute: number): Promise<number> {

@@ -10,7 +10,15 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { PermanentSendError, TransientSendError } from '../integrations/platforms/types.js';
 import { DomainError, notFoundError } from './errors.js';
-import { connectionFor, enqueueMessage, estimateSendTime, type OutboxConfig, PRIORITY, type PriorityName } from './outbox.js';
+import {
+  connectionFor,
+  enqueueMessage,
+  estimateSendTime,
+  messageIdForRequest,
+  type OutboxConfig,
+  PRIORITY,
+  type PriorityName,
+} from './outbox.js';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 type Message = typeof messages.$inferSelect;
@@ -45,7 +53,7 @@ const transition = (db: Db | Tx, key: MessageKey, from: Status, values: PgUpdate
 export async function queueMessage(
   deps: { db: Db; config: OutboxConfig; sendQueue: SendQueueWaker; log: Pick<Logger, 'warn'> },
   creatorId: string,
-  input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName },
+  input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName; idempotencyKey?: string },
 ) {
   const { db, config, sendQueue, log } = deps;
   const fan = await db.query.fans.findFirst({
@@ -56,6 +64,7 @@ export async function queueMessage(
   const connection = await connectionFor(db, config, creatorId, fan.platform);
   const message = await db.transaction((tx) =>
     enqueueMessage(tx, {
+      id: input.idempotencyKey === undefined ? undefined : messageIdForRequest(creatorId, input.idempotencyKey),
       creatorId,
       fan,
       text: input.text,

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { requestScopedId } from '../lib/crypto.js';
 import { conversations, messages, platformConnections } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { DomainError } from './errors.js';
@@ -60,8 +61,23 @@ export interface NewOutgoingMessage {
   priority: number;
 }
 
-/** Inserts a queued message into the fan's conversation (created when it is the first). */
-export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
+/** The name space of 1:1 message ids derived from Idempotency-Keys (a fixed random UUID). */
+const SEND_REQUEST_NAMESPACE = 'c1d7e0a2-5b64-4f3e-8a9d-2e6f0b7c4d18';
+
+/**
+ * The message id of a send with an Idempotency-Key, so a request re-run after its first answer was
+ * lost (the API died between the commit and recording the answer) finds the message it queued
+ * instead of queueing a second one.
+ */
+export const messageIdForRequest = (creatorId: string, idempotencyKey: string): string =>
+  requestScopedId(SEND_REQUEST_NAMESPACE, creatorId, idempotencyKey);
+
+/** Inserts a queued message into the fan's conversation (created when it is the first); with `m.id` taken, returns that message. */
+export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage & { id?: string }) {
+  if (m.id) {
+    const existing = await tx.query.messages.findFirst({ where: and(eq(messages.id, m.id), eq(messages.creatorId, m.creatorId)) });
+    if (existing) return existing;
+  }
   const [conversation] = await tx
     .insert(conversations)
     .values({ creatorId: m.creatorId, fanId: m.fan.id, platform: m.fan.platform })
@@ -70,7 +86,7 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
       set: { lastMessageAt: sql`greatest(${conversations.lastMessageAt}, now())` },
     })
     .returning({ id: conversations.id });
-  const id = randomUUID();
+  const id = m.id ?? randomUUID();
   const [row] = await tx
     .insert(messages)
     .values({
@@ -89,8 +105,10 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage) {
       attachments: m.attachments ?? [],
       queuedAt: sql`now()`,
     })
+    // Two runs of one request at once (its key abandoned while the first still ran): the later one waits and finds the row.
+    .onConflictDoNothing({ target: messages.id })
     .returning();
-  return row!;
+  return row ?? (await tx.query.messages.findFirst({ where: and(eq(messages.id, id), eq(messages.creatorId, m.creatorId)) }))!;
 }
 
 /**

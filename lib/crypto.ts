@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { v5 as uuidv5 } from 'uuid';
 
 /** 32 random bytes, URL-safe base64: used for email tokens and refresh tokens. */
 export function newOpaqueToken(): string {
@@ -35,4 +36,12 @@ export function decryptSecret(keyBase64: string, sealed: string): string {
   const decipher = createDecipheriv('aes-256-gcm', Buffer.from(keyBase64, 'base64'), Buffer.from(iv, 'base64url'), { authTagLength: 16 });
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
   return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]).toString('utf8');
+}
+
+/**
+ * A UUIDv5 (name-based, SHA-1) of a creator and an Idempotency-Key in `namespace`: the id of what
+ * that request creates, so a request re-run after its first answer was lost names the same row.
+ */
+export function requestScopedId(namespace: string, creatorId: string, idempotencyKey: string): string {
+  return uuidv5(`${creatorId.toLowerCase()}\n${idempotencyKey}`, namespace);
 }

@@ -116,6 +116,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         attachments: mediaUrls,
         priceCents,
         priority,
+        idempotencyKey: request.idempotency?.key,
       });
       return reply.status(202).send(presentQueued(message, estimatedSendTime));
     },

@@ -414,4 +414,20 @@ describe('tenancy and validation', () => {
     expect(second.json().messageId).toBe(first.json().messageId);
     expect(second.headers['idempotent-replayed']).toBe('true');
   });
+
+  it('re-running a send whose answer was never recorded (API killed after the commit) finds the message it queued', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'idem_crash_fan');
+    const headers = { ...c.auth, 'idempotency-key': 'send-crash-1' };
+    const first = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(first.statusCode).toBe(202);
+    // What a SIGKILL between the commit and recording the answer leaves once the key is abandoned:
+    // the message, and no idempotency record (the next request claims the key and runs again).
+    await h.sql`delete from idempotency_keys where key = 'send-crash-1'`;
+    const again = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(again.statusCode).toBe(202);
+    expect(again.json().messageId).toBe(first.json().messageId);
+    const rows = await h.sql`select id from messages where creator_id = ${c.userId} and direction = 'out'`;
+    expect(rows).toHaveLength(1);
+  });
 });
