@@ -10,6 +10,7 @@ import { campaigns, fans, messages } from '../db/schema.js';
 import { markCancelled, markFailed, markHandedOff, markSent, putBack } from '../domain/messages.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../domain/platform-connections.js';
 import { MAX_CONCURRENT_SENDS, MAX_CONCURRENT_SENDS_PER_CREATOR } from '../domain/send-limits.js';
+import { settleSendQueueAwake } from '../domain/send-queue-awake.js';
 import { createGateway } from '../integrations/platforms/gateway.js';
 import { TransientSendError } from '../integrations/platforms/types.js';
 import type { Config } from '../lib/config.js';
@@ -263,14 +264,18 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
 
       const platforms = connections.map((c) => c.platform);
       if (platforms.length > 0) {
-        const due = db
-          .select({ platform: messages.platform })
-          .from(messages)
-          .where(and(waiting(creatorId, platforms), lte(messages.availableAt, sql`now()`)))
-          .limit(DUE_COUNT_CAP)
-          .as('due');
-        for (const row of await db.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform))
-          result.due[row.platform] = row.n;
+        // Counted under the awake rows' locks: a send the API skipped signalling is counted here.
+        const windowsMs = Object.fromEntries(connections.map((c) => [c.platform, limitOf(c).windowMs]));
+        result.due = await settleSendQueueAwake(db, creatorId, windowsMs, async (tx) => {
+          const due = tx
+            .select({ platform: messages.platform })
+            .from(messages)
+            .where(and(waiting(creatorId, platforms), lte(messages.availableAt, sql`now()`)))
+            .limit(DUE_COUNT_CAP)
+            .as('due');
+          const rows = await tx.select({ platform: due.platform, n: count() }).from(due).groupBy(due.platform);
+          return Object.fromEntries(rows.map((r) => [r.platform, r.n]));
+        });
         const [next] = await db
           .select({ inMs: sql<number | null>`(extract(epoch from min(${messages.availableAt}) - now()) * 1000)::float8` })
           .from(messages)

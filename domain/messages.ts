@@ -10,6 +10,7 @@ import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { PermanentSendError, TransientSendError } from '../integrations/platforms/types.js';
 import { DomainError, notFoundError } from './errors.js';
+import { sendQueueIsAwake } from './send-queue-awake.js';
 import {
   connectionFor,
   enqueueMessage,
@@ -46,9 +47,10 @@ const transition = (db: Db | Tx, key: MessageKey, from: Status, values: PgUpdate
     .returning();
 
 /**
- * Queues one outgoing message to a live fan of the creator and wakes the send queue. The message is
- * committed first; if the queue cannot be woken (Temporal down), it is withdrawn again and the
- * error is thrown for the caller to retry, unless a running queue already picked it up.
+ * Queues one outgoing message to a live fan of the creator and wakes the send queue, unless it is
+ * draining that platform already (domain/send-queue-awake.ts). The message is committed first; if
+ * the queue cannot be woken (Temporal down), it is withdrawn again and the error is thrown for the
+ * caller to retry, unless a running queue already picked it up.
  */
 export async function queueMessage(
   deps: { db: Db; config: OutboxConfig; sendQueue: SendQueueWaker; log: Pick<Logger, 'warn'> },
@@ -62,8 +64,8 @@ export async function queueMessage(
   if (!fan) throw notFoundError('fan');
   if (fan.optedOutAt) throw new DomainError('unprocessable', 'fan_opted_out', 'this fan opted out of messages');
   const connection = await connectionFor(db, config, creatorId, fan.platform);
-  const message = await db.transaction((tx) =>
-    enqueueMessage(tx, {
+  const { message, awake } = await db.transaction(async (tx) => {
+    const queued = await enqueueMessage(tx, {
       id: input.idempotencyKey === undefined ? undefined : messageIdForRequest(creatorId, input.idempotencyKey),
       creatorId,
       fan,
@@ -71,10 +73,12 @@ export async function queueMessage(
       priceCents: input.priceCents,
       attachments: input.attachments,
       priority: PRIORITY[input.priority],
-    }),
-  );
+    });
+    return { message: queued, awake: await sendQueueIsAwake(tx, creatorId, fan.platform) };
+  });
   try {
-    await sendQueue.wake(creatorId);
+    // A queue draining this platform takes the message with its next batch: no Temporal call.
+    if (!awake) await sendQueue.wake(creatorId);
   } catch (err) {
     // Withdrawn, the caller may retry; not withdrawn (the queue took it, or the database is down
     // too), it stays queued and the outbox sweep wakes the queue: answering 202 avoids a duplicate.

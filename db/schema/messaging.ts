@@ -146,6 +146,24 @@ export const messages = pgTable(
   ],
 );
 
+/**
+ * Which send queues will run another batch for a platform without being signalled: the batch that
+ * left due messages behind sets `awake_until` (its window plus a grace), the one that left none
+ * clears it. An API send to an awake queue makes no Temporal call; both sides take the row's lock
+ * (domain/messages.ts, activities/send-queue.ts) so a message is never left unsignalled.
+ */
+export const sendQueueAwake = pgTable(
+  'send_queue_awake',
+  {
+    creatorId: uuid('creator_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    platform: text('platform').notNull(),
+    awakeUntil: timestamp('awake_until', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.creatorId, t.platform] })],
+);
+
 /** Inbound platform events already applied, by the platform's event id: a replay is a no-op. */
 export const platformEvents = pgTable(
   'platform_events',

@@ -431,3 +431,41 @@ describe('tenancy and validation', () => {
     expect(rows).toHaveLength(1);
   });
 });
+
+describe('sends to a draining queue', () => {
+  /** Signals the creator's send-queue workflow received (one run: these tests are far from a continue-as-new). */
+  async function signalsReceived(creatorId: string): Promise<number> {
+    const history = await h.temporal.workflow.getHandle(`send-queue:${creatorId}`).fetchHistory();
+    return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes).length;
+  }
+
+  it('make no Temporal call while the queue has due messages for the platform, and signal again once it drained', async () => {
+    const c = await creator();
+    // Paced at one message every 0.5 s: the first five are still due while the next five are sent.
+    await ok(c.auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox', rateLimit: { messages: 2, perSeconds: 1 } }, 201);
+    const fan = await addFan(c, 'draining_fan');
+    const first = [];
+    for (let i = 0; i < 5; i++) first.push(await send(c, fan.id, { content: `first ${i}` }));
+    // The first batch has run (so the queue recorded itself awake with the rest still due).
+    await settled(c, first[0].messageId, 'sent');
+    await waitFor(
+      async () => (await h.sql`select 1 from send_queue_awake where creator_id = ${c.userId} and awake_until > now()`).length > 0,
+      'queue awake',
+    );
+    const before = await signalsReceived(c.userId);
+    const more = [];
+    for (let i = 0; i < 5; i++) more.push(await send(c, fan.id, { content: `more ${i}` }));
+    expect(await signalsReceived(c.userId)).toBe(before);
+    for (const m of [...first, ...more]) await settled(c, m.messageId, 'sent');
+    expect((await deliveries(c)).deliveries).toHaveLength(10);
+
+    // Drained: the next send signals, and goes out.
+    await waitFor(
+      async () => (await h.sql`select 1 from send_queue_awake where creator_id = ${c.userId} and awake_until > now()`).length === 0,
+      'queue asleep',
+    );
+    const last = await send(c, fan.id, { content: 'after the drain' });
+    expect(await signalsReceived(c.userId)).toBe(before + 1);
+    await settled(c, last.messageId, 'sent');
+  });
+});
