@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { TaskQueues } from '../workflows/task-queues.js';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const port = z.coerce.number().int().min(0).max(65535);
@@ -84,6 +85,12 @@ const schema = z
     TEMPORAL_TASK_QUEUE_PREFIX: z.string().default(''),
     TEMPORAL_CLI_PATH: z.string().optional(),
     WORKER_METRICS_PORT: port.default(9464),
+    // The task queues this worker process serves (comma-separated areas: onboarding, maintenance,
+    // crm, messaging, campaigns); unset: all of them. `npm run dev` runs one process for the
+    // interactive and send queues and one for CSV imports (workers/layout.ts).
+    WORKER_TASK_QUEUES: commaList
+      .pipe(z.array(z.enum(Object.keys(TaskQueues) as [keyof typeof TaskQueues, ...(keyof typeof TaskQueues)[]])).min(1))
+      .optional(),
 
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
     JWT_ISSUER: z.string().default('ofm-social-os'),

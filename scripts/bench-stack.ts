@@ -1,6 +1,8 @@
 // The stack a benchmark runs against, as separate processes on free ports: Temporal dev server
 // (in memory), Postgres (DATABASE_URL's server or an embedded one) with a fresh database,
-// migrations, the mail, Stripe and fan-platform stand-ins, one worker and the API. Nothing is shared with `npm run dev`.
+// migrations, the mail, Stripe and fan-platform stand-ins, the worker processes of `npm run dev`
+// (workers/layout.ts; BENCH_WORKER_LAYOUT=single runs every queue in one process) and the API.
+// Nothing is shared with `npm run dev`.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -8,9 +10,19 @@ import { runMigrations } from '../db/migrate.js';
 import { apiClient } from '../dev/api-client.js';
 import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
 import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../dev/toolchain.js';
+import { WORKER_PROCESSES, workerProcessEnv, type WorkerProcess } from '../workers/layout.js';
+import { ALL_AREAS } from '../workers/create-workers.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
 
-export async function startBenchStack(name: string) {
+/** The worker processes a bench stack runs: `npm run dev`'s layout, or every queue in one process. */
+export function benchWorkerLayout(layout = process.env.BENCH_WORKER_LAYOUT ?? 'split'): WorkerProcess[] {
+  if (layout === 'single') return [{ name: 'worker', areas: [...ALL_AREAS] }];
+  if (layout === 'split') return WORKER_PROCESSES;
+  throw new Error(`BENCH_WORKER_LAYOUT must be split or single, not ${layout}`);
+}
+
+export async function startBenchStack(name: string, options: { workers?: WorkerProcess[]; env?: NodeJS.ProcessEnv } = {}) {
+  const workerProcesses = options.workers ?? benchWorkerLayout();
   const stops: (() => Promise<unknown>)[] = [];
   const dataDir = path.join(projectRoot, '.data', 'bench');
   const stop = async () => {
@@ -73,12 +85,13 @@ export async function startBenchStack(name: string) {
       FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
       MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
       MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
+      ...options.env,
     };
     const procs: ManagedProcess[] = [];
-    const start = (proc: string, entry: string) => {
+    const start = (proc: string, entry: string, extraEnv: NodeJS.ProcessEnv = {}) => {
       const p = spawnManaged(proc, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
         cwd: projectRoot,
-        env,
+        env: { ...env, ...extraEnv },
         onLine: (l) => /"level":(50|60)/.test(l) && console.error(`[${proc}] ${l}`),
       });
       procs.push(p);
@@ -88,7 +101,11 @@ export async function startBenchStack(name: string) {
     start('ses', 'standins/ses-main.ts');
     start('stripe', 'standins/stripe-main.ts');
     start('sandbox', 'standins/platform-sandbox-main.ts');
-    start('worker', 'workers/main.ts');
+    const workerPids: Record<string, number | undefined> = {};
+    for (const [i, w] of workerProcesses.entries()) {
+      const p = start(w.name, 'workers/main.ts', workerProcessEnv(w, i === 0 ? metricsPort : await freePort()));
+      workerPids[w.name] = p.child.pid;
+    }
     const api = start('api', 'api/main.ts');
     const base = `http://127.0.0.1:${apiPort}`;
     await waitFor('API ready', async () => (await fetch(`${base}/ready`)).status === 200, {
@@ -104,6 +121,9 @@ export async function startBenchStack(name: string) {
       temporalAddress: temporal.address,
       stripeStandinUrl: `http://127.0.0.1:${stripePort}`,
       sandboxUrl: `http://127.0.0.1:${sandboxPort}`,
+      workers: workerProcesses,
+      /** Process ids of the API and of each worker process (by name), for CPU sampling. */
+      pids: { api: api.child.pid, ...workerPids },
       start,
       stop,
     };

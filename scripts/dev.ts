@@ -6,7 +6,8 @@
 //   SES        standins/ses-main.ts when no SES_ENDPOINT is configured (config.usesSesStandin)
 //   Stripe     standins/stripe-main.ts when no STRIPE_SECRET_KEY is configured (config.usesStripeStandin)
 //   sandbox    standins/platform-sandbox-main.ts, the simulated fan platform, unless PLATFORM_SANDBOX_URL is set
-//   worker     workers/main.ts
+//   workers    workers/main.ts, once per process of workers/layout.ts (`worker`: onboarding, maintenance,
+//              messaging, campaigns; `worker-bulk`: CSV imports), metrics on WORKER_METRICS_PORT, +1, ...
 //   API        api/main.ts
 // Children inherit the environment (plus the resolved DATABASE_URL), each output line is prefixed
 // with its name, and `platform ready` is printed once everything answers. Ctrl-C / SIGTERM stops
@@ -34,6 +35,7 @@ import {
   type ManagedProcess,
 } from '../dev/toolchain.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
+import { WORKER_PROCESSES, workerProcessEnv } from '../workers/layout.js';
 
 const config = configFromProcess();
 
@@ -141,12 +143,12 @@ async function assertPortFree(port: number, variable: string): Promise<void> {
 }
 
 /** Runs a TypeScript entry point (tsx as a Node loader: one process, signals reach it directly). */
-function startEntry(name: string, entry: string): Running {
+function startEntry(name: string, entry: string, env: NodeJS.ProcessEnv = {}): Running {
   const file = path.join(projectRoot, entry);
   const proc = spawnManaged(name, process.execPath, ['--import', 'tsx', file], {
     cwd: projectRoot,
     detached: true,
-    env: { ...process.env, DATABASE_URL: config.DATABASE_URL },
+    env: { ...process.env, DATABASE_URL: config.DATABASE_URL, ...env },
     onLine: printer(name),
   });
   // SIGTERM: the entry points drain (Temporal worker shutdown, Fastify close) and exit.
@@ -180,7 +182,8 @@ async function main(): Promise<void> {
   if (startSes) await assertPortFree(config.SES_STANDIN_PORT, 'SES_STANDIN_PORT');
   if (startStripe) await assertPortFree(config.STRIPE_STANDIN_PORT, 'STRIPE_STANDIN_PORT');
   if (startSandbox) await assertPortFree(config.PLATFORM_SANDBOX_PORT, 'PLATFORM_SANDBOX_PORT');
-  await assertPortFree(config.WORKER_METRICS_PORT, 'WORKER_METRICS_PORT');
+  const workerMetricsPorts = WORKER_PROCESSES.map((_, i) => config.WORKER_METRICS_PORT + i);
+  for (const p of workerMetricsPorts) await assertPortFree(p, 'WORKER_METRICS_PORT');
   await assertPortFree(config.API_PORT, 'API_PORT');
 
   // (a) Postgres
@@ -256,16 +259,17 @@ async function main(): Promise<void> {
       abort: childGone(sandbox),
     });
   if (stopping) return;
-  const worker = startEntry('worker', 'workers/main.ts');
+  const workers = WORKER_PROCESSES.map((w, i) => startEntry(w.name, 'workers/main.ts', workerProcessEnv(w, workerMetricsPorts[i]!)));
   const api = startEntry('api', 'api/main.ts');
   const healthUrl = `http://127.0.0.1:${config.API_PORT}/api/v1/health`;
   await waitFor(`the API at ${healthUrl}`, async () => (await fetch(healthUrl)).ok, {
-    abort: () => childGone(api)() ?? childGone(worker)(),
+    abort: () => [api, ...workers].map((p) => childGone(p)()).find(Boolean),
   });
-  // The worker serves SDK metrics once its runtime is up; a crash at start shows up here or above.
-  await waitFor(`the worker (metrics port ${config.WORKER_METRICS_PORT})`, () => isPortOpen(config.WORKER_METRICS_PORT), {
-    abort: childGone(worker),
-  });
+  // A worker serves SDK metrics once its runtime is up; a crash at start shows up here or above.
+  for (const [i, worker] of workers.entries())
+    await waitFor(`${worker.name} (metrics port ${workerMetricsPorts[i]})`, () => isPortOpen(workerMetricsPorts[i]!), {
+      abort: childGone(worker),
+    });
   if (stopping) return;
 
   const apiUrl = `http://localhost:${config.API_PORT}`;
@@ -279,7 +283,9 @@ async function main(): Promise<void> {
     `  Mail           ${ses ? `SES stand-in at ${config.SES_ENDPOINT} (read it: ${apiUrl}/api/v1/dev/mailbox?to=<email>)` : `SES at ${config.SES_ENDPOINT ?? 'the AWS default endpoint'}`}`,
     `  Stripe         ${stripe ? `stand-in at http://127.0.0.1:${config.STRIPE_STANDIN_PORT} (webhooks to ${config.PUBLIC_API_URL}/api/v1/webhooks/stripe)` : 'api.stripe.com'}`,
     `  Fan platform   ${sandbox ? `sandbox at ${config.PLATFORM_SANDBOX_URL} (fans reply and buy through ${config.PUBLIC_API_URL}/api/v1/platforms/<platform>/webhook)` : config.PLATFORM_SANDBOX_URL}`,
-    `  Worker         running (metrics http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics)`,
+    ...WORKER_PROCESSES.map(
+      (w, i) => `  ${w.name.padEnd(15)}${w.areas.join(', ')} (metrics http://127.0.0.1:${workerMetricsPorts[i]}/metrics)`,
+    ),
     `  Data           ${dataDir}`,
     'Press Ctrl-C to stop.',
     '',

@@ -1,6 +1,8 @@
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker, bundleWorkflowCode, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { Worker as Thread } from 'node:worker_threads';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createCampaignActivities, type CampaignDeps } from '../activities/campaign.js';
 import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
@@ -10,7 +12,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { createSendQueueProcess } from '../processes/send-queue.js';
 import { taskQueue } from '../lib/temporal.js';
-import type { TaskQueues } from '../workflows/task-queues.js';
+import { TaskQueues } from '../workflows/task-queues.js';
 
 export const workflowsPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
 
@@ -41,28 +43,57 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
   campaigns: 4, // recipient materialisation and accounting
 };
 
-/** Connections for the worker process's pool: one per activity slot. */
-export const workerDbPoolSize = (): number => Object.values(ACTIVITY_SLOTS).reduce((a, b) => a + b, 0);
+export type WorkerArea = keyof typeof TaskQueues;
+export const ALL_AREAS = Object.keys(TaskQueues) as WorkerArea[];
 
-/** One Worker per task queue; a single process may run them all. */
-export async function createWorkers(deps: WorkerDeps): Promise<Worker[]> {
-  const { connection, config } = deps;
-  const workflowBundle = deps.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath }));
-  const sendQueue = createSendQueueProcess(deps.client, config);
-  const create = (area: keyof typeof TaskQueues, activities: WorkerOptions['activities']) =>
-    Worker.create({
-      connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      workflowBundle,
-      taskQueue: taskQueue(config, area),
-      activities,
-      maxConcurrentActivityTaskExecutions: ACTIVITY_SLOTS[area],
+/** Connections for a worker process's pool: one per activity slot of the queues it serves. */
+export const workerDbPoolSize = (areas: readonly WorkerArea[] = ALL_AREAS): number =>
+  areas.reduce((sum, area) => sum + ACTIVITY_SLOTS[area], 0);
+
+/**
+ * Bundles the workflow code on a thread of its own: webpack's few hundred MiB of heap are freed with
+ * the thread instead of staying in the worker process's heap for its whole life.
+ */
+async function bundleInThread(): Promise<string> {
+  const workerPackage = createRequire(import.meta.url).resolve('@temporalio/worker');
+  const thread = new Thread(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     require(workerData.workerPackage).bundleWorkflowCode({ workflowsPath: workerData.workflowsPath })
+       .then(({ code }) => parentPort.postMessage(code));`,
+    { eval: true, workerData: { workerPackage, workflowsPath } },
+  );
+  return new Promise<string>((resolve, reject) => {
+    thread.once('message', (code: string) => {
+      resolve(code);
+      void thread.terminate();
     });
-  return Promise.all([
-    create('onboarding', createOnboardingActivities(deps)),
-    create('maintenance', createMaintenanceActivities(deps)),
-    create('crm', createFanImportActivities(deps)),
-    create('messaging', createSendQueueActivities({ ...deps, sendQueue })),
-    create('campaigns', createCampaignActivities({ ...deps, sendQueue })),
-  ]);
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`workflow bundling ended with code ${code}`)));
+  });
+}
+
+/** One Worker per task queue in `areas` (default: every queue, as a single dev or test process runs them). */
+export async function createWorkers(deps: WorkerDeps, areas: readonly WorkerArea[] = ALL_AREAS): Promise<Worker[]> {
+  const { connection, config } = deps;
+  const workflowBundle = deps.workflowBundle ?? { code: await bundleInThread() };
+  const sendQueue = createSendQueueProcess(deps.client, config);
+  const activities: Record<WorkerArea, () => WorkerOptions['activities']> = {
+    onboarding: () => createOnboardingActivities(deps),
+    maintenance: () => createMaintenanceActivities(deps),
+    crm: () => createFanImportActivities(deps),
+    messaging: () => createSendQueueActivities({ ...deps, sendQueue }),
+    campaigns: () => createCampaignActivities({ ...deps, sendQueue }),
+  };
+  return Promise.all(
+    [...new Set(areas)].map((area) =>
+      Worker.create({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        workflowBundle,
+        taskQueue: taskQueue(config, area),
+        activities: activities[area](),
+        maxConcurrentActivityTaskExecutions: ACTIVITY_SLOTS[area],
+      }),
+    ),
+  );
 }

@@ -1,4 +1,5 @@
-// Worker process: wires dependencies and runs a Worker per task queue until SIGINT/SIGTERM.
+// Worker process: wires dependencies and runs a Worker per task queue it serves (WORKER_TASK_QUEUES,
+// default all) until SIGINT/SIGTERM.
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createDb } from '../db/client.js';
 import { configFromProcess } from '../lib/config.js';
@@ -6,7 +7,7 @@ import { createSesEmailSender } from '../integrations/email/sender.js';
 import { createLogger } from '../lib/logger.js';
 import { createStripeClient } from '../integrations/stripe.js';
 import { lazyTemporalClient, untilConnected } from '../lib/temporal.js';
-import { createWorkers, workerDbPoolSize } from './create-workers.js';
+import { ALL_AREAS, createWorkers, workerDbPoolSize } from './create-workers.js';
 import { ensureMaintenanceSchedules } from '../processes/maintenance.js';
 
 const config = configFromProcess();
@@ -29,20 +30,25 @@ Runtime.install({
   },
 });
 
+const areas = config.WORKER_TASK_QUEUES ?? ALL_AREAS;
 // One connection per activity slot (see ACTIVITY_SLOTS); only a send batch's parallel per-fan writes may queue for one.
-const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: workerDbPoolSize() });
+const { db, close: closeDb } = createDb(config.DATABASE_URL, { max: workerDbPoolSize(areas) });
 const connection = await untilConnected('Temporal', () => NativeConnection.connect({ address: config.TEMPORAL_ADDRESS }), logger);
 const client = lazyTemporalClient(config);
-await ensureMaintenanceSchedules(client, config);
+// The process that serves the maintenance queue keeps its schedules in place.
+if (areas.includes('maintenance')) await ensureMaintenanceSchedules(client, config);
 
-const workers = await createWorkers({
-  connection,
-  client,
-  config,
-  db,
-  email: createSesEmailSender(config),
-  stripe: createStripeClient(config),
-});
+const workers = await createWorkers(
+  {
+    connection,
+    client,
+    config,
+    db,
+    email: createSesEmailSender(config),
+    stripe: createStripeClient(config),
+  },
+  areas,
+);
 logger.info(
   { taskQueues: workers.map((w) => w.options.taskQueue), metrics: `http://127.0.0.1:${config.WORKER_METRICS_PORT}/metrics` },
   'worker started',

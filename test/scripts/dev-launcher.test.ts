@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isPortOpen, projectRoot, waitFor } from '../../dev/toolchain.js';
+import { WORKER_PROCESSES } from '../../workers/layout.js';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ofm-dev-launcher-'));
 // mkdtemp makes it 0700; embedded Postgres run as root switches to the `postgres` user, which must enter it.
@@ -118,7 +119,17 @@ interface Ports {
   metrics: number;
 }
 
+/** Free ports; the workers' metrics take `metrics` and the ports after it (one per process of workers/layout.ts). */
 async function freePorts(): Promise<Ports> {
+  for (;;) {
+    const ports = await distinctFreePorts();
+    const next = Array.from({ length: WORKER_PROCESSES.length - 1 }, (_, i) => ports.metrics + 1 + i);
+    if (next.every((p) => !Object.values(ports).includes(p)) && !(await Promise.all(next.map((p) => isPortOpen(p)))).some(Boolean))
+      return ports;
+  }
+}
+
+async function distinctFreePorts(): Promise<Ports> {
   // Hold all listeners open together so the ports are distinct.
   const servers = await Promise.all(
     Array.from(

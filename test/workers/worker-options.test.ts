@@ -46,6 +46,30 @@ describe('worker sizing', () => {
     }
   });
 
+  it('runs only the queues it is given (WORKER_TASK_QUEUES), with their own slots', async () => {
+    // Its own prefix: one native connection may not register two Workers on one queue.
+    const config = { ...h.config, TEMPORAL_TASK_QUEUE_PREFIX: `${h.config.TEMPORAL_TASK_QUEUE_PREFIX}subset-` };
+    const subset = await createWorkers(
+      {
+        connection,
+        client: h.temporal,
+        config,
+        db: h.db,
+        email: createSesEmailSender(h.config),
+        stripe: h.stripe,
+        workflowBundle: { codePath: inject('workflowBundlePath') },
+      },
+      ['crm'],
+    );
+    try {
+      expect(subset.map((w) => w.options.taskQueue)).toEqual([config.TEMPORAL_TASK_QUEUE_PREFIX + TaskQueues.crm]);
+      expect(activitySlots(subset[0]!)).toBe(ACTIVITY_SLOTS.crm);
+      expect(workerDbPoolSize(['crm'])).toBe(ACTIVITY_SLOTS.crm);
+    } finally {
+      await Promise.all(subset.map((w) => w.runUntil(Promise.resolve())));
+    }
+  });
+
   it('never runs more activities at once than the worker pool has connections', () => {
     const total = workers.map(activitySlots).reduce((a, b) => a + b, 0);
     expect(total).toBeLessThanOrEqual(workerDbPoolSize());
