@@ -55,7 +55,15 @@ const transition = (db: Db | Tx, key: MessageKey, from: Status, values: PgUpdate
 export async function queueMessage(
   deps: { db: Db; config: OutboxConfig; sendQueue: SendQueueWaker; log: Pick<Logger, 'warn'> },
   creatorId: string,
-  input: { fanId: string; text: string; priceCents?: number; attachments?: string[]; priority: PriorityName; idempotencyKey?: string },
+  input: {
+    fanId: string;
+    text: string;
+    priceCents?: number;
+    attachments?: string[];
+    priority: PriorityName;
+    /** The request's Idempotency-Key and its scope (api/idempotency.ts), if it carried one. */
+    idempotency?: { scope: string; key: string } | null;
+  },
 ) {
   const { db, config, sendQueue, log } = deps;
   const fan = await db.query.fans.findFirst({
@@ -66,7 +74,7 @@ export async function queueMessage(
   const connection = await connectionFor(db, config, creatorId, fan.platform);
   const { message, awake } = await db.transaction(async (tx) => {
     const queued = await enqueueMessage(tx, {
-      id: input.idempotencyKey === undefined ? undefined : messageIdForRequest(creatorId, input.idempotencyKey),
+      id: input.idempotency ? messageIdForRequest(creatorId, input.idempotency) : undefined,
       creatorId,
       fan,
       text: input.text,

@@ -65,17 +65,34 @@ export interface NewOutgoingMessage {
 const SEND_REQUEST_NAMESPACE = 'c1d7e0a2-5b64-4f3e-8a9d-2e6f0b7c4d18';
 
 /**
- * The message id of a send with an Idempotency-Key, so a request re-run after its first answer was
- * lost (the API died between the commit and recording the answer) finds the message it queued
- * instead of queueing a second one.
+ * The message id of a send with an Idempotency-Key (`scope`: the caller and route the key belongs
+ * to, as the idempotency layer keys it), so a request re-run after its first answer was lost (the
+ * API died between the commit and recording the answer) finds the message it queued instead of
+ * queueing a second one.
  */
-export const messageIdForRequest = (creatorId: string, idempotencyKey: string): string =>
-  requestScopedId(SEND_REQUEST_NAMESPACE, creatorId, idempotencyKey);
+export const messageIdForRequest = (creatorId: string, request: { scope: string; key: string }): string =>
+  requestScopedId(SEND_REQUEST_NAMESPACE, creatorId, `${request.scope}\n${request.key}`);
 
-/** Inserts a queued message into the fan's conversation (created when it is the first); with `m.id` taken, returns that message. */
+/**
+ * Inserts a queued message into the fan's conversation (created when it is the first). With `m.id`
+ * (derived from an Idempotency-Key) already taken, returns that message if it is this request's,
+ * and refuses a key reused for another message (its idempotency record long gone).
+ */
 export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage & { id?: string }) {
+  const sameRequest = async (id: string) => {
+    const existing = await tx.query.messages.findFirst({ where: and(eq(messages.id, id), eq(messages.creatorId, m.creatorId)) });
+    if (!existing) return undefined;
+    const same =
+      existing.fanId === m.fan.id &&
+      existing.text === m.text &&
+      existing.priceCents === (m.priceCents ?? null) &&
+      JSON.stringify(existing.attachments) === JSON.stringify(m.attachments ?? []) &&
+      existing.priority === m.priority;
+    if (!same) throw new DomainError('unprocessable', 'idempotency_key_reused', 'this Idempotency-Key was used for another message');
+    return existing;
+  };
   if (m.id) {
-    const existing = await tx.query.messages.findFirst({ where: and(eq(messages.id, m.id), eq(messages.creatorId, m.creatorId)) });
+    const existing = await sameRequest(m.id);
     if (existing) return existing;
   }
   const [conversation] = await tx
@@ -108,7 +125,7 @@ export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage & { id?: stri
     // Two runs of one request at once (its key abandoned while the first still ran): the later one waits and finds the row.
     .onConflictDoNothing({ target: messages.id })
     .returning();
-  return row ?? (await tx.query.messages.findFirst({ where: and(eq(messages.id, id), eq(messages.creatorId, m.creatorId)) }))!;
+  return row ?? (await sameRequest(id))!;
 }
 
 /**

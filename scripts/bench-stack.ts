@@ -28,6 +28,9 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
   };
+  // A benchmark stopped with Ctrl-C or kill takes its stack with it (its processes would drain a fleet on, unseen).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => void stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143)));
   try {
     let serverUrl = process.env.DATABASE_URL;
     const postgresKind = serverUrl ? 'DATABASE_URL server' : 'embedded PostgreSQL 18';

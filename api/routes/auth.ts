@@ -4,7 +4,7 @@ import { and, count, eq, gt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { hitLimits } from '../../domain/rate-limits.js';
 import { consumeEmailToken, isLiveEmailToken, secondsSinceLastEmailToken } from '../../domain/email-tokens.js';
-import { emailTokens, platformConnections, users } from '../../db/schema.js';
+import { emailTokens, platformConnections, sendQueueAwake, users } from '../../db/schema.js';
 import { pickLocale } from '../../integrations/email/templates.js';
 import type { RouteDeps } from '../app.js';
 import { loginThrottle, recordLoginAttempt, settleLoginAttempt } from '../auth/login-throttle.js';
@@ -362,7 +362,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db
         // The email is not marked verified here: an access token the earlier holder still has
         // (up to ACCESS_TOKEN_TTL_SECONDS) would then pass the verified-email gate. The owner
         // verifies through the onboarding's verification link, which only the mailbox receives.
-        if (!before?.verifiedAt) await tx.delete(platformConnections).where(eq(platformConnections.creatorId, userId));
+        if (!before?.verifiedAt) {
+          await tx.delete(platformConnections).where(eq(platformConnections.creatorId, userId));
+          // Their queue's "awake" rows go too: a connection made anew must be signalled for.
+          await tx.delete(sendQueueAwake).where(eq(sendQueueAwake.creatorId, userId));
+        }
         await tx.update(users).set({ passwordHash, updatedAt: sql`now()` }).where(eq(users.id, userId));
         await revokeAllSessions(tx, userId);
       });

@@ -146,6 +146,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (a
         priceCents,
         attachments,
         priority: 'normal',
+        idempotency: request.idempotency,
       });
       return reply.status(202).send({ ...presentQueued(message, estimatedSendTime), message: presentMessage(message) });
     },

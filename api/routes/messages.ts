@@ -116,7 +116,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, d
         attachments: mediaUrls,
         priceCents,
         priority,
-        idempotencyKey: request.idempotency?.key,
+        idempotency: request.idempotency,
       });
       return reply.status(202).send(presentQueued(message, estimatedSendTime));
     },

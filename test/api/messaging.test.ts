@@ -430,6 +430,33 @@ describe('tenancy and validation', () => {
     const rows = await h.sql`select id from messages where creator_id = ${c.userId} and direction = 'out'`;
     expect(rows).toHaveLength(1);
   });
+
+  it('the same holds for a reply in a conversation, and a key reused for another message once its record is gone is a 422', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'idem_reply_fan');
+    await send(c, fan.id, { content: 'opening line' });
+    const [conversation] = await h.sql<{ id: string }[]>`select id from conversations where creator_id = ${c.userId}`;
+    const conversationId = conversation!.id;
+    const headers = { ...c.auth, 'idempotency-key': 'reply-crash-1' };
+    const reply = () => call(headers, 'POST', `/crm/conversations/${conversationId}/messages`, { text: 'reply once' });
+    const first = await reply();
+    expect(first.statusCode).toBe(202);
+    await h.sql`delete from idempotency_keys where key = 'reply-crash-1'`;
+    const again = await reply();
+    expect(again.statusCode).toBe(202);
+    expect(again.json().messageId).toBe(first.json().messageId);
+    // The same key on the other send route is another request: a message of its own.
+    const viaSend = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'reply once' });
+    expect(viaSend.statusCode).toBe(202);
+    expect(viaSend.json().messageId).not.toBe(first.json().messageId);
+
+    await h.sql`delete from idempotency_keys where key = 'reply-crash-1'`;
+    const reused = await call(headers, 'POST', `/crm/conversations/${conversationId}/messages`, { text: 'something else' });
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().error.code).toBe('idempotency_key_reused');
+    const rows = await h.sql`select text from messages where creator_id = ${c.userId} and direction = 'out' order by created_at`;
+    expect(rows.map((r) => r.text)).toEqual(['opening line', 'reply once', 'reply once']);
+  });
 });
 
 describe('sends to a draining queue', () => {

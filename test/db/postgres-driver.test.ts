@@ -37,6 +37,57 @@ console.log(JSON.stringify({ outcome, one }));
 await Promise.all([sql.end(), killer.end()]);
 `;
 
+// A transaction (and a reserved session) whose backend dies between statements, with another query
+// waiting so the pool reconnects that slot at once: the statements after the death must fail, not
+// run in autocommit on the new session (unpatched, 'after' is committed while 'before' is rolled back).
+const laterStatementsAfterBackendDeath = `
+import postgres from 'postgres';
+const url = process.argv[1];
+const table = process.argv[2];
+const sql = postgres(url, { max: 1, onnotice: () => {} });
+const killer = postgres(url, { max: 1, onnotice: () => {} });
+await killer.unsafe('create table ' + table + ' (v text)');
+const dieBetweenStatements = async (run) => {
+  let pid;
+  let killed;
+  const died = new Promise((r) => (killed = r));
+  const work = run(async (t) => {
+    [{ pid }] = await t\`select pg_backend_pid() as pid\`;
+    await died;
+  }).catch(() => null);
+  while (pid === undefined) await new Promise((r) => setTimeout(r, 20));
+  const waiting = sql\`select 1\`.catch(() => null); // queued behind the busy slot: it reconnects the slot
+  await killer\`select pg_terminate_backend(\${pid})\`;
+  await new Promise((r) => setTimeout(r, 300));
+  killed();
+  await work;
+  await waiting;
+};
+await dieBetweenStatements((body) =>
+  sql.begin(async (t) => {
+    await t.unsafe("insert into " + table + " values ('tx before')");
+    await body(t);
+    await t.unsafe("insert into " + table + " values ('tx after')");
+  }),
+);
+await dieBetweenStatements(async (body) => {
+  const r = await sql.reserve();
+  try {
+    await r\`begin\`;
+    await r.unsafe("insert into " + table + " values ('reserved before')");
+    await body(r);
+    await r.unsafe("insert into " + table + " values ('reserved after')");
+    await r\`commit\`;
+  } finally {
+    r.release();
+  }
+});
+const rows = await killer.unsafe('select v from ' + table + ' order by v');
+await killer.unsafe('drop table ' + table);
+console.log(JSON.stringify({ rows: rows.map((r) => r.v), one: (await sql\`select 1 as one\`)[0].one }));
+await Promise.all([sql.end(), killer.end()]);
+`;
+
 describe('postgres driver (patched)', () => {
   it('survives a backend killed in the middle of a transaction: the transaction rejects, the process lives on', () => {
     const child = spawnSync(process.execPath, ['--input-type=module', '-e', backendDiesInTransaction, inject('databaseUrl')], {
@@ -49,5 +100,22 @@ describe('postgres driver (patched)', () => {
     const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
     expect(result.one).toBe(1);
     expect(result.outcome).not.toBe('committed');
+  });
+
+  it('fails the statements of a transaction or reserved session after its backend died, instead of running them on a new session', () => {
+    const table = `driver_probe_${process.pid}_${Date.now()}`;
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', laterStatementsAfterBackendDeath, inject('databaseUrl'), table],
+      {
+        cwd: projectRoot,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    expect(child.status, `${child.stdout}\n${child.stderr}`).toBe(0);
+    const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(result.rows).toEqual([]);
+    expect(result.one).toBe(1);
   });
 });
