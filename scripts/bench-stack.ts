@@ -21,6 +21,18 @@ export function benchWorkerLayout(layout = process.env.BENCH_WORKER_LAYOUT ?? 's
   throw new Error(`BENCH_WORKER_LAYOUT must be split or single, not ${layout}`);
 }
 
+/** Benchmarks and the chaos run measure throughput and loss, not the abuse limits: these lift them. */
+export const LIFTED_ABUSE_LIMITS: NodeJS.ProcessEnv = {
+  PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
+  LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
+  USER_RATE_LIMIT_PER_MINUTE: '1000000',
+  USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
+  REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
+  FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
+  MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
+  MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
+};
+
 export async function startBenchStack(name: string, options: { workers?: WorkerProcess[]; env?: NodeJS.ProcessEnv } = {}) {
   const workerProcesses = options.workers ?? benchWorkerLayout();
   const stops: (() => Promise<unknown>)[] = [];
@@ -79,15 +91,7 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
       STRIPE_STANDIN_PORT: String(stripePort),
       PLATFORM_SANDBOX_PORT: String(sandboxPort),
       WORKER_METRICS_PORT: String(metricsPort),
-      PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
-      // Benchmarks measure throughput, not the abuse limits.
-      LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
-      USER_RATE_LIMIT_PER_MINUTE: '1000000',
-      USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
-      REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
-      FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
-      MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
-      MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
+      ...LIFTED_ABUSE_LIMITS,
       ...options.env,
     };
     const procs: ManagedProcess[] = [];

@@ -10,6 +10,7 @@ import { runMigrations } from '../../db/migrate.js';
 import { startEmbeddedPostgres } from '../../dev/embedded-postgres.js';
 import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, type ManagedProcess } from '../../dev/toolchain.js';
 import { searchAttributeCliPairs } from '../../workflows/search-attributes.js';
+import { LIFTED_ABUSE_LIMITS } from '../bench-stack.js';
 
 export const KILLABLE = ['api', 'worker', 'temporal', 'postgres'] as const;
 export type Killable = (typeof KILLABLE)[number];
@@ -124,15 +125,7 @@ export async function startChaosStack(opts: { dataDir: string; log: (line: strin
       STRIPE_STANDIN_PORT: String(stripePort),
       PLATFORM_SANDBOX_PORT: String(sandboxPort),
       WORKER_METRICS_PORT: String(metricsPort),
-      // Chaos checks loss and duplication, not the abuse limits.
-      PUBLIC_ROUTE_LIMIT_PER_MINUTE: '1000000',
-      LOGIN_IP_MAX_FAILURES_PER_15MIN: '1000000',
-      USER_RATE_LIMIT_PER_MINUTE: '1000000',
-      USER_IP_RATE_LIMIT_PER_MINUTE: '1000000',
-      REGISTER_LIMIT_PER_IP_PER_HOUR: '1000000',
-      FORGOT_PASSWORD_LIMIT_PER_IP_PER_HOUR: '1000000',
-      MAX_OPEN_CAMPAIGNS_PER_CREATOR: '1000000',
-      MAX_OPEN_IMPORTS_PER_CREATOR: '1000000',
+      ...LIFTED_ABUSE_LIMITS,
     };
     const node = (name: string, entry: string) =>
       spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
