@@ -13,6 +13,7 @@ import {
   type ManagedProcess,
   type TemporalDevServer,
 } from '../../dev/toolchain.js';
+import { LIFTED_ABUSE_LIMITS } from '../../scripts/bench-stack.js';
 import { searchAttributeCliPairs } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
 
@@ -37,6 +38,8 @@ describe('starting without Temporal', () => {
       API_PORT: String(apiPort),
       WORKER_METRICS_PORT: String(metricsPort),
       SES_STANDIN_PORT: String(sesPort),
+      // This run's other tests register from the same address: the durable per-IP limits would refuse these.
+      ...LIFTED_ABUSE_LIMITS,
     };
     const start = (name: string, entry: string) => {
       const p = spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
