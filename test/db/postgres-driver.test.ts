@@ -27,12 +27,13 @@ for (let i = 0; i < 6; i++) one = (await Promise.all([sql\`select 1 as one\`, sq
 const reserved = await sql.reserve();
 const [{ pid: reservedPid }] = await reserved\`select pg_backend_pid() as pid\`;
 const sleeping = reserved\`select pg_sleep(5)\`.catch((err) => err.code);
-await new Promise((r) => setTimeout(r, 100));
+// Killed while the sleep runs.
+while ((await killer\`select 1 from pg_stat_activity where pid = \${reservedPid} and query like '%pg_sleep%' and state = 'active'\`).length === 0);
 await killer\`select pg_terminate_backend(\${reservedPid})\`;
 await sleeping;
 reserved.release();
 one = (await sql\`select 1 as one\`)[0].one;
-await new Promise((r) => setTimeout(r, 100));
+await new Promise((r) => setImmediate(r)); // a write deferred to setImmediate (the crash) would run before this
 console.log(JSON.stringify({ outcome, one }));
 await Promise.all([sql.end(), killer.end()]);
 `;
@@ -58,10 +59,9 @@ const dieBetweenStatements = async (run) => {
   while (pid === undefined) await new Promise((r) => setTimeout(r, 20));
   const waiting = sql\`select 1\`.catch(() => null); // queued behind the busy slot: it reconnects the slot
   await killer\`select pg_terminate_backend(\${pid})\`;
-  await new Promise((r) => setTimeout(r, 300));
+  await waiting; // the slot reconnected and served it: the body's next statement meets a new session
   killed();
   await work;
-  await waiting;
 };
 await dieBetweenStatements((body) =>
   sql.begin(async (t) => {
