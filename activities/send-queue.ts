@@ -10,6 +10,7 @@ import { campaigns, fans, messages } from '../db/schema.js';
 import { markCancelled, markFailed, markHandedOff, markSent, putBack } from '../domain/messages.js';
 import { inboundWebhookUrl, loadConnections, type ConnectionSettings } from '../domain/platform-connections.js';
 import { MAX_CONCURRENT_SENDS, MAX_CONCURRENT_SENDS_PER_CREATOR } from '../domain/send-limits.js';
+import type { PlatformLimit } from '../domain/send-pacing.js';
 import { settleSendQueueAwake } from '../domain/send-queue-awake.js';
 import { createGateway } from '../integrations/platforms/gateway.js';
 import { TransientSendError } from '../integrations/platforms/types.js';
@@ -17,16 +18,17 @@ import type { Config } from '../lib/config.js';
 import type { SendQueueProcess } from '../processes/send-queue.js';
 import { createSendSlots } from './send-slots.js';
 
-export interface PlatformLimit {
-  messages: number;
-  windowMs: number;
-}
-
 export interface SendBatchResult {
   /** The rate limit of every platform the creator is connected to. */
   limits: Record<string, PlatformLimit>;
   /** Requests made to each platform in this batch (what the rate window counts). */
   attempted: Record<string, number>;
+  /**
+   * Per platform, how long before the batch ended its last request ended (answered or failed): a
+   * request reached the platform before it ended, so its window ends at most a window after that.
+   * Measured as a duration on the worker's clock, so no two clocks are compared.
+   */
+  lastRequestEndedMsAgo: Record<string, number>;
   /** Messages due now and still waiting, per platform (counted up to DUE_COUNT_CAP). */
   due: Record<string, number>;
   /** In how many ms (by the database's clock) the next message in backoff becomes due, if any. */
@@ -180,6 +182,7 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
       const result: SendBatchResult = {
         limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])),
         attempted: {},
+        lastRequestEndedMsAgo: {},
         due: {},
         nextDueInMs: null,
         claimed: 0,
@@ -187,12 +190,14 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
 
       const context = Context.current();
       const retrying = context.info.attempt > 1;
+      const requestEndedAt = new Map<string, number>();
       for (const connection of connections) {
         const { platform } = connection;
         const budget = Math.max(0, Math.floor(budgets[platform] ?? 0));
         if (budget === 0) continue;
         const claimed = await loadClaimed(db, await claim(creatorId, platform, budget, !retrying));
         const progress: SendProgress = { platform, claimed: claimed.length, settled: 0, attempted: 0 };
+        let lastRequestEndedAt = performance.now();
         context.heartbeat({ ...progress });
         const gateway = createGateway(connection, gatewayContext);
         let throttledForMs: number | null = null;
@@ -222,6 +227,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
               return { kind: 'answered' as const, outcome };
             } catch (err) {
               return { kind: 'failed' as const, err };
+            } finally {
+              lastRequestEndedAt = performance.now();
             }
           });
           if (answer.kind === 'abandoned') return;
@@ -260,6 +267,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         if (broken) throw broken.reason;
         result.claimed += claimed.length;
         result.attempted[platform] = retrying ? Math.max(progress.attempted, budget) : progress.attempted;
+        // A retried attempt does not know when its predecessor's requests went: they count from the end.
+        if (!retrying) requestEndedAt.set(platform, lastRequestEndedAt);
       }
 
       const platforms = connections.map((c) => c.platform);
@@ -282,6 +291,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
           .where(and(waiting(creatorId, platforms), gt(messages.availableAt, sql`now()`)));
         result.nextDueInMs = next?.inMs ?? null;
       }
+      const end = performance.now();
+      for (const [platform, at] of requestEndedAt) result.lastRequestEndedMsAgo[platform] = Math.max(0, Math.floor(end - at));
       return result;
     },
   };

@@ -3,9 +3,9 @@
 // the outbox by priority through an activity that claims and sends one batch at a time.
 //
 // The rate limit is decided here, per platform account, from what this workflow itself sent:
-//  - a sliding window: every batch's requests are remembered until `windowMs` after the batch
-//    *completed* (a request reaches the platform before its activity completes), and a batch may
-//    only use what the window has left, so no window the platform measures can exceed the limit;
+//  - a sliding window: every batch's requests are remembered until `windowMs` after the batch's
+//    last request *ended* (a request reaches the platform before it ends), and a batch may only
+//    use what the window has left, so no window the platform measures can exceed the limit;
 //  - pacing: requests are spread over the window (10/min → one every 6 s) rather than sent in one
 //    burst, so a 1:1 reply queued behind a campaign waits seconds, not a minute.
 // One workflow per creator serialises all sends, whichever worker process runs the activity.
@@ -21,8 +21,9 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PlatformLimit, SendQueueActivities } from '../activities/send-queue.js';
+import type { SendQueueActivities } from '../activities/send-queue.js';
 import { MAX_CONCURRENT_SENDS_PER_CREATOR, PLATFORM_REQUEST_TIMEOUT_MS, SEND_BATCH_MAX } from '../domain/send-limits.js';
+import { batchBudget, nextSlotAt, type Pacing, pacedFrom, type PlatformLimit, type Usage, windowOpensAt } from '../domain/send-pacing.js';
 
 const retry = { initialInterval: '1 second', maximumInterval: '30 seconds' };
 /**
@@ -53,18 +54,6 @@ export const sendQueueWorkflowId = (creatorId: string) => `send-queue:${creatorI
 /** "There may be new due messages": sent by the API (and campaigns) after enqueuing. */
 export const messagesEnqueuedSignal = defineSignal('messagesEnqueued');
 
-interface Usage {
-  /** Epoch ms at which these requests leave the platform's window. */
-  until: number;
-  count: number;
-}
-
-/** The last batch's requests, paced from `from`: the next slot opens `count` intervals later. */
-interface Pacing {
-  from: number;
-  count: number;
-}
-
 export interface SendQueueInput {
   creatorId: string;
   /** Carried across continue-as-new so the window and the pacing hold across runs. */
@@ -82,21 +71,6 @@ export interface SendQueueState {
 }
 export const sendQueueStateQuery = defineQuery<SendQueueState>('state');
 
-/** Requests still inside the window at `now`. */
-const used = (usage: Usage[] | undefined, now: number) => (usage ?? []).reduce((n, u) => (u.until > now ? n + u.count : n), 0);
-
-/** The earliest instant at which `limit` allows one more request. */
-function windowOpensAt(usage: Usage[] | undefined, limit: PlatformLimit, now: number): number {
-  const live = (usage ?? []).filter((u) => u.until > now).sort((a, b) => a.until - b.until);
-  let inWindow = live.reduce((n, u) => n + u.count, 0);
-  for (const u of live) {
-    if (inWindow < limit.messages) break;
-    inWindow -= u.count;
-    if (inWindow < limit.messages) return u.until;
-  }
-  return now;
-}
-
 export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
   const { creatorId } = input;
   const state: SendQueueState = { limits: {}, usage: input.usage ?? {}, pacing: input.pacing ?? {}, due: {}, nextDueAt: null, batches: 0 };
@@ -107,21 +81,15 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
   });
   setHandler(sendQueueStateQuery, () => state);
 
-  /** When pacing lets `platform` take its next request, at its current limit (which may have changed). */
-  const nextSlotAt = (platform: string, limit: PlatformLimit): number => {
-    const pacing = state.pacing[platform];
-    return pacing ? pacing.from + (pacing.count * limit.windowMs) / limit.messages : 0;
-  };
-  /** How many requests `platform` may take now: what the window has left, within the pacing. */
+  const backlogged = (platform: string) => (state.due[platform] ?? 0) > 0;
+  /** How many requests `platform` may take now. */
   const budget = (platform: string, now: number): number => {
     const limit = state.limits[platform];
-    if (!limit || nextSlotAt(platform, limit) > now) return 0;
-    const perSecond = Math.max(1, Math.floor((limit.messages * 1000) / limit.windowMs));
-    return Math.max(0, Math.min(limit.messages - used(state.usage[platform], now), perSecond, SEND_BATCH_MAX));
+    return limit ? batchBudget(limit, state.usage[platform], state.pacing[platform], backlogged(platform), now) : 0;
   };
   const opensAt = (platform: string, now: number): number => {
     const limit = state.limits[platform]!;
-    return Math.max(nextSlotAt(platform, limit), windowOpensAt(state.usage[platform], limit, now));
+    return Math.max(nextSlotAt(state.pacing[platform], limit), windowOpensAt(state.usage[platform], limit, now));
   };
 
   // Due work that a batch could not claim (locked by another claim, say): retried after a backoff, not in a loop.
@@ -138,6 +106,9 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
     if (woken || sendable) {
       woken = false;
       const budgets = Object.fromEntries(Object.keys(state.limits).map((p) => [p, budget(p, now)]));
+      const from = Object.fromEntries(
+        Object.entries(state.limits).map(([p, limit]) => [p, pacedFrom(state.pacing[p], limit, backlogged(p), now)]),
+      );
       const result = await sendDueMessages({ creatorId, budgets });
       const done = Date.now();
       state.batches += 1;
@@ -145,8 +116,9 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
       for (const [platform, count] of Object.entries(result.attempted)) {
         const limit = state.limits[platform];
         if (!limit || count === 0) continue;
-        (state.usage[platform] ??= []).push({ until: done + limit.windowMs, count });
-        state.pacing[platform] = { from: Math.max(nextSlotAt(platform, limit), now), count };
+        const lastEnded = done - (result.lastRequestEndedMsAgo[platform] ?? 0);
+        (state.usage[platform] ??= []).push({ until: lastEnded + limit.windowMs, count });
+        state.pacing[platform] = { from: from[platform] ?? now, count };
       }
       state.due = result.due;
       const starved = result.claimed === 0 && Object.keys(result.due).some((p) => (result.due[p] ?? 0) > 0 && (budgets[p] ?? 0) > 0);

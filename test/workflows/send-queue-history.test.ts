@@ -31,7 +31,14 @@ describe('send-queue workflow', () => {
         const sent = Math.min(budgets.onlyfans ?? 0, backlog);
         backlog -= sent;
         batches.push({ at: Context.current().info.scheduledTimestampMs, sent, budget: budgets.onlyfans ?? 0 });
-        return { limits: { onlyfans: LIMIT }, attempted: { onlyfans: sent }, due: { onlyfans: backlog }, nextDueInMs: null, claimed: sent };
+        return {
+          limits: { onlyfans: LIMIT },
+          attempted: { onlyfans: sent },
+          lastRequestEndedMsAgo: {},
+          due: { onlyfans: backlog },
+          nextDueInMs: null,
+          claimed: sent,
+        };
       },
     };
     const taskQueue = `tq-${randomUUID()}`;

@@ -28,7 +28,14 @@ describe('send-queue workflow with due work it cannot claim', () => {
       loadSendLimits: async () => ({ onlyfans: LIMIT }),
       async sendDueMessages(): Promise<SendBatchResult> {
         batches.push(Context.current().info.scheduledTimestampMs);
-        return { limits: { onlyfans: LIMIT }, attempted: {}, due: { onlyfans: 3 }, nextDueInMs: null, claimed: 0 };
+        return {
+          limits: { onlyfans: LIMIT },
+          attempted: {},
+          lastRequestEndedMsAgo: {},
+          due: { onlyfans: 3 },
+          nextDueInMs: null,
+          claimed: 0,
+        };
       },
     };
     const taskQueue = `tq-${randomUUID()}`;

@@ -16,7 +16,10 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const LIMIT = { messages: 20, perSeconds: 5 };
+// The spec's limits are per minute; a 10 s window keeps the test short. Each window the queue
+// waits out costs it a few scheduling latencies (it counts a batch's requests from their end, to be
+// safe), so a shorter window weighs that cost up: at 5 s, a loaded CI machine fell under 95 %.
+const LIMIT = { messages: 30, perSeconds: 10 };
 const WINDOW_MS = LIMIT.perSeconds * 1000;
 const BACKLOG = 150;
 
