@@ -65,14 +65,15 @@ describe('send-queue workflow', () => {
 
     const sends = batches.filter((b) => b.sent > 0);
     expect(sends.reduce((n, b) => n + b.sent, 0)).toBe(700);
-    // Paced: one message per batch, 6 s apart, and no 60 s window of the workflow's clock over 10.
-    expect(sends.every((b) => b.sent === 1)).toBe(true);
+    // No 60 s window of the workflow's clock over 10.
     for (const b of sends) {
       const inWindow = sends.filter((o) => o.at >= b.at && o.at < b.at + LIMIT.windowMs).reduce((n, o) => n + o.sent, 0);
       expect(inWindow).toBeLessThanOrEqual(LIMIT.messages);
     }
-    const gaps = sends.slice(1).map((b, i) => b.at - sends[i]!.at);
-    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(6_000 - 50);
+    // Paced: the k-th message never goes before its slot, k × 6 s after the first. (A batch that
+    // started late may go less than 6 s after the one before, making up the slot it missed.)
+    const messageTimes = sends.flatMap((b) => Array.from({ length: b.sent }, () => b.at));
+    for (const [k, at] of messageTimes.entries()) expect(at - messageTimes[0]!).toBeGreaterThanOrEqual(k * 6_000 - 50);
     // Busy: the backlog took about 70 minutes at 10 a minute, not much more.
     expect(sends.at(-1)!.at - sends[0]!.at).toBeLessThan(71 * 60_000);
   });
