@@ -48,14 +48,17 @@ export function registerIdempotency(app: FastifyInstance, db: Db, secret: string
     const scope = `${request.auth?.userId ?? 'anonymous'} ${route}${params ? `?${params}` : ''}`;
     const requestHash = fingerprint(JSON.stringify(request.body ?? null));
     const where = and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key));
-    await db
-      .delete(idempotencyKeys)
-      .where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)));
-    const [claimed] = await db
-      .insert(idempotencyKeys)
-      .values({ scope, key, route, requestHash })
-      .onConflictDoNothing()
-      .returning({ key: idempotencyKeys.key });
+    const claim = () =>
+      db.insert(idempotencyKeys).values({ scope, key, route, requestHash }).onConflictDoNothing().returning({ key: idempotencyKeys.key });
+    let [claimed] = await claim();
+    if (!claimed) {
+      // Held by a first request that died unanswered long ago: claimed again.
+      const abandoned = await db
+        .delete(idempotencyKeys)
+        .where(and(where, isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, sql`now() - ${ABANDONED_AFTER}`)))
+        .returning({ key: idempotencyKeys.key });
+      if (abandoned.length > 0) [claimed] = await claim();
+    }
     if (claimed) {
       request.idempotency = { scope, key };
       return;

@@ -5,16 +5,15 @@
 import { and, eq, isNull, type SQL, sql } from 'drizzle-orm';
 import type { PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
-import { conversations, fans, messages } from '../db/schema.js';
+import { conversations, fans, messages, platformConnections } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
 import { PermanentSendError, TransientSendError } from '../integrations/platforms/types.js';
 import { DomainError, notFoundError } from './errors.js';
-import { sendQueueIsAwake } from './send-queue-awake.js';
 import {
   connectionFor,
   enqueueMessage,
-  estimateSendTime,
+  estimatedSendTime,
   messageIdForRequest,
   type OutboxConfig,
   PRIORITY,
@@ -66,23 +65,31 @@ export async function queueMessage(
   },
 ) {
   const { db, config, sendQueue, log } = deps;
-  const fan = await db.query.fans.findFirst({
-    where: and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)),
-  });
-  if (!fan) throw notFoundError('fan');
+  // The fan and the account's rate limit in one query (the send API's hot path).
+  const [target] = await db
+    .select({
+      fan: { id: fans.id, platform: fans.platform, optedOutAt: fans.optedOutAt },
+      limit: { messages: platformConnections.rateLimitMessages, perSeconds: platformConnections.rateLimitSeconds },
+    })
+    .from(fans)
+    .leftJoin(platformConnections, and(eq(platformConnections.creatorId, fans.creatorId), eq(platformConnections.platform, fans.platform)))
+    .where(and(eq(fans.id, input.fanId), eq(fans.creatorId, creatorId), isNull(fans.deletedAt)));
+  if (!target) throw notFoundError('fan');
+  const { fan } = target;
   if (fan.optedOutAt) throw new DomainError('unprocessable', 'fan_opted_out', 'this fan opted out of messages');
-  const connection = await connectionFor(db, config, creatorId, fan.platform);
-  const { message, awake } = await db.transaction(async (tx) => {
-    const queued = await enqueueMessage(tx, {
-      id: input.idempotency ? messageIdForRequest(creatorId, input.idempotency) : undefined,
-      creatorId,
-      fan,
-      text: input.text,
-      priceCents: input.priceCents,
-      attachments: input.attachments,
-      priority: PRIORITY[input.priority],
-    });
-    return { message: queued, awake: await sendQueueIsAwake(tx, creatorId, fan.platform) };
+  let limit = target.limit;
+  if (!limit) {
+    const connection = await connectionFor(db, config, creatorId, fan.platform);
+    limit = { messages: connection.rateLimitMessages, perSeconds: connection.rateLimitSeconds };
+  }
+  const { message, awake, ahead } = await enqueueMessage(db, {
+    id: input.idempotency ? messageIdForRequest(creatorId, input.idempotency) : undefined,
+    creatorId,
+    fan,
+    text: input.text,
+    priceCents: input.priceCents,
+    attachments: input.attachments,
+    priority: PRIORITY[input.priority],
   });
   try {
     // A queue draining this platform takes the message with its next batch: no Temporal call.
@@ -98,12 +105,7 @@ export async function queueMessage(
     if (withdrawn.length > 0) throw err;
     log.warn({ err, messageId: message.id }, 'send queue not woken; the message stays queued for the outbox sweep');
   }
-  // Best effort: the message is committed, so a failed estimate must not turn into an error.
-  const estimatedSendTime = await estimateSendTime(db, message, {
-    messages: connection.rateLimitMessages,
-    perSeconds: connection.rateLimitSeconds,
-  }).catch(() => message.queuedAt!);
-  return { message, estimatedSendTime };
+  return { message, estimatedSendTime: estimatedSendTime(message.queuedAt!, ahead, limit) };
 }
 
 /** Delivered (by the worker or, for the manual adapter, by an operator): the conversation moves with it. */

@@ -3,10 +3,11 @@
 // set-based, 1,000 per statement (enqueueCampaignBatch in activities/campaign.ts). The creator's
 // `send-queue:<creatorId>` workflow drains the outbox (workflows/send-queue.ts).
 import { randomUUID } from 'node:crypto';
-import { and, count, eq, gt, inArray, or, sql } from 'drizzle-orm';
+import { and, eq, type SQL, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { requestScopedId } from '../lib/crypto.js';
-import { conversations, messages, platformConnections } from '../db/schema.js';
+import { rowFromJson } from '../db/rows.js';
+import { conversations, messages, platformConnections, sendQueueAwake } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { DomainError } from './errors.js';
 import { newSecrets, sealSecrets } from './platform-connections.js';
@@ -73,92 +74,79 @@ const SEND_REQUEST_NAMESPACE = 'c1d7e0a2-5b64-4f3e-8a9d-2e6f0b7c4d18';
 export const messageIdForRequest = (creatorId: string, request: { scope: string; key: string }): string =>
   requestScopedId(SEND_REQUEST_NAMESPACE, creatorId, `${request.scope}\n${request.key}`);
 
+type Message = typeof messages.$inferSelect;
+
+/** A message just queued: whether its creator's queue is awake for its platform, and how many messages go before it. */
+export interface Enqueued {
+  message: Message;
+  /** The queue runs another batch for this platform without a signal (domain/send-queue-awake.ts). */
+  awake: boolean;
+  /** Messages that go before it: being sent, or waiting at a higher priority, or at its own and queued earlier. */
+  ahead: number;
+}
+
+/** Messages ahead of the one with these values in its creator's outbox for its platform (see Enqueued.ahead). */
+const aheadOf = (creatorId: string, platform: string, priority: number, queuedAt: SQL, id: SQL) => sql`(
+  select count(*)::int from ${messages} a
+  where a.creator_id = ${creatorId} and a.platform = ${platform}
+    and (a.status = 'sending'
+      or (a.status in ('queued', 'failed')
+        and (a.priority > ${priority} or (a.priority = ${priority} and (a.queued_at, a.id) < (${queuedAt}, ${id}))))))`;
+
 /**
- * Inserts a queued message into the fan's conversation (created when it is the first). With `m.id`
+ * Inserts a queued message into the fan's conversation (created when it is the first), in one
+ * statement with what the API needs next: whether the queue is awake (read under the awake row's
+ * share lock, as domain/send-queue-awake.ts requires of the transaction that queues) and the
+ * messages ahead of it. One statement because this is the send API's hot path. With `m.id`
  * (derived from an Idempotency-Key) already taken, returns that message if it is this request's,
  * and refuses a key reused for another message (its idempotency record long gone).
  */
-export async function enqueueMessage(tx: Tx, m: NewOutgoingMessage & { id?: string }) {
-  const sameRequest = async (id: string) => {
-    const existing = await tx.query.messages.findFirst({ where: and(eq(messages.id, id), eq(messages.creatorId, m.creatorId)) });
-    if (!existing) return undefined;
-    const same =
-      existing.fanId === m.fan.id &&
-      existing.text === m.text &&
-      existing.priceCents === (m.priceCents ?? null) &&
-      JSON.stringify(existing.attachments) === JSON.stringify(m.attachments ?? []) &&
-      existing.priority === m.priority;
-    if (!same) throw new DomainError('unprocessable', 'idempotency_key_reused', 'this Idempotency-Key was used for another message');
-    return existing;
-  };
-  if (m.id) {
-    const existing = await sameRequest(m.id);
-    if (existing) return existing;
-  }
-  const [conversation] = await tx
-    .insert(conversations)
-    .values({ creatorId: m.creatorId, fanId: m.fan.id, platform: m.fan.platform })
-    .onConflictDoUpdate({
-      target: [conversations.creatorId, conversations.fanId],
-      set: { lastMessageAt: sql`greatest(${conversations.lastMessageAt}, now())` },
-    })
-    .returning({ id: conversations.id });
+export async function enqueueMessage(db: Db | Tx, m: NewOutgoingMessage & { id?: string }): Promise<Enqueued> {
   const id = m.id ?? randomUUID();
-  const [row] = await tx
-    .insert(messages)
-    .values({
-      id,
-      creatorId: m.creatorId,
-      conversationId: conversation!.id,
-      fanId: m.fan.id,
-      platform: m.fan.platform,
-      direction: 'out',
-      status: 'queued',
-      priority: m.priority,
-      // The message id is its idempotency key: every attempt of this message carries it.
-      idempotencyKey: id,
-      text: m.text,
-      priceCents: m.priceCents ?? null,
-      attachments: m.attachments ?? [],
-      queuedAt: sql`now()`,
-    })
-    // Two runs of one request at once (its key abandoned while the first still ran): the later one waits and finds the row.
-    .onConflictDoNothing({ target: messages.id })
-    .returning();
-  return row ?? (await sameRequest(id))!;
+  const platform = m.fan.platform;
+  const awake = sql`coalesce((
+    select w.awake_until > now() from ${sendQueueAwake} w
+    where w.creator_id = ${m.creatorId} and w.platform = ${platform} for share), false)`;
+  const [inserted] = await db.execute<{ message: Record<string, unknown>; awake: boolean; ahead: number }>(sql`
+    with conversation as (
+      insert into ${conversations} (creator_id, fan_id, platform)
+      select ${m.creatorId}::uuid, ${m.fan.id}::uuid, ${platform}::text
+      where not exists (select 1 from ${messages} where id = ${id} and creator_id = ${m.creatorId})
+      on conflict (creator_id, fan_id) do update set last_message_at = greatest(${conversations}.last_message_at, now())
+      returning id
+    ), queued as (
+      insert into ${messages} (id, creator_id, conversation_id, fan_id, platform, direction, status, priority,
+        idempotency_key, text, price_cents, attachments, queued_at)
+      -- The message id is its idempotency key: every attempt of this message carries it.
+      select ${id}::uuid, ${m.creatorId}::uuid, conversation.id, ${m.fan.id}::uuid, ${platform}::text, 'out'::message_direction,
+        'queued'::message_status, ${m.priority}::smallint, ${id}::text, ${m.text}::text, ${m.priceCents ?? null}::integer,
+        ${JSON.stringify(m.attachments ?? [])}::jsonb, now()
+      from conversation
+      -- Two runs of one request at once (its key abandoned while the first still ran): the later one finds the row below.
+      on conflict (id) do nothing
+      returning *
+    )
+    select to_jsonb(queued) as message, ${awake} as awake,
+      ${aheadOf(m.creatorId, platform, m.priority, sql`queued.queued_at`, sql`queued.id`)} as ahead
+    from queued`);
+  if (inserted) return { message: rowFromJson(messages, inserted.message), awake: inserted.awake, ahead: inserted.ahead };
+
+  const existing = await db.query.messages.findFirst({ where: and(eq(messages.id, id), eq(messages.creatorId, m.creatorId)) });
+  const same =
+    existing !== undefined &&
+    existing.fanId === m.fan.id &&
+    existing.text === m.text &&
+    existing.priceCents === (m.priceCents ?? null) &&
+    JSON.stringify(existing.attachments) === JSON.stringify(m.attachments ?? []) &&
+    existing.priority === m.priority;
+  if (!same) throw new DomainError('unprocessable', 'idempotency_key_reused', 'this Idempotency-Key was used for another message');
+  const [again] = await db.execute<{ ahead: number }>(
+    sql`select ${aheadOf(m.creatorId, platform, m.priority, sql`e.queued_at`, sql`e.id`)} as ahead from ${messages} e where e.id = ${id} and e.creator_id = ${m.creatorId}`,
+  );
+  // Not awake as far as this request knows: a re-run wakes the queue again, which costs a signal, never a message.
+  return { message: existing, awake: false, ahead: again?.ahead ?? 0 };
 }
 
-/**
- * When a queued message should go: the messages ahead of it (higher priority, or the same and
- * queued earlier, plus those being sent) paced evenly at the account's rate limit.
- */
-export async function estimateSendTime(
-  db: Db,
-  message: typeof messages.$inferSelect,
-  limit: { messages: number; perSeconds: number },
-): Promise<Date> {
-  const [ahead] = await db
-    .select({ n: count() })
-    .from(messages)
-    .where(
-      and(
-        eq(messages.creatorId, message.creatorId),
-        eq(messages.platform, message.platform),
-        or(
-          eq(messages.status, 'sending'),
-          and(
-            inArray(messages.status, ['queued', 'failed']),
-            or(
-              gt(messages.priority, message.priority),
-              and(
-                eq(messages.priority, message.priority),
-                sql`(${messages.queuedAt}, ${messages.id}) < (${message.queuedAt!.toISOString()}::timestamptz, ${message.id}::uuid)`,
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
-  const secondsAhead = ((ahead?.n ?? 0) * limit.perSeconds) / limit.messages;
-  return new Date(message.queuedAt!.getTime() + secondsAhead * 1000);
-}
+/** When a message with `ahead` messages before it should go: paced evenly at the account's rate limit. */
+export const estimatedSendTime = (queuedAt: Date, ahead: number, limit: { messages: number; perSeconds: number }): Date =>
+  new Date(queuedAt.getTime() + ((ahead * limit.perSeconds) / limit.messages) * 1000);

@@ -1,6 +1,9 @@
 // Whether a creator's send queue will run another batch for a platform without a signal, so that a
 // send to a draining queue costs no Temporal call on the request path (table send_queue_awake).
 //
+// The API's side is in enqueueMessage (domain/outbox.ts): the statement that queues a message reads
+// the row under a share lock. The worker's side is settleSendQueueAwake below.
+//
 // No message may be left unsignalled. Both sides lock the (creator, platform) row, and the worker
 // counts what is due only after it holds the lock, in a statement of its own (a fresh snapshot
 // under READ COMMITTED):
@@ -18,16 +21,6 @@ type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 /** Beyond the window, before a row the worker did not renew stops saving signals. */
 export const AWAKE_GRACE_MS = 15_000;
-
-/** The API side, inside the transaction that queued a message for `platform`: true if no signal is needed. */
-export async function sendQueueIsAwake(tx: Tx, creatorId: string, platform: string): Promise<boolean> {
-  const [row] = await tx
-    .select({ awake: sql<boolean>`${sendQueueAwake.awakeUntil} > now()` })
-    .from(sendQueueAwake)
-    .where(and(eq(sendQueueAwake.creatorId, creatorId), eq(sendQueueAwake.platform, platform)))
-    .for('share');
-  return row?.awake === true;
-}
 
 /**
  * The worker side, after a batch: counts the due messages per platform under the rows' locks and

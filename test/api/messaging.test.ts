@@ -431,6 +431,22 @@ describe('tenancy and validation', () => {
     expect(rows).toHaveLength(1);
   });
 
+  it('a key whose first request is still unanswered is a 409, and over a minute later (its process died) it is claimed again', async () => {
+    const c = await creator();
+    const fan = await addFan(c, 'idem_abandoned_fan');
+    const headers = { ...c.auth, 'idempotency-key': 'send-abandoned-1' };
+    const first = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(first.statusCode).toBe(202);
+    // What a first request still running (or killed before answering) leaves: the key, no answer.
+    await h.sql`update idempotency_keys set status_code = null, response_body = null where key = 'send-abandoned-1'`;
+    const running = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(running.statusCode).toBe(409);
+    await h.sql`update idempotency_keys set created_at = now() - interval '2 minutes' where key = 'send-abandoned-1'`;
+    const again = await call(headers, 'POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'once' });
+    expect(again.statusCode).toBe(202);
+    expect(again.json().messageId).toBe(first.json().messageId);
+  });
+
   it('the same holds for a reply in a conversation, and a key reused for another message once its record is gone is a 422', async () => {
     const c = await creator();
     const fan = await addFan(c, 'idem_reply_fan');

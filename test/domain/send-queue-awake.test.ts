@@ -7,7 +7,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fans, messages, sendQueueAwake, users } from '../../db/schema.js';
 import { enqueueMessage, PRIORITY } from '../../domain/outbox.js';
-import { sendQueueIsAwake, settleSendQueueAwake } from '../../domain/send-queue-awake.js';
+import { settleSendQueueAwake } from '../../domain/send-queue-awake.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -45,12 +45,10 @@ describe('send queue awake rows', () => {
           target: [sendQueueAwake.creatorId, sendQueueAwake.platform],
           set: { awakeUntil: sql`now() + interval '1 minute'` },
         });
-      const api = h.db.transaction(async (tx) => {
-        await pause(4);
-        await enqueueMessage(tx, { creatorId, fan: fan!, text: `race ${i}`, priority: PRIORITY.normal });
-        await pause(4);
-        return sendQueueIsAwake(tx, creatorId, 'onlyfans');
-      });
+      const api = (async () => {
+        await pause(10);
+        return (await enqueueMessage(h.db, { creatorId, fan: fan!, text: `race ${i}`, priority: PRIORITY.normal })).awake;
+      })();
       const worker = (async () => {
         await pause(8);
         return settleSendQueueAwake(h.db, creatorId, { onlyfans: 60_000 }, countQueued);

@@ -108,7 +108,7 @@ describe('send queue with the worker killed mid-send', () => {
       const ids = await database.db.transaction(async (tx) => {
         const out: string[] = [];
         for (const fan of rows.slice(1))
-          out.push((await enqueueMessage(tx, { creatorId: userId, fan, text: 'bulk', priority: PRIORITY.low })).id);
+          out.push((await enqueueMessage(tx, { creatorId: userId, fan, text: 'bulk', priority: PRIORITY.low })).message.id);
         return out;
       });
       // The API's send wakes the queue for all of them.

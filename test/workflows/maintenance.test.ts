@@ -97,9 +97,7 @@ describe('maintenance', () => {
     const { userId } = await register(h);
     const [fan] = await h.db.insert(fans).values({ creatorId: userId, handle: 'stranded_fan' }).returning();
     await connectionFor(h.db, h.config, userId, 'onlyfans');
-    const message = await h.db.transaction((tx) =>
-      enqueueMessage(tx, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal }),
-    );
+    const { message } = await enqueueMessage(h.db, { creatorId: userId, fan: fan!, text: 'lost?', priority: PRIORITY.normal });
     await h.db
       .update(messages)
       .set({ queuedAt: sql`now() - interval '2 minutes'`, availableAt: sql`now() - interval '2 minutes'` })
