@@ -28,7 +28,7 @@ export interface SendBatchResult {
    * request reached the platform before it ended, so its window ends at most a window after that.
    * Measured as a duration on the worker's clock, so no two clocks are compared.
    */
-  lastRequestEndedMsAgo: Record<string, number>;
+  lastRequestEndedMsAgo?: Record<string, number>;
   /** Messages due now and still waiting, per platform (counted up to DUE_COUNT_CAP). */
   due: Record<string, number>;
   /** In how many ms (by the database's clock) the next message in backoff becomes due, if any. */
@@ -182,7 +182,6 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
       const result: SendBatchResult = {
         limits: Object.fromEntries(connections.map((c) => [c.platform, limitOf(c)])),
         attempted: {},
-        lastRequestEndedMsAgo: {},
         due: {},
         nextDueInMs: null,
         claimed: 0,
@@ -193,7 +192,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
       const requestEndedAt = new Map<string, number>();
       for (const connection of connections) {
         const { platform } = connection;
-        const budget = Math.max(0, Math.floor(budgets[platform] ?? 0));
+        // Within the limit as it is now: the workflow's budget came from the limit the last batch saw.
+        const budget = Math.max(0, Math.min(Math.floor(budgets[platform] ?? 0), limitOf(connection).messages));
         if (budget === 0) continue;
         const claimed = await loadClaimed(db, await claim(creatorId, platform, budget, !retrying));
         const progress: SendProgress = { platform, claimed: claimed.length, settled: 0, attempted: 0 };
@@ -266,7 +266,8 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         const broken = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
         if (broken) throw broken.reason;
         result.claimed += claimed.length;
-        result.attempted[platform] = retrying ? Math.max(progress.attempted, budget) : progress.attempted;
+        // A retried attempt counts what its predecessor may have sent (up to the budget) on top of its own.
+        result.attempted[platform] = retrying ? budget + progress.attempted : progress.attempted;
         // A retried attempt does not know when its predecessor's requests went: they count from the end.
         if (!retrying) requestEndedAt.set(platform, lastRequestEndedAt);
       }
@@ -292,7 +293,9 @@ export function createSendQueueActivities({ db, config, sendQueue }: SendQueueDe
         result.nextDueInMs = next?.inMs ?? null;
       }
       const end = performance.now();
-      for (const [platform, at] of requestEndedAt) result.lastRequestEndedMsAgo[platform] = Math.max(0, Math.floor(end - at));
+      result.lastRequestEndedMsAgo = Object.fromEntries(
+        [...requestEndedAt].map(([platform, at]) => [platform, Math.max(0, Math.floor(end - at))]),
+      );
       return result;
     },
   };

@@ -16,6 +16,7 @@ import {
   condition,
   continueAsNew,
   defineQuery,
+  patched,
   defineSignal,
   proxyActivities,
   setHandler,
@@ -59,6 +60,8 @@ export interface SendQueueInput {
   /** Carried across continue-as-new so the window and the pacing hold across runs. */
   usage?: Record<string, Usage[]>;
   pacing?: Record<string, Pacing>;
+  /** The backlog the last batch saw, so the next run keeps the pacing schedule. */
+  due?: Record<string, number>;
 }
 
 export interface SendQueueState {
@@ -73,7 +76,14 @@ export const sendQueueStateQuery = defineQuery<SendQueueState>('state');
 
 export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
   const { creatorId } = input;
-  const state: SendQueueState = { limits: {}, usage: input.usage ?? {}, pacing: input.pacing ?? {}, due: {}, nextDueAt: null, batches: 0 };
+  const state: SendQueueState = {
+    limits: {},
+    usage: input.usage ?? {},
+    pacing: input.pacing ?? {},
+    due: input.due ?? {},
+    nextDueAt: null,
+    batches: 0,
+  };
   // A new run (first start or continue-as-new) always looks at the outbox once.
   let woken = true;
   setHandler(messagesEnqueuedSignal, () => {
@@ -81,7 +91,10 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
   });
   setHandler(sendQueueStateQuery, () => state);
 
-  const backlogged = (platform: string) => (state.due[platform] ?? 0) > 0;
+  // Runs that started before the schedule was kept replay the old arithmetic up to this point:
+  // the pacing restarted from each batch's start, and a batch counted from the workflow's view of its end.
+  let keptSchedule = false;
+  const backlogged = (platform: string) => keptSchedule && (state.due[platform] ?? 0) > 0;
   /** How many requests `platform` may take now. */
   const budget = (platform: string, now: number): number => {
     const limit = state.limits[platform];
@@ -98,6 +111,7 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
 
   state.limits = await loadSendLimits({ creatorId });
   for (;;) {
+    keptSchedule ||= patched('send-pacing-kept-schedule');
     const now = Date.now();
     for (const [platform, usage] of Object.entries(state.usage)) state.usage[platform] = usage.filter((u) => u.until > now);
     const waiting = Object.keys(state.due).filter((p) => (state.due[p] ?? 0) > 0 && state.limits[p]);
@@ -116,7 +130,7 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
       for (const [platform, count] of Object.entries(result.attempted)) {
         const limit = state.limits[platform];
         if (!limit || count === 0) continue;
-        const lastEnded = done - (result.lastRequestEndedMsAgo[platform] ?? 0);
+        const lastEnded = keptSchedule ? done - (result.lastRequestEndedMsAgo?.[platform] ?? 0) : done;
         (state.usage[platform] ??= []).push({ until: lastEnded + limit.windowMs, count });
         state.pacing[platform] = { from: from[platform] ?? now, count };
       }
@@ -128,7 +142,7 @@ export async function sendQueueWorkflow(input: SendQueueInput): Promise<void> {
       state.nextDueAt = result.nextDueInMs === null ? null : done + result.nextDueInMs;
       if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_BUDGET) {
         await condition(allHandlersFinished);
-        await continueAsNew<typeof sendQueueWorkflow>({ creatorId, usage: state.usage, pacing: state.pacing });
+        await continueAsNew<typeof sendQueueWorkflow>({ creatorId, usage: state.usage, pacing: state.pacing, due: state.due });
       }
       continue;
     }

@@ -4,6 +4,9 @@
 // workflow, restriction, re-activation and deauthorization; test/workflows/onboarding.test.ts
 // records it. The campaign fixtures (test/workflows/campaign.test.ts records them) cover a run
 // paused, resumed and cancelled, and a completed run reopened by retry-failed (Update-with-Start).
+// The send-queue fixture was recorded once from the code of commit ab4bec3, before the pacing
+// schedule was kept (patched 'send-pacing-kept-schedule'): batches that start late, and a signal
+// while one runs; a queue runs for weeks, so its old histories must keep replaying.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -20,6 +23,12 @@ describe('workflow replay', () => {
     const h = history('onboarding-full.bin');
     expect(h.events?.length).toBeGreaterThan(50);
     await replay(h, 'onboarding:replay');
+  });
+
+  it('replays a send queue recorded before the pacing schedule was kept', async () => {
+    const h = history('send-queue-before-kept-schedule.bin');
+    expect(h.events?.filter((e) => e.workflowExecutionSignaledEventAttributes).length).toBeGreaterThan(0);
+    await replay(h, 'send-queue:replay');
   });
 
   it('replays the recorded campaign run histories on the current code', async () => {
