@@ -24,7 +24,7 @@ import { waitFor } from '../dev/toolchain.js';
 import { enqueueMessage, PRIORITY } from '../domain/outbox.js';
 import { SIGNATURE_HEADER, signPayload } from '../integrations/platforms/signature.js';
 import { atFixedRateMix, percentile, writeBenchmarkSection, type MixedRequest } from './bench-report.js';
-import { benchCreator, startBenchStack } from './bench-stack.js';
+import { benchCreator, cpuMeter, startBenchStack } from './bench-stack.js';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const CREATORS = num('BENCH_CREATORS', 300);
@@ -47,26 +47,6 @@ const { base } = stack;
 const json = apiClient(base);
 const { db, sql, close } = createDb(stack.databaseUrl, { max: 4 });
 const say = (msg: string) => console.log(`[bench:load] ${msg}`);
-
-// --- CPU of the stack's processes (from /proc, Linux) -----------------------------------------
-const ticks = (pid: number | undefined) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
-  } catch {
-    return Number.NaN;
-  }
-};
-function cpuMeter() {
-  const t0 = performance.now();
-  const start = Object.fromEntries(Object.entries(stack.pids).map(([k, pid]) => [k, ticks(pid)]));
-  return () => {
-    const seconds = (performance.now() - t0) / 1000;
-    return Object.entries(stack.pids)
-      .map(([k, pid]) => `${k} ${Math.round(((ticks(pid) - start[k]!) / 100 / seconds) * 100)} %`)
-      .join(', ');
-  };
-}
 
 // --- one new user's onboarding, step by step --------------------------------------------------
 interface StepResult {
@@ -260,7 +240,7 @@ try {
   await onboardMany(2, 2);
 
   say(`A. baseline: ${ONBOARDINGS} onboardings, ${ONBOARDING_CONCURRENCY} at a time, quiet stack`);
-  const cpuA = cpuMeter();
+  const cpuA = cpuMeter(stack.pids);
   const baseline = await onboardMany(ONBOARDINGS, ONBOARDING_CONCURRENCY);
   const cpuBaseline = cpuA();
   for (const [k, v] of stepRows('A. quiet', baseline)) console.log(`${k.padEnd(42)} ${v}`);
@@ -296,7 +276,7 @@ try {
   })();
 
   say(`B. ${ONBOARDINGS} onboardings while the fleet drains and the imports run`);
-  const cpuB = cpuMeter();
+  const cpuB = cpuMeter(stack.pids);
   const sentB0 = await sentCount();
   const tB = performance.now();
   const underLoad = await onboardMany(ONBOARDINGS, ONBOARDING_CONCURRENCY);
@@ -358,7 +338,7 @@ try {
         }),
     };
   };
-  const cpuC = cpuMeter();
+  const cpuC = cpuMeter(stack.pids);
   const load = await atFixedRateMix(RATE, SECONDS, mix);
   const cpuMix = cpuC();
   const drainedMs = performance.now() - tDrain;

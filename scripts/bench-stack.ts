@@ -4,7 +4,9 @@
 // (workers/layout.ts; BENCH_WORKER_LAYOUT=single runs every queue in one process) and the API.
 // Nothing is shared with `npm run dev`.
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { runMigrations } from '../db/migrate.js';
 import { apiClient } from '../dev/api-client.js';
@@ -95,8 +97,12 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
       ...options.env,
     };
     const procs: ManagedProcess[] = [];
+    // BENCH_PROFILE_DIR=dir: the API and worker processes write V8 CPU profiles there when they
+    // exit by themselves (a stop that ends in SIGKILL writes none).
+    const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_PROFILE_DIR)}`] : [];
     const start = (proc: string, entry: string, extraEnv: NodeJS.ProcessEnv = {}) => {
-      const p = spawnManaged(proc, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
+      const flags = /^(api|workers)\//.test(entry) ? profile : [];
+      const p = spawnManaged(proc, process.execPath, [...flags, '--import', 'tsx', path.join(projectRoot, entry)], {
         cwd: projectRoot,
         env: { ...env, ...extraEnv },
         onLine: (l) => /"level":(50|60)/.test(l) && console.error(`[${proc}] ${l}`),
@@ -158,4 +164,27 @@ export async function benchCreator(base: string): Promise<{ userId: string; toke
   await json('POST', '/api/v1/auth/verify-email', { token });
   const { accessToken } = (await json('POST', '/api/v1/auth/login', { email, password })).body;
   return { userId, token: accessToken };
+}
+
+/** CPU time of a process so far, in clock ticks (100/s), from /proc (Linux); NaN where unreadable. */
+const cpuTicks = (pid: number | undefined) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // after the command name, which may hold ') '
+    return Number(fields[11]) + Number(fields[12]); // utime + stime
+  } catch {
+    return Number.NaN;
+  }
+};
+
+/** Starts measuring the CPU of the stack's processes; the returned function says each one's share of a core since. */
+export function cpuMeter(pids: Record<string, number | undefined>) {
+  const t0 = performance.now();
+  const start = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuTicks(pid)]));
+  return () => {
+    const seconds = (performance.now() - t0) / 1000;
+    return Object.entries(pids)
+      .map(([k, pid]) => `${k} ${Math.round(((cpuTicks(pid) - start[k]!) / 100 / seconds) * 100)} %`)
+      .join(', ');
+  };
 }
