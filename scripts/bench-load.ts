@@ -14,7 +14,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDb } from '../db/client.js';
@@ -23,19 +22,18 @@ import { apiClient } from '../dev/api-client.js';
 import { waitFor } from '../dev/toolchain.js';
 import { enqueueMessage, PRIORITY } from '../domain/outbox.js';
 import { SIGNATURE_HEADER, signPayload } from '../integrations/platforms/signature.js';
-import { atFixedRateMix, percentile, writeBenchmarkSection, type MixedRequest } from './bench-report.js';
-import { benchCreator, cpuMeter, startBenchStack } from './bench-stack.js';
+import { atFixedRateMix, envNumber, percentile, writeBenchmarkSection, type MixedRequest } from './bench-report.js';
+import { benchCreator, cpuMeter, startBenchStack, wholeStackEnvironment } from './bench-stack.js';
 
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const CREATORS = num('BENCH_CREATORS', 300);
-const QUEUED = num('BENCH_QUEUED_PER_CREATOR', 30);
-const ONBOARDINGS = num('BENCH_ONBOARDINGS', 20);
-const ONBOARDING_CONCURRENCY = num('BENCH_ONBOARDING_CONCURRENCY', 2);
-const IMPORT_ROWS = num('BENCH_IMPORT_ROWS', 500_000);
-const LONG_CELL_CHARS = num('BENCH_LONG_CELL_CHARS', 300_000);
-const RATE = num('BENCH_RATE', 500);
-const SECONDS = num('BENCH_SECONDS', 60);
-const POLL_MS = num('BENCH_POLL_MS', 50);
+const CREATORS = envNumber('BENCH_CREATORS', 300);
+const QUEUED = envNumber('BENCH_QUEUED_PER_CREATOR', 30);
+const ONBOARDINGS = envNumber('BENCH_ONBOARDINGS', 20);
+const ONBOARDING_CONCURRENCY = envNumber('BENCH_ONBOARDING_CONCURRENCY', 2);
+const IMPORT_ROWS = envNumber('BENCH_IMPORT_ROWS', 500_000);
+const LONG_CELL_CHARS = envNumber('BENCH_LONG_CELL_CHARS', 300_000);
+const RATE = envNumber('BENCH_RATE', 500);
+const SECONDS = envNumber('BENCH_SECONDS', 60);
+const POLL_MS = envNumber('BENCH_POLL_MS', 50);
 const LAYOUT = process.env.BENCH_WORKER_LAYOUT ?? 'split';
 const PASSWORD = 'bench-password-violet-42';
 
@@ -414,7 +412,7 @@ try {
   await writeBenchmarkSection(path.join(stack.root, 'docs', 'BENCHMARKS.md'), LAYOUT === 'split' ? 'load' : `load-${LAYOUT}`, {
     title: `Isolation under load and mixed API traffic${LAYOUT === 'split' ? '' : ` (worker layout: ${LAYOUT})`}`,
     command,
-    environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${stack.postgresKind}, Temporal dev server (in memory); API, worker processes and stand-ins as separate processes, the load generator in the benchmark process, all on this machine${process.env.BENCH_NOTE ? `; ${process.env.BENCH_NOTE}` : ''}`,
+    environment: wholeStackEnvironment(stack.postgresKind),
     rows,
     notes: `${verdict} An onboarding step's "next step" time runs from sending the call until GET /onboarding/status (polled every ${POLL_MS} ms) shows the following step; for register it is until the verification mail is in the mailbox. Phase C runs while the fleet is still draining.`,
   });

@@ -2,6 +2,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
+/** A numeric setting of a benchmark: the environment variable, else its default. */
+export const envNumber = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

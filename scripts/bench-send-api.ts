@@ -9,19 +9,16 @@
 //   npm run bench:send-api
 //   BENCH_RATE=300 BENCH_SECONDS=20 npm run bench:send-api
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import { createDb } from '../db/client.js';
-import { fans } from '../db/schema.js';
-import { atFixedRateMix, percentile, writeBenchmarkSection } from './bench-report.js';
-import { benchCreator, cpuMeter, startBenchStack } from './bench-stack.js';
+import { atFixedRateMix, envNumber, percentile, writeBenchmarkSection } from './bench-report.js';
+import { benchCreatorsWithFans, cpuMeter, oneToOneSend, startBenchStack, wholeStackEnvironment } from './bench-stack.js';
 
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const CREATORS = num('BENCH_CREATORS', 100);
-const FANS = num('BENCH_FANS_PER_CREATOR', 20);
-const RATE = num('BENCH_RATE', 500);
-const SECONDS = num('BENCH_SECONDS', 30);
-const WARMUP_SECONDS = num('BENCH_WARMUP_SECONDS', 5);
+const CREATORS = envNumber('BENCH_CREATORS', 100);
+const FANS = envNumber('BENCH_FANS_PER_CREATOR', 20);
+const RATE = envNumber('BENCH_RATE', 500);
+const SECONDS = envNumber('BENCH_SECONDS', 30);
+const WARMUP_SECONDS = envNumber('BENCH_WARMUP_SECONDS', 5);
 const say = (msg: string) => console.log(`[bench:send-api] ${msg}`);
 const ms = (v: number) => v.toFixed(1);
 
@@ -29,28 +26,12 @@ const stack = await startBenchStack('send_api', { env: { ACCESS_TOKEN_TTL_SECOND
 const { db, close } = createDb(stack.databaseUrl, { max: 4 });
 try {
   say(`${CREATORS} creators × ${FANS} fans`);
-  const creators: { token: string; fanIds: string[] }[] = [];
-  for (let i = 0; i < CREATORS; i++) {
-    const { userId, token } = await benchCreator(stack.base);
-    const rows = await db
-      .insert(fans)
-      .values(Array.from({ length: FANS }, (_, f) => ({ creatorId: userId, handle: `send_api_${f}` })))
-      .returning({ id: fans.id });
-    creators.push({ token, fanIds: rows.map((r) => r.id) });
-  }
+  const creators = await benchCreatorsWithFans(stack.base, db, CREATORS, FANS, 'send_api');
   const send = (i: number) => {
     const c = creators[i % creators.length]!;
-    const fanId = c.fanIds[Math.floor(i / creators.length) % FANS]!;
-    return {
-      route: 'POST /onlyfans/messages/send',
-      expect: 202,
-      send: () =>
-        fetch(`${stack.base}/api/v1/onlyfans/messages/send`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-          body: JSON.stringify({ recipientId: fanId, content: `bench ${i}` }),
-        }),
-    };
+    return oneToOneSend(stack.base, c.token, c.fanIds[Math.floor(i / creators.length) % FANS]!, `bench ${i}`, {
+      'idempotency-key': randomUUID(),
+    });
   };
   // Every creator's first send creates its sandbox connection and starts its queue: not the steady state.
   say(`warm-up: ${WARMUP_SECONDS} s at ${Math.min(RATE, 100)} req/s`);
@@ -87,7 +68,7 @@ try {
   await writeBenchmarkSection(path.join(stack.root, 'docs', 'BENCHMARKS.md'), `send-api-${RATE}`, {
     title: `The send API alone at ${RATE} req/s (POST /onlyfans/messages/send)`,
     command: `BENCH_CREATORS=${CREATORS} BENCH_FANS_PER_CREATOR=${FANS} BENCH_RATE=${RATE} BENCH_SECONDS=${SECONDS} npm run bench:send-api`,
-    environment: `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${stack.postgresKind}, Temporal dev server (in memory); API, worker processes and stand-ins as separate processes, the load generator in the benchmark process, all on this machine${process.env.BENCH_NOTE ? `; ${process.env.BENCH_NOTE}` : ''}`,
+    environment: wholeStackEnvironment(stack.postgresKind),
     rows,
     notes: `${verdict} Open loop: requests leave on schedule whatever the answers do. The creators' queues drain at the default 10/min meanwhile.`,
   });

@@ -4,10 +4,13 @@
 // (workers/layout.ts; BENCH_WORKER_LAYOUT=single runs every queue in one process) and the API.
 // Nothing is shared with `npm run dev`.
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
+import type { Db } from '../db/client.js';
+import { fans } from '../db/schema.js';
 import { runMigrations } from '../db/migrate.js';
 import { apiClient } from '../dev/api-client.js';
 import { startEmbeddedPostgres } from '../dev/embedded-postgres.js';
@@ -15,6 +18,7 @@ import { freePort, projectRoot, spawnManaged, startTemporalDevServer, waitFor, t
 import { WORKER_PROCESSES, workerProcessEnv, type WorkerProcess } from '../workers/layout.js';
 import { ALL_AREAS } from '../workers/create-workers.js';
 import { searchAttributeCliPairs } from '../workflows/search-attributes.js';
+import type { MixedRequest } from './bench-report.js';
 
 /** The worker processes a bench stack runs: `npm run dev`'s layout, or every queue in one process. */
 export function benchWorkerLayout(layout = process.env.BENCH_WORKER_LAYOUT ?? 'split'): WorkerProcess[] {
@@ -188,3 +192,41 @@ export function cpuMeter(pids: Record<string, number | undefined>) {
       .join(', ');
   };
 }
+
+/** The environment line of a benchmark that drives the whole stack from its own process. */
+export const wholeStackEnvironment = (postgresKind: string) =>
+  `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, Postgres: ${postgresKind}, Temporal dev server (in memory); API, worker processes and stand-ins as separate processes, the load generator in the benchmark process, all on this machine${process.env.BENCH_NOTE ? `; ${process.env.BENCH_NOTE}` : ''}`;
+
+/** `count` new creators (bench creators, four at a time), each with `fansPerCreator` fans written straight to the database. */
+export async function benchCreatorsWithFans(base: string, db: Db, count: number, fansPerCreator: number, handlePrefix: string) {
+  const creators: { userId: string; token: string; fanIds: string[] }[] = [];
+  for (let i = 0; i < count; i += 4) {
+    const batch = await Promise.all(Array.from({ length: Math.min(4, count - i) }, () => benchCreator(base)));
+    for (const c of batch) {
+      const rows = await db
+        .insert(fans)
+        .values(Array.from({ length: fansPerCreator }, (_, f) => ({ creatorId: c.userId, handle: `${handlePrefix}_${f}` })))
+        .returning({ id: fans.id });
+      creators.push({ ...c, fanIds: rows.map((r) => r.id) });
+    }
+  }
+  return creators;
+}
+
+/** One `POST /onlyfans/messages/send` of a fixed-rate load (atFixedRateMix). */
+export const oneToOneSend = (
+  base: string,
+  token: string,
+  recipientId: string,
+  content: string,
+  headers: Record<string, string> = {},
+): MixedRequest => ({
+  route: 'POST /onlyfans/messages/send',
+  expect: 202,
+  send: () =>
+    fetch(`${base}/api/v1/onlyfans/messages/send`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ recipientId, content }),
+    }),
+});
