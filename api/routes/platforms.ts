@@ -42,7 +42,7 @@ const Connection = Type.Object({
   updatedAt: Type.String({ format: 'date-time' }),
 });
 
-export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config }) => {
+export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, sendQueue }) => {
   app.addHook('onRequest', app.authenticate);
   const present = (row: typeof platformConnections.$inferSelect, showSecret: boolean) => {
     const c = unsealConnection(row, config.CREDENTIALS_KEY);
@@ -91,6 +91,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
           '(plain http is accepted only to loopback, outside production).',
           `The rate limit may not exceed ${MAX_RATE_LIMIT_PER_MINUTE} messages per minute, nor ${MAX_RATE_LIMIT_MESSAGES} per window.`,
           `The rate limit defaults to ${config.SEND_RATE_LIMIT_PER_MINUTE} per 60 s.`,
+          'A changed adapter or rate limit applies to messages already queued from the next send on.',
         ].join(' '),
         security: bearerAuth,
         params: PlatformParams,
@@ -148,6 +149,17 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
         .set({ adapter, ...limit, ...sealSecrets(config.CREDENTIALS_KEY, { credentials, webhookSecret }), updatedAt: sql`now()` })
         .where(eq(platformConnections.id, existing.id))
         .returning();
+      // The queue may be sleeping until a slot of the old limit (or adapter): it re-reads the
+      // connection at its next batch, so wake it for one now. Not woken, it still goes on at the
+      // old slot, so a Temporal outage does not fail the change.
+      const changed =
+        adapter !== existing.adapter ||
+        limit.rateLimitMessages !== existing.rateLimitMessages ||
+        limit.rateLimitSeconds !== existing.rateLimitSeconds;
+      if (changed)
+        await sendQueue
+          .wake(creatorId)
+          .catch((err: unknown) => request.log.warn({ err, creatorId }, 'send queue not woken after a connection change'));
       return reply.status(200).send(present(row!, rotateSecret));
     },
   );
