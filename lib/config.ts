@@ -18,6 +18,13 @@ const commaList = z.string().transform((v) =>
 
 const DEV_JWT_SECRET = 'dev-only-insecure-jwt-secret-change-me-0123456789';
 const DEV_STRIPE_WEBHOOK_SECRET = 'whsec_dev_standin_secret_0123456789';
+/** Cents per million tokens (input, output). */
+const DEFAULT_LLM_PRICES = {
+  'gpt-4o-mini': { input: 15, output: 60 },
+  'gpt-4o': { input: 250, output: 1000 },
+  'gpt-4.1-mini': { input: 40, output: 160 },
+  'gpt-4.1': { input: 200, output: 800 },
+};
 const DEV_CREDENTIALS_KEY = Buffer.alloc(32, 'dev-only-credentials-key').toString('base64');
 
 /** An address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */
@@ -162,6 +169,33 @@ const schema = z
     SEND_RETRY_BASE_SECONDS: z.coerce.number().positive().default(10),
     SEND_MAX_ATTEMPTS: z.coerce.number().int().positive().default(6),
 
+    // The LLM gateway (integrations/llm/): any OpenAI-compatible Chat Completions endpoint. Without
+    // LLM_API_KEY outside production, the local stand-in (standins/llm/) on LLM_STANDIN_PORT plays it.
+    LLM_BASE_URL: z.string().url().optional(),
+    LLM_API_KEY: z.string().min(1).optional(),
+    LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+    LLM_STANDIN_PORT: port.default(8020),
+    // Price per million tokens, in cents, per model: {"<model>": {"input": 15, "output": 60}}. A model
+    // missing here is refused (its cost cannot be estimated). Defaults: list prices of late 2026.
+    LLM_PRICES: z
+      .string()
+      .default(JSON.stringify(DEFAULT_LLM_PRICES))
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON: {"<model>": {"input": <cents per 1M>, "output": <cents per 1M>}}' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.record(z.string().min(1), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict())),
+    // The LLM request's own timeout, and the SDK's retries of 429, 5xx and dropped connections within one activity attempt.
+    LLM_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+    LLM_MAX_RETRIES: z.coerce.number().int().nonnegative().default(2),
+    // A creator's LLM spend caps (SPEC §5) until they set their own with PUT /ai/budget, in cents per UTC day and month.
+    AI_DAILY_CAP_CENTS: z.coerce.number().int().nonnegative().default(200),
+    AI_MONTHLY_CAP_CENTS: z.coerce.number().int().nonnegative().default(2_000),
+
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
     SES_REGION: z.string().default('us-east-1'),
     SES_ENDPOINT: z.string().url().optional(),
@@ -172,6 +206,7 @@ const schema = z
   .transform((env) => {
     const production = env.NODE_ENV === 'production';
     // Outside production, mail goes to the local SES v2 stand-in unless an endpoint is given.
+    const usesLlmStandin = !production && env.LLM_API_KEY === undefined && env.LLM_BASE_URL === undefined;
     const sesEndpoint = env.SES_ENDPOINT ?? (production ? undefined : `http://127.0.0.1:${env.SES_STANDIN_PORT}`);
     return {
       ...env,
@@ -189,6 +224,10 @@ const schema = z
       PLATFORM_SANDBOX_URL: env.PLATFORM_SANDBOX_URL ?? `http://127.0.0.1:${env.PLATFORM_SANDBOX_PORT}`,
       // `npm run dev` runs the sandbox platform unless it is elsewhere (or this is production).
       usesPlatformSandbox: !production && env.PLATFORM_SANDBOX_URL === undefined,
+      // Outside production with neither key nor endpoint, the LLM stand-in answers (`npm run dev` starts
+      // it). A key alone means OpenAI itself; an endpoint alone, a server that needs no key.
+      usesLlmStandin,
+      LLM_BASE_URL: env.LLM_BASE_URL ?? (usesLlmStandin ? `http://127.0.0.1:${env.LLM_STANDIN_PORT}/v1` : undefined),
     };
   })
   .superRefine((cfg, ctx) => {
