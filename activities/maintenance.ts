@@ -4,6 +4,7 @@ import { and, asc, eq, inArray, isNull, lt, notExists, or, sql, type SQL } from 
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users } from '../db/schema.js';
+import { releaseStaleLlmReservations } from '../domain/llm-budget.js';
 import type { Config } from '../lib/config.js';
 import { createOnboardingProcess, onboardingStripeEventTypes } from '../processes/onboarding.js';
 
@@ -149,6 +150,11 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
           ),
         );
       return result;
+    },
+
+    /** LLM reservations that never settled (their worker died mid-call) stop holding budget. */
+    async releaseStaleLlmReservations(): Promise<{ released: number }> {
+      return { released: await releaseStaleLlmReservations(db) };
     },
   };
 }

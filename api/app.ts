@@ -24,11 +24,13 @@ import { ApiError, ErrorResponse, frameworkErrorHandler, registerErrorHandling, 
 import { registerIdempotency } from './idempotency.js';
 import { createCampaignProcess } from '../processes/campaign.js';
 import { createFanImportProcess } from '../processes/fan-import.js';
+import { createReplySuggestionProcess } from '../processes/reply-suggestion.js';
 import { createOnboardingProcess } from '../processes/onboarding.js';
 import { createPasswordResetProcess } from '../processes/password-reset.js';
 import { createSendQueueProcess } from '../processes/send-queue.js';
 import { authRoutes } from './routes/auth.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { aiRoutes } from './routes/ai.js';
 import { campaignRoutes } from './routes/campaigns/index.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';
@@ -182,6 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sendQueue: createSendQueueProcess(deps.temporal, config),
     campaignProcess: createCampaignProcess(deps.temporal, config),
     fanImportProcess: createFanImportProcess(deps.temporal, config),
+    replySuggestions: createReplySuggestionProcess(deps.temporal, config),
   };
   const routeDeps: RouteDeps = { ...deps, jwt, ...processes };
 
@@ -223,6 +226,7 @@ const tenantRoutes: FastifyPluginAsync<RouteDeps> = async (tenant, deps) => {
   await tenant.register(platformRoutes, deps);
   await tenant.register(campaignRoutes, deps);
   await tenant.register(analyticsRoutes, deps);
+  await tenant.register(aiRoutes, deps);
 };
 
 export type RouteDeps = AppDeps & {
@@ -232,4 +236,5 @@ export type RouteDeps = AppDeps & {
   sendQueue: ReturnType<typeof createSendQueueProcess>;
   campaignProcess: ReturnType<typeof createCampaignProcess>;
   fanImportProcess: ReturnType<typeof createFanImportProcess>;
+  replySuggestions: ReturnType<typeof createReplySuggestionProcess>;
 };

@@ -5,6 +5,7 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client.js';
+import { expireOnFanMessage } from './reply-suggestions.js';
 import { conversations, fans, messages, platformEvents, revenueEvents } from '../db/schema.js';
 import { DomainError } from './errors.js';
 import type { ConnectionSettings } from './platform-connections.js';
@@ -71,15 +72,27 @@ export function readPlatformEvent(raw: string): PlatformEvent {
 }
 
 /** Applies the event unless its id was applied before; says which. */
-export async function applyPlatformEvent(db: Db, connection: ConnectionSettings, event: PlatformEvent): Promise<{ duplicate: boolean }> {
+export interface AppliedEvent {
+  duplicate: boolean;
+  /** A new fan message: its conversation, and the reply suggestions it expired (the fan wrote again). */
+  fanMessage?: { conversationId: string; expiredSuggestions: string[] };
+}
+
+export async function applyPlatformEvent(db: Db, connection: ConnectionSettings, event: PlatformEvent): Promise<AppliedEvent> {
   return db.transaction(async (tx) => {
     const [fresh] = await tx
       .insert(platformEvents)
       .values({ connectionId: connection.id, eventId: event.id, type: event.type })
       .onConflictDoNothing()
       .returning({ id: platformEvents.eventId });
-    if (fresh && event.known) await applyEvent(tx, connection, event.known, event.data);
-    return { duplicate: !fresh };
+    if (!fresh) return { duplicate: true };
+    if (event.known !== 'message.received') {
+      if (event.known) await applyEvent(tx, connection, event.known, event.data);
+      return { duplicate: false };
+    }
+    const conversationId = await applyFanMessage(tx, connection, EventData['message.received'].parse(event.data));
+    if (!conversationId) return { duplicate: false };
+    return { duplicate: false, fanMessage: { conversationId, expiredSuggestions: await expireOnFanMessage(tx, conversationId) } };
   });
 }
 
@@ -101,8 +114,12 @@ async function upsertFan(tx: Tx, connection: ConnectionSettings, handle: string,
   return fan!;
 }
 
-async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventType, data: unknown): Promise<void> {
-  if (type === 'message.received') return applyFanMessage(tx, connection, EventData[type].parse(data));
+async function applyEvent(
+  tx: Tx,
+  connection: ConnectionSettings,
+  type: Exclude<EventType, 'message.received'>,
+  data: unknown,
+): Promise<void> {
   const d = type === 'purchase.created' ? EventData[type].parse(data) : EventData[type].parse(data);
   const occurredAt = new Date('purchasedAt' in d ? d.purchasedAt : d.subscribedAt);
   const fan = await upsertFan(tx, connection, d.fanHandle, occurredAt, 'fanName' in d ? d.fanName : undefined);
@@ -137,7 +154,12 @@ async function applyEvent(tx: Tx, connection: ConnectionSettings, type: EventTyp
 }
 
 /** A fan's message: into the fan's conversation (created when the first), unread, moving lastMessageAt. */
-async function applyFanMessage(tx: Tx, connection: ConnectionSettings, d: z.infer<(typeof EventData)['message.received']>) {
+/** The conversation of the message, when it is new (a platform's repeat of a message changes nothing). */
+async function applyFanMessage(
+  tx: Tx,
+  connection: ConnectionSettings,
+  d: z.infer<(typeof EventData)['message.received']>,
+): Promise<string | undefined> {
   const sentAt = new Date(d.sentAt);
   const fan = await upsertFan(tx, connection, d.fanHandle, sentAt, d.fanName);
   await tx
@@ -163,7 +185,7 @@ async function applyFanMessage(tx: Tx, connection: ConnectionSettings, d: z.infe
     })
     .onConflictDoNothing({ target: [messages.creatorId, messages.idempotencyKey] })
     .returning({ id: messages.id });
-  if (!inserted) return;
+  if (!inserted) return undefined;
   await tx
     .update(conversations)
     .set({
@@ -171,4 +193,5 @@ async function applyFanMessage(tx: Tx, connection: ConnectionSettings, d: z.infe
       lastMessageAt: sql`greatest(${conversations.lastMessageAt}, ${sentAt.toISOString()}::timestamptz)`,
     })
     .where(eq(conversations.id, conversation!.id));
+  return conversation!.id;
 }

@@ -3,12 +3,13 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
-import { purgeExpiredTokensWorkflow, sweepOnboardingWorkflow } from '../workflows/maintenance.js';
+import { purgeExpiredTokensWorkflow, releaseLlmReservationsWorkflow, sweepOnboardingWorkflow } from '../workflows/maintenance.js';
 import { sweepOutboxWorkflow } from '../workflows/send-queue.js';
 
 export const PURGE_TOKENS_SCHEDULE_ID = 'maintenance-purge-tokens';
 export const SWEEP_OUTBOX_SCHEDULE_ID = 'maintenance-sweep-outbox';
 export const SWEEP_ONBOARDING_SCHEDULE_ID = 'maintenance-sweep-onboarding';
+export const RELEASE_LLM_RESERVATIONS_SCHEDULE_ID = 'maintenance-release-llm-reservations';
 
 const schedules = [
   {
@@ -30,6 +31,13 @@ const schedules = [
     every: '1 minute',
     workflowType: sweepOnboardingWorkflow,
     workflowId: 'maintenance:sweep-onboarding',
+    queue: 'maintenance',
+  },
+  {
+    scheduleId: RELEASE_LLM_RESERVATIONS_SCHEDULE_ID,
+    every: '5 minutes',
+    workflowType: releaseLlmReservationsWorkflow,
+    workflowId: 'maintenance:release-llm-reservations',
     queue: 'maintenance',
   },
 ] as const;

@@ -6,6 +6,7 @@
 //   SES        standins/ses-main.ts when no SES_ENDPOINT is configured (config.usesSesStandin)
 //   Stripe     standins/stripe-main.ts when no STRIPE_SECRET_KEY is configured (config.usesStripeStandin)
 //   sandbox    standins/platform-sandbox-main.ts, the simulated fan platform, unless PLATFORM_SANDBOX_URL is set
+//   LLM        standins/llm-main.ts when neither LLM_API_KEY nor LLM_BASE_URL is configured (config.usesLlmStandin)
 //   workers    workers/main.ts, once per process of workers/layout.ts (`worker`: onboarding, maintenance,
 //              messaging, campaigns; `worker-bulk`: CSV imports), metrics on WORKER_METRICS_PORT, +1, ...
 //   API        api/main.ts
@@ -172,6 +173,7 @@ async function main(): Promise<void> {
   const startSes = config.usesSesStandin;
   const startStripe = config.usesStripeStandin;
   const startSandbox = config.usesPlatformSandbox;
+  const startLlm = config.usesLlmStandin;
 
   // Fail fast, with the variable to change, rather than half-starting into a busy port.
   if (config.usesEmbeddedPostgres) await assertPortFree(config.EMBEDDED_PG_PORT, 'EMBEDDED_PG_PORT');
@@ -182,6 +184,7 @@ async function main(): Promise<void> {
   if (startSes) await assertPortFree(config.SES_STANDIN_PORT, 'SES_STANDIN_PORT');
   if (startStripe) await assertPortFree(config.STRIPE_STANDIN_PORT, 'STRIPE_STANDIN_PORT');
   if (startSandbox) await assertPortFree(config.PLATFORM_SANDBOX_PORT, 'PLATFORM_SANDBOX_PORT');
+  if (startLlm) await assertPortFree(config.LLM_STANDIN_PORT, 'LLM_STANDIN_PORT');
   const workerMetricsPorts = WORKER_PROCESSES.map((_, i) => config.WORKER_METRICS_PORT + i);
   for (const p of workerMetricsPorts) await assertPortFree(p, 'WORKER_METRICS_PORT');
   await assertPortFree(config.API_PORT, 'API_PORT');
@@ -258,6 +261,11 @@ async function main(): Promise<void> {
     await waitFor(`the platform sandbox on port ${config.PLATFORM_SANDBOX_PORT}`, () => isPortOpen(config.PLATFORM_SANDBOX_PORT), {
       abort: childGone(sandbox),
     });
+  const llm = startLlm ? startEntry('llm', 'standins/llm-main.ts') : undefined;
+  if (llm)
+    await waitFor(`the LLM stand-in on port ${config.LLM_STANDIN_PORT}`, () => isPortOpen(config.LLM_STANDIN_PORT), {
+      abort: childGone(llm),
+    });
   if (stopping) return;
   const workers = WORKER_PROCESSES.map((w, i) => startEntry(w.name, 'workers/main.ts', workerProcessEnv(w, workerMetricsPorts[i]!)));
   const api = startEntry('api', 'api/main.ts');
@@ -283,6 +291,7 @@ async function main(): Promise<void> {
     `  Mail           ${ses ? `SES stand-in at ${config.SES_ENDPOINT} (read it: ${apiUrl}/api/v1/dev/mailbox?to=<email>)` : `SES at ${config.SES_ENDPOINT ?? 'the AWS default endpoint'}`}`,
     `  Stripe         ${stripe ? `stand-in at http://127.0.0.1:${config.STRIPE_STANDIN_PORT} (webhooks to ${config.PUBLIC_API_URL}/api/v1/webhooks/stripe)` : 'api.stripe.com'}`,
     `  Fan platform   ${sandbox ? `sandbox at ${config.PLATFORM_SANDBOX_URL} (fans reply and buy through ${config.PUBLIC_API_URL}/api/v1/platforms/<platform>/webhook)` : config.PLATFORM_SANDBOX_URL}`,
+    `  LLM            ${llm ? `stand-in at ${config.LLM_BASE_URL} (faults, scripted replies, calls: /_llm/)` : (config.LLM_BASE_URL ?? 'api.openai.com')}`,
     ...WORKER_PROCESSES.map(
       (w, i) => `  ${w.name.padEnd(15)}${w.areas.join(', ')} (metrics http://127.0.0.1:${workerMetricsPorts[i]}/metrics)`,
     ),

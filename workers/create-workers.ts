@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { createAiActivities, type AiActivityDeps } from '../activities/ai.js';
 import { createCampaignActivities, type CampaignDeps } from '../activities/campaign.js';
 import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
@@ -23,6 +24,7 @@ export interface WorkerDeps extends OnboardingActivityDeps {
   config: OnboardingActivityDeps['config'] &
     SendQueueDeps['config'] &
     CampaignDeps['config'] &
+    AiActivityDeps['config'] &
     Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -41,6 +43,7 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
   crm: 2, // CSV imports: one chunk transaction each
   messaging: 6, // send batches: one per creator at a time, covering its platforms
   campaigns: 4, // recipient materialisation and accounting
+  ai: 4, // LLM calls (each waits on the provider, up to its timeout) around short writes
 };
 
 export type WorkerArea = keyof typeof TaskQueues;
@@ -83,6 +86,7 @@ export async function createWorkers(deps: WorkerDeps, areas: readonly WorkerArea
     crm: () => createFanImportActivities(deps),
     messaging: () => createSendQueueActivities({ ...deps, sendQueue }),
     campaigns: () => createCampaignActivities({ ...deps, sendQueue }),
+    ai: () => createAiActivities({ ...deps, sendQueue }),
   };
   return Promise.all(
     [...new Set(areas)].map((area) =>

@@ -11,7 +11,7 @@ export interface WorkerProcess {
 }
 
 export const WORKER_PROCESSES: WorkerProcess[] = [
-  { name: 'worker', areas: ['onboarding', 'maintenance', 'messaging', 'campaigns'] },
+  { name: 'worker', areas: ['onboarding', 'maintenance', 'messaging', 'campaigns', 'ai'] },
   { name: 'worker-bulk', areas: ['crm'] },
 ];
 

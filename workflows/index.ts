@@ -1,8 +1,9 @@
 // The workflow bundle entry: every workflow type the workers run.
 export { onboardingWorkflow } from './onboarding.js';
 export { passwordResetWorkflow } from './password-reset.js';
-export { purgeExpiredTokensWorkflow, sweepOnboardingWorkflow } from './maintenance.js';
+export { purgeExpiredTokensWorkflow, releaseLlmReservationsWorkflow, sweepOnboardingWorkflow } from './maintenance.js';
 export { marketingAnalysisWorkflow } from './marketing-analysis.js';
 export { fanImportWorkflow } from './fan-import.js';
 export { sendQueueWorkflow, sweepOutboxWorkflow } from './send-queue.js';
 export { campaignRunWorkflow, scheduledCampaignWorkflow } from './campaign.js';
+export { replySuggestionWorkflow } from './reply-suggestion.js';

@@ -2,7 +2,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { MaintenanceActivities, OnboardingSweepResult, PurgeResult } from '../activities/maintenance.js';
 
-const { purgeExpiredTokens } = proxyActivities<MaintenanceActivities>({
+const { purgeExpiredTokens, releaseStaleLlmReservations } = proxyActivities<MaintenanceActivities>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 5 },
 });
@@ -24,4 +24,9 @@ export async function purgeExpiredTokensWorkflow(): Promise<PurgeResult> {
  */
 export async function sweepOnboardingWorkflow(): Promise<OnboardingSweepResult> {
   return sweepOnboarding();
+}
+
+/** Every 5 minutes (Schedule `maintenance-release-llm-reservations`): see domain/llm-budget.ts. */
+export async function releaseLlmReservationsWorkflow(): Promise<{ released: number }> {
+  return releaseStaleLlmReservations();
 }

@@ -5,4 +5,5 @@ export const TaskQueues = {
   crm: 'crm',
   messaging: 'messaging',
   campaigns: 'campaigns',
+  ai: 'ai',
 } as const;

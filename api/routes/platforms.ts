@@ -9,6 +9,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { platformConnections } from '../../db/schema.js';
 import { applyPlatformEvent, readPlatformEvent } from '../../domain/inbound-events.js';
+import { followFanMessage } from '../../domain/reply-suggestions.js';
 import {
   inboundWebhookUrl,
   MAX_RATE_LIMIT_MESSAGES,
@@ -165,7 +166,7 @@ export const platformRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   );
 };
 
-export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config }) => {
+export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, replySuggestions }) => {
   // This plugin's context only: the signature covers the exact bytes sent.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -200,7 +201,14 @@ export const platformWebhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async
       const connection = unsealConnection(row, config.CREDENTIALS_KEY);
       if (!verifySignature(connection.webhookSecret, raw, request.headers[SIGNATURE_HEADER])) throw invalidSignature();
       const event = readPlatformEvent(raw);
-      const { duplicate } = await applyPlatformEvent(db, connection, event);
+      const { duplicate, fanMessage } = await applyPlatformEvent(db, connection, event);
+      // After the commit, best effort: Postgres already holds the message and the expiries, and a
+      // platform retrying the webhook for a Temporal hiccup would find the event applied.
+      if (fanMessage)
+        await followFanMessage({ db, config, process: replySuggestions, log: request.log }, connection.creatorId, fanMessage).catch(
+          (err: unknown) =>
+            request.log.warn({ err, conversationId: fanMessage.conversationId }, 'reply suggestions not updated after a fan message'),
+        );
       return { received: true as const, duplicate, ignored: !event.known };
     },
   );

@@ -37,6 +37,7 @@ function launch(ports: Ports): Launcher {
     SES_STANDIN_PORT: String(ports.ses),
     STRIPE_STANDIN_PORT: String(ports.stripe),
     PLATFORM_SANDBOX_PORT: String(ports.sandbox),
+    LLM_STANDIN_PORT: String(ports.llm),
     WORKER_METRICS_PORT: String(ports.metrics),
   };
   for (const name of [
@@ -44,6 +45,8 @@ function launch(ports: Ports): Launcher {
     'SES_ENDPOINT',
     'STRIPE_SECRET_KEY',
     'PLATFORM_SANDBOX_URL',
+    'LLM_API_KEY',
+    'LLM_BASE_URL',
     'PUBLIC_API_URL',
     'TEMPORAL_NAMESPACE',
     'DEV_START_TEMPORAL',
@@ -116,6 +119,7 @@ interface Ports {
   ses: number;
   stripe: number;
   sandbox: number;
+  llm: number;
   metrics: number;
 }
 
@@ -133,16 +137,16 @@ async function distinctFreePorts(): Promise<Ports> {
   // Hold all listeners open together so the ports are distinct.
   const servers = await Promise.all(
     Array.from(
-      { length: 8 },
+      { length: 9 },
       () =>
         new Promise<net.Server>((resolve) => {
           const s = net.createServer().listen(0, '127.0.0.1', () => resolve(s));
         }),
     ),
   );
-  const [api, temporal, ui, pg, ses, stripe, sandbox, metrics] = servers.map((s) => (s.address() as net.AddressInfo).port) as number[];
+  const [api, temporal, ui, pg, ses, stripe, sandbox, llm, metrics] = servers.map((s) => (s.address() as net.AddressInfo).port) as number[];
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return { api: api!, temporal: temporal!, ui: ui!, pg: pg!, ses: ses!, stripe: stripe!, sandbox: sandbox!, metrics: metrics! };
+  return { api: api!, temporal: temporal!, ui: ui!, pg: pg!, ses: ses!, stripe: stripe!, sandbox: sandbox!, llm: llm!, metrics: metrics! };
 }
 
 async function expectAllClosed(ports: Ports): Promise<void> {

@@ -1,6 +1,6 @@
 // Integration harness: the real API app (driven with inject), real Postgres and Temporal from
 // the global setup, real workers in this process on a task-queue prefix of the test file's
-// own, and the SES stand-in on a free port.
+// own, and the stand-ins (SES, Stripe, the sandbox fan platform, the LLM) on free ports.
 import { randomUUID } from 'node:crypto';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { eq, sql } from 'drizzle-orm';
@@ -17,6 +17,7 @@ import { connectTemporalClient } from '../../lib/temporal.js';
 import { createOnboardingProcess } from '../../processes/onboarding.js';
 import { createStripeClient } from '../../integrations/stripe.js';
 import { freePort } from '../../dev/toolchain.js';
+import { startLlmStandin } from '../../standins/llm/index.js';
 import { startPlatformSandbox } from '../../standins/platform-sandbox/index.js';
 import { startSesStandin } from '../../standins/ses.js';
 import { startStripeStandin } from '../../standins/stripe/index.js';
@@ -61,11 +62,13 @@ export async function startHarness(options: { env?: Record<string, string>; work
     webhookRetryDelaysMs: [100, 500, 1000],
   });
   const platformSandbox = await startPlatformSandbox({ port: 0, webhookRetryDelaysMs: [200, 1000] });
+  const llmStandin = await startLlmStandin({ port: 0 });
   const config = testConfig({
     PLATFORM_SANDBOX_URL: platformSandbox.url,
     PUBLIC_API_URL: `http://127.0.0.1:${apiPort}`,
     SES_STANDIN_PORT: new URL(standin.url).port,
     STRIPE_STANDIN_PORT: new URL(stripeStandin.url).port,
+    LLM_STANDIN_PORT: new URL(llmStandin.url).port,
     API_PORT: String(apiPort),
     ...options.env,
   });
@@ -104,6 +107,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
     stripe,
     stripeStandin,
     platformSandbox,
+    llmStandin,
     mailbox,
     /** Waits for the newest mail to `to` whose text matches, and returns its token query parameter. */
     async tokenFromMail(to: string, subjectPattern: RegExp, skip = 0): Promise<string> {
@@ -125,6 +129,7 @@ export async function startHarness(options: { env?: Record<string, string>; work
       await standin.close();
       await stripeStandin.close();
       await platformSandbox.close();
+      await llmStandin.close();
     },
   };
 }

@@ -1,0 +1,84 @@
+// `reply-suggestion:<id>`: one suggested reply to a fan (SPEC §5). Drafts it through the LLM
+// gateway within the creator's budget, then waits for a person: approve (the reply goes through
+// the send queue at 1:1 priority, as written or edited) or reject. It expires when the fan writes
+// again (signal `fanWrote`, after the API marked it in Postgres) or after 24 hours (a durable
+// timer). With auto-reply on and the draft within its price limit, it sends without waiting.
+// Postgres holds the suggestion's state; the decisions are Updates so that the API answers with
+// what happened, and each is carried out by an idempotent activity.
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  defineSignal,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
+import type { AiActivities, Decision } from '../activities/ai.js';
+import type { SuggestionOutcome } from '../domain/reply-suggestions.js';
+
+/** The failure type of a decision the workflow refuses (validators), and of one Postgres refuses (the activity). */
+export const SuggestionDecisionRejected = 'SuggestionDecisionRejected';
+
+const { draftReplySuggestion } = proxyActivities<AiActivities>({
+  // The LLM request's timeout (60 s by default) times the SDK's own retries, with room.
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+});
+const { decideReplySuggestion } = proxyActivities<AiActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: [SuggestionDecisionRejected] },
+});
+
+export const replySuggestionWorkflowId = (suggestionId: string) => `reply-suggestion:${suggestionId}`;
+
+export interface ApproveInput {
+  decidedBy: string;
+  text?: string;
+  priceCents?: number | null;
+}
+export const approveSuggestionUpdate = defineUpdate<SuggestionOutcome, [ApproveInput]>('approve');
+export const rejectSuggestionUpdate = defineUpdate<SuggestionOutcome, [{ decidedBy: string }]>('reject');
+export const fanWroteSignal = defineSignal('fanWrote');
+
+const DONE = { approve: 'approved', reject: 'rejected', expire: 'expired' } as const;
+
+export async function replySuggestionWorkflow({ suggestionId, expiresAt }: { suggestionId: string; expiresAt: number }): Promise<string> {
+  let ready = false;
+  let fanWrote = false;
+  let decision: Decision | undefined;
+  let outcome: Promise<SuggestionOutcome> | undefined;
+  const decide = (d: Decision) => {
+    decision = d;
+    outcome = decideReplySuggestion({ suggestionId, decision: d });
+    return outcome;
+  };
+  const undecided = () => {
+    if (decision)
+      throw ApplicationFailure.create({ type: SuggestionDecisionRejected, message: `the suggestion was already ${DONE[decision.kind]}` });
+  };
+  // Registered before drafting, so that a person who acts early gets a clear answer.
+  setHandler(approveSuggestionUpdate, (input) => decide({ kind: 'approve', ...input }), {
+    validator: (_input) => {
+      if (!ready)
+        throw ApplicationFailure.create({ type: SuggestionDecisionRejected, message: 'the suggestion is not ready to be approved' });
+      undecided();
+    },
+  });
+  setHandler(rejectSuggestionUpdate, ({ decidedBy }) => decide({ kind: 'reject', decidedBy }), { validator: (_input) => undecided() });
+  setHandler(fanWroteSignal, () => {
+    fanWrote = true;
+  });
+
+  const drafted = await draftReplySuggestion({ suggestionId });
+  if (drafted.status === 'ready') {
+    ready = true;
+    if (drafted.autoSend && !decision && !fanWrote) decide({ kind: 'approve', decidedBy: 'auto-reply' });
+    const decided = await condition(() => decision !== undefined || fanWrote, Math.max(1, expiresAt - Date.now()));
+    if (!decision) decide({ kind: 'expire', reason: decided ? 'the fan wrote again' : 'nobody decided within 24 hours' });
+  }
+  // An approval Postgres refused (the suggestion expired there first) failed its Update; the row says what it is.
+  const final = await outcome?.catch(() => undefined);
+  await condition(allHandlersFinished);
+  return final?.status ?? drafted.status;
+}
