@@ -6,17 +6,18 @@ import type { Db } from '../db/client.js';
 import { issueEmailToken, secondsSinceLastEmailToken } from '../domain/email-tokens.js';
 import { syncStripeAccount } from '../domain/stripe-account.js';
 import type { StripeAccountState } from '../domain/stripe-activation.js';
-import { creatorProfiles, onboardingStatus, users, type OnboardingStepRecord } from '../db/schema.js';
+import { creatorProfiles, fans, onboardingStatus, users, type OnboardingStepRecord } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 import { isPermanentEmailError, type EmailSender } from '../integrations/email/sender.js';
 import { renderEmail, type TemplateVars } from '../integrations/email/templates.js';
-import type { MarketingAnalysis, MarketingInputs } from '../workflows/marketing-analysis.js';
+import { analyseWithLlm, type MarketingAnalysis, type MarketingInputs } from '../domain/marketing-analysis.js';
+import { createLlmGateway, type LlmGatewayConfig, LlmRefusal } from '../integrations/llm/gateway.js';
 
 export interface OnboardingActivityDeps {
   db: Db;
   email: EmailSender;
   stripe: Stripe;
-  config: Pick<Config, 'FRONTEND_URL' | 'EMAIL_TOKEN_TTL_MINUTES'>;
+  config: Pick<Config, 'FRONTEND_URL' | 'EMAIL_TOKEN_TTL_MINUTES'> & LlmGatewayConfig;
 }
 
 /** What the workflow decides activation on: a fresh read of the Stripe account. */
@@ -27,6 +28,7 @@ export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerif
 const RESET_EMAIL_MIN_INTERVAL_SECONDS = 60;
 
 export function createOnboardingActivities({ db, email, stripe, config }: OnboardingActivityDeps) {
+  const llm = createLlmGateway({ db, config });
   const loadUser = async (userId: string) => {
     const user = await db.query.users.findFirst({ where: eq(users.id, userId) });
     if (!user) throw ApplicationFailure.nonRetryable(`user ${userId} not found`, 'UserNotFound');
@@ -237,18 +239,36 @@ export function createOnboardingActivities({ db, email, stripe, config }: Onboar
 
     async loadMarketingInputs(input: { userId: string }): Promise<MarketingInputs> {
       const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
-      // The fan CRM (next milestone) will supply the real fan count; until then the declared one.
+      // The audience: the declared size, or the CRM's live fans when it knows more.
+      const [crm] = await db
+        .select({ n: sql<number>`count(*)::int` })
+        .from(fans)
+        .where(and(eq(fans.creatorId, input.userId), isNull(fans.deletedAt)));
       return {
-        fanCount: profile?.declaredFanCount ?? 0,
+        fanCount: Math.max(profile?.declaredFanCount ?? 0, crm?.n ?? 0),
         subscriptionPriceCents: profile?.subscriptionPriceCents ?? null,
         niche: profile?.niche ?? null,
       };
     },
 
-    async saveMarketingAnalysis(input: { userId: string } & MarketingAnalysis): Promise<void> {
+    /** The LLM's analysis within the creator's budget; null when refused or out of vocabulary (the rules answer). */
+    async analyseCreatorWithLlm(input: { userId: string; stepKey: string; inputs: MarketingInputs }): Promise<MarketingAnalysis | null> {
+      try {
+        return await analyseWithLlm(llm, input.userId, input.stepKey, input.inputs);
+      } catch (err) {
+        if (err instanceof LlmRefusal) {
+          log.info('marketing analysis by rules', { userId: input.userId, reason: err.reason });
+          return null;
+        }
+        throw err;
+      }
+    },
+
+    async saveMarketingAnalysis(input: { userId: string; source: string } & MarketingAnalysis): Promise<void> {
       await db
         .update(creatorProfiles)
         .set({
+          analysisSource: input.source,
           accountSize: input.accountSize,
           pricingTier: input.pricingTier,
           contentCategories: input.contentCategories,

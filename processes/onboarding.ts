@@ -2,6 +2,7 @@
 // signalWithStart so a workflow that never started (Temporal was down at registration) is started
 // by the next interaction instead of being lost; a user's onboarding runs once, ever. Every call has
 // a deadline: a Temporal that does not answer costs a request seconds, never a hung connection.
+import { marketingAnalysisWorkflow } from '../workflows/marketing-analysis.js';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure, TimeoutFailure, type SignalDefinition } from '@temporalio/common';
 import { DomainError } from '../domain/errors.js';
@@ -106,6 +107,20 @@ export function createOnboardingProcess(client: Client, config: ProcessConfig) {
     refreshStripeLink: (userId: string, request: ConnectLinkRequest) =>
       update(userId, (h) => h.executeUpdate(refreshStripeLinkUpdate, { args: [request] })),
     createDashboardLink: (userId: string) => update(userId, (h) => h.executeUpdate(createDashboardLinkUpdate)),
+    /**
+     * The marketing analysis again, on the profile as it is now (PUT /creator/profile of an active
+     * creator). Its own id, apart from the one activation starts; a run still going is replaced.
+     */
+    reanalyse: (userId: string) =>
+      withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () =>
+        client.workflow.start(marketingAnalysisWorkflow, {
+          workflowId: `marketing-analysis:${userId}:profile`,
+          taskQueue: taskQueue(config, 'onboarding'),
+          args: [{ userId }],
+          workflowIdConflictPolicy: 'TERMINATE_EXISTING',
+          typedSearchAttributes: [{ key: UserId, value: userId }],
+        }),
+      ),
   };
 }
 

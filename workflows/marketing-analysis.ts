@@ -1,47 +1,27 @@
-// Started in the background at activation (parent-close policy ABANDON). Deliberately simple
-// and deterministic for now: the rules below are pure, so the workflow computes them itself
-// and activities only read inputs and store results. A later milestone deepens the analysis.
-import { proxyActivities } from '@temporalio/workflow';
+// `marketing-analysis:<userId>` (started in the background at activation; parent-close policy
+// ABANDON) and `marketing-analysis:<userId>:profile` (again on each PUT /creator/profile of an
+// active creator). LLM-assisted within the creator's AI budget, with the deterministic rules of
+// domain/marketing-analysis.ts as the fallback; the profile says which produced it.
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { OnboardingActivities } from '../activities/onboarding.js';
-
-export interface MarketingInputs {
-  fanCount: number;
-  subscriptionPriceCents: number | null;
-  niche: string | null;
-}
-export interface MarketingAnalysis {
-  accountSize: 'micro' | 'small' | 'medium' | 'large';
-  pricingTier: 'entry' | 'mid' | 'premium' | null;
-  contentCategories: string[];
-}
-
-/** Keyword → category; a niche may match several. */
-const CATEGORY_KEYWORDS: Record<string, string[]> = {
-  fitness: ['fitness', 'gym', 'workout', 'yoga', 'sport'],
-  lifestyle: ['lifestyle', 'travel', 'fashion', 'beauty', 'vlog'],
-  gaming: ['gaming', 'gamer', 'cosplay', 'esport', 'twitch'],
-  music: ['music', 'singer', 'dj', 'dance'],
-  art: ['art', 'photo', 'drawing', 'design'],
-  education: ['education', 'coaching', 'tutorial', 'cooking'],
-};
-
-export function analyseCreator({ fanCount, subscriptionPriceCents, niche }: MarketingInputs): MarketingAnalysis {
-  const accountSize = fanCount < 1_000 ? 'micro' : fanCount < 10_000 ? 'small' : fanCount < 100_000 ? 'medium' : 'large';
-  const pricingTier =
-    subscriptionPriceCents === null ? null : subscriptionPriceCents < 1_000 ? 'entry' : subscriptionPriceCents < 2_500 ? 'mid' : 'premium';
-  const words = (niche ?? '').toLowerCase();
-  const contentCategories = Object.entries(CATEGORY_KEYWORDS)
-    .filter(([, keywords]) => keywords.some((k) => words.includes(k)))
-    .map(([category]) => category);
-  return { accountSize, pricingTier, contentCategories: contentCategories.length ? contentCategories : words ? ['general'] : [] };
-}
+import { analyseCreator, type MarketingAnalysis } from '../domain/marketing-analysis.js';
 
 const { loadMarketingInputs, saveMarketingAnalysis } = proxyActivities<OnboardingActivities>({
   startToCloseTimeout: '30 seconds',
 });
+// A refusal (budget, no endpoint) or an answer outside the vocabulary is null, not an error; an
+// endpoint that keeps failing costs three attempts before the rules answer.
+const { analyseCreatorWithLlm } = proxyActivities<OnboardingActivities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5 seconds', maximumAttempts: 3 },
+});
 
-export async function marketingAnalysisWorkflow({ userId }: { userId: string }): Promise<MarketingAnalysis> {
-  const analysis = analyseCreator(await loadMarketingInputs({ userId }));
-  await saveMarketingAnalysis({ userId, ...analysis });
-  return analysis;
+export async function marketingAnalysisWorkflow({ userId }: { userId: string }): Promise<MarketingAnalysis & { source: string }> {
+  const inputs = await loadMarketingInputs({ userId });
+  const { workflowId, runId } = workflowInfo();
+  const byLlm = await analyseCreatorWithLlm({ userId, stepKey: `${workflowId}:${runId}`, inputs }).catch(() => null);
+  const analysis = byLlm ?? analyseCreator(inputs);
+  const source = byLlm ? 'llm' : 'rules';
+  await saveMarketingAnalysis({ userId, ...analysis, source });
+  return { ...analysis, source };
 }

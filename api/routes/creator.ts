@@ -20,6 +20,7 @@ const Profile = Type.Object({
       accountSize: Type.String(),
       pricingTier: Nullable(Type.String()),
       contentCategories: Type.Array(Type.String()),
+      source: Type.String({ description: 'llm (the LLM gateway, within the AI budget) or rules (the deterministic fallback)' }),
       analysedAt: Type.String({ format: 'date-time' }),
     }),
   ),
@@ -39,12 +40,13 @@ const present = (p: Row | undefined) => ({
           accountSize: p.accountSize,
           pricingTier: p.pricingTier,
           contentCategories: p.contentCategories ?? [],
+          source: p.analysisSource ?? 'rules',
           analysedAt: p.analysedAt.toISOString(),
         }
       : null,
 });
 
-export const creatorRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db }) => {
+export const creatorRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, onboarding }) => {
   app.get(
     '/creator/profile',
     {
@@ -65,7 +67,8 @@ export const creatorRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       onRequest: app.authenticate,
       schema: {
         tags: ['creator'],
-        summary: 'Declare the niche, subscription price and audience size (inputs of the marketing analysis run at activation)',
+        summary: 'Declare the niche, subscription price and audience size (inputs of the marketing analysis)',
+        description: 'The analysis runs at activation, and again after each change of an active creator’s profile.',
         security: bearerAuth,
         body: Type.Object(
           {
@@ -85,6 +88,10 @@ export const creatorRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         .values({ userId, ...request.body })
         .onConflictDoUpdate({ target: creatorProfiles.userId, set: { ...request.body, updatedAt: sql`now()` } })
         .returning();
+      if (row?.status === 'active')
+        await onboarding
+          .reanalyse(userId)
+          .catch((err: unknown) => request.log.warn({ err, userId }, 'marketing analysis not restarted after a profile change'));
       return present(row);
     },
   );

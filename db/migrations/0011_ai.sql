@@ -55,6 +55,7 @@ CREATE TABLE "reply_suggestions" (
 	"expires_at" timestamp with time zone NOT NULL
 );
 --> statement-breakpoint
+ALTER TABLE "creator_profiles" ADD COLUMN "analysis_source" text;--> statement-breakpoint
 ALTER TABLE "ai_budgets" ADD CONSTRAINT "ai_budgets_creator_id_users_id_fk" FOREIGN KEY ("creator_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "ai_configs" ADD CONSTRAINT "ai_configs_creator_id_users_id_fk" FOREIGN KEY ("creator_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "llm_calls" ADD CONSTRAINT "llm_calls_creator_id_users_id_fk" FOREIGN KEY ("creator_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint

@@ -177,6 +177,8 @@ export const creatorProfiles = pgTable(
     pricingTier: text('pricing_tier'),
     contentCategories: text('content_categories').array(),
     analysedAt: timestamp('analysed_at', { withTimezone: true }),
+    // What produced it: 'llm' (the gateway, within budget) or 'rules' (the deterministic fallback).
+    analysisSource: text('analysis_source'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskQueue } from '../../lib/temporal.js';
 import { marketingAnalysisWorkflow } from '../../workflows/marketing-analysis.js';
+import { creatorProfiles } from '../../db/schema.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { llmOf } from '../support/llm.js';
+import { waitFor } from '../support/wait.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -38,11 +41,55 @@ describe('creator profile', () => {
       workflowId: `marketing-analysis:${alice.userId}:${randomUUID()}`,
       args: [{ userId: alice.userId }],
     });
+    // The stand-in's prose answer is not an analysis: the rules produced it.
     expect((await profile(aliceToken)).json().analysis).toMatchObject({
       accountSize: 'medium',
       pricingTier: 'premium',
       contentCategories: ['fitness', 'lifestyle'],
+      source: 'rules',
     });
+  });
+
+  it('re-runs the analysis on a profile change of an active creator, by the LLM within budget, else by the rules', async () => {
+    const carol = await register(h);
+    const token = (await login(h, carol.email)).accessToken;
+    await h.db
+      .insert(creatorProfiles)
+      .values({ userId: carol.userId, status: 'active' })
+      .onConflictDoUpdate({
+        target: creatorProfiles.userId,
+        set: { status: 'active' },
+      });
+    const analysed = (source: string, accountSize: string) =>
+      waitFor(async () => {
+        const a = (await profile(token)).json().analysis;
+        return a?.source === source && a.accountSize === accountSize ? a : undefined;
+      }, `analysis by ${source}`);
+
+    // A well-formed answer in the fixed vocabulary is the LLM's analysis (the rules would say micro).
+    await llmOf(h).reply(JSON.stringify({ accountSize: 'large', pricingTier: 'mid', contentCategories: ['gaming', 'music'] }));
+    expect((await profile(token, 'PUT', { niche: 'cosplay streams', declaredFanCount: 500 })).statusCode).toBe(200);
+    expect(await analysed('llm', 'large')).toMatchObject({ pricingTier: 'mid', contentCategories: ['gaming', 'music'] });
+    const [call] = await h.sql`select feature, status from llm_calls where creator_id = ${carol.userId}`;
+    expect(call).toEqual({ feature: 'marketing_analysis', status: 'settled' });
+
+    // Out of vocabulary: the rules answer.
+    await llmOf(h).reply(JSON.stringify({ accountSize: 'huge', pricingTier: 'mid', contentCategories: ['gaming'] }));
+    await profile(token, 'PUT', { declaredFanCount: 2_000 });
+    expect(await analysed('rules', 'small')).toMatchObject({ contentCategories: ['gaming'] });
+
+    // No budget left: refused without a call, and the rules answer.
+    const before = (await llmOf(h).calls()).length;
+    await h.app.inject({
+      method: 'PUT',
+      url: '/api/v1/ai/budget',
+      headers: bearer(token),
+      payload: { dailyCapCents: 0, monthlyCapCents: 0 },
+    });
+    await llmOf(h).reply(JSON.stringify({ accountSize: 'large', pricingTier: 'mid', contentCategories: ['gaming'] }));
+    await profile(token, 'PUT', { declaredFanCount: 20_000 });
+    expect(await analysed('rules', 'medium')).toBeTruthy();
+    expect((await llmOf(h).calls()).length).toBe(before);
   });
 
   it('rejects bad declarations', async () => {

@@ -127,6 +127,10 @@ function recordingActivities() {
       record('loadMarketingInputs', input);
       return { fanCount: 2500, subscriptionPriceCents: 1499, niche: 'fitness and travel' };
     },
+    async analyseCreatorWithLlm(input) {
+      record('analyseCreatorWithLlm', input);
+      return null;
+    },
     async saveMarketingAnalysis(input) {
       record('saveMarketingAnalysis', input);
     },
