@@ -8,6 +8,7 @@ import { syncStripeAccount } from '../domain/stripe-account.js';
 import type { StripeAccountState } from '../domain/stripe-activation.js';
 import { creatorProfiles, fans, onboardingStatus, users, type OnboardingStepRecord } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
+import type { DomainMetrics } from '../lib/metrics.js';
 import { isPermanentEmailError, type EmailSender } from '../integrations/email/sender.js';
 import { renderEmail, type TemplateVars } from '../integrations/email/templates.js';
 import { analyseWithLlm, type MarketingAnalysis, type MarketingInputs } from '../domain/marketing-analysis.js';
@@ -15,6 +16,8 @@ import { createLlmGateway, type LlmGatewayConfig, LlmRefusal } from '../integrat
 
 export interface OnboardingActivityDeps {
   db: Db;
+  /** The process's domain counters (lib/metrics.ts); tests may leave them out. */
+  metrics?: DomainMetrics;
   email: EmailSender;
   stripe: Stripe;
   config: Pick<Config, 'FRONTEND_URL' | 'EMAIL_TOKEN_TTL_MINUTES'> & LlmGatewayConfig;
@@ -27,8 +30,8 @@ export type IssueVerificationResult = { alreadyVerified: true } | { alreadyVerif
 /** Minimum time between two password-reset mails to one account: stops mail bombing. */
 const RESET_EMAIL_MIN_INTERVAL_SECONDS = 60;
 
-export function createOnboardingActivities({ db, email, stripe, config }: OnboardingActivityDeps) {
-  const llm = createLlmGateway({ db, config });
+export function createOnboardingActivities({ db, email, stripe, config, metrics }: OnboardingActivityDeps) {
+  const llm = createLlmGateway({ db, config, metrics });
   const loadUser = async (userId: string) => {
     const user = await db.query.users.findFirst({ where: eq(users.id, userId) });
     if (!user) throw ApplicationFailure.nonRetryable(`user ${userId} not found`, 'UserNotFound');

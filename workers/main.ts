@@ -9,10 +9,13 @@ import { createStripeClient } from '../integrations/stripe.js';
 import { lazyTemporalClient, untilConnected } from '../lib/temporal.js';
 import { ALL_AREAS, createWorkers, workerDbPoolSize } from './create-workers.js';
 import { ensureMaintenanceSchedules } from '../processes/maintenance.js';
+import { createMetrics } from '../lib/metrics.js';
+import { freeLoopbackPort, serveWorkerMetrics } from './metrics-endpoint.js';
 
 const config = configFromProcess();
 const logger = createLogger(config, 'worker');
 
+const sdkMetricsPort = await freeLoopbackPort();
 Runtime.install({
   logger: {
     log: (level, message, meta) =>
@@ -25,10 +28,12 @@ Runtime.install({
   },
   telemetryOptions: {
     logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) },
-    // Prometheus metrics of the SDK (task latencies, slots, polls) for this worker process.
-    metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_METRICS_PORT}` } },
+    // The SDK's own metrics, served on WORKER_METRICS_PORT with this process's (workers/metrics-endpoint.ts).
+    metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}` } },
   },
 });
+const metrics = createMetrics();
+const metricsServer = await serveWorkerMetrics({ port: config.WORKER_METRICS_PORT, registry: metrics.registry, sdkMetricsPort });
 
 const areas = config.WORKER_TASK_QUEUES ?? ALL_AREAS;
 // One connection per activity slot (see ACTIVITY_SLOTS); only a send batch's parallel per-fan writes may queue for one.
@@ -46,6 +51,7 @@ const workers = await createWorkers(
     db,
     email: createSesEmailSender(config),
     stripe: createStripeClient(config),
+    metrics: metrics.domain,
   },
   areas,
 );
@@ -59,4 +65,5 @@ await Promise.all(workers.map((w) => w.run()));
 await client.connection.close();
 await connection.close();
 await closeDb();
+metricsServer.close();
 logger.info('worker stopped');

@@ -178,6 +178,17 @@ describe('npm run dev (scripts/dev.ts)', () => {
     expect(health.status).toBe(200);
     const ui = await fetch(`http://127.0.0.1:${ports.ui}/`);
     expect(ui.status).toBeLessThan(500);
+    // The first worker process's one metrics endpoint: the SDK's metrics and its own domain counters.
+    let workerMetrics = '';
+    await waitFor(
+      'worker metrics with the SDK’s',
+      async () => {
+        workerMetrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+        return /^temporal_/m.test(workerMetrics);
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(workerMetrics).toMatch(/^# TYPE ofm_llm_cost_cents_total counter$/m);
 
     // Leave state behind in both stores: a row, and a workflow in flight (no worker polls its queue).
     const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
