@@ -4,6 +4,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import type { DomainMetrics } from '../lib/metrics.js';
 import { aiConfigOf, personaPrompt } from '../domain/ai-config.js';
 import { DomainError } from '../domain/errors.js';
 import { queueMessage, type SendQueueWaker } from '../domain/messages.js';
@@ -24,6 +25,7 @@ export interface AiActivityDeps {
   db: Db;
   config: LlmGatewayConfig & OutboxConfig;
   sendQueue: SendQueueWaker;
+  metrics?: DomainMetrics;
 }
 
 export interface DraftOutcome {
@@ -37,8 +39,8 @@ export type Decision =
   | { kind: 'reject'; decidedBy: string }
   | { kind: 'expire'; reason: string };
 
-export function createAiActivities({ db, config, sendQueue }: AiActivityDeps) {
-  const gateway = createLlmGateway({ db, config });
+export function createAiActivities({ db, config, sendQueue, metrics }: AiActivityDeps) {
+  const gateway = createLlmGateway({ db, config, metrics });
 
   const current = async (id: string) => (await db.query.replySuggestions.findFirst({ where: (s, { eq }) => eq(s.id, id) }))!;
 

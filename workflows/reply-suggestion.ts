@@ -14,7 +14,7 @@ import {
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
-import type { AiActivities, Decision } from '../activities/ai.js';
+import type { AiActivities, Decision, DraftOutcome } from '../activities/ai.js';
 import type { SuggestionOutcome } from '../domain/reply-suggestions.js';
 
 /** The failure type of a decision the workflow refuses (validators), and of one Postgres refuses (the activity). */
@@ -44,7 +44,7 @@ export const fanWroteSignal = defineSignal('fanWrote');
 const DONE = { approve: 'approved', reject: 'rejected', expire: 'expired' } as const;
 
 export async function replySuggestionWorkflow({ suggestionId, expiresAt }: { suggestionId: string; expiresAt: number }): Promise<string> {
-  let ready = false;
+  let drafted: DraftOutcome | undefined;
   let fanWrote = false;
   let decision: Decision | undefined;
   let outcome: Promise<SuggestionOutcome> | undefined;
@@ -53,26 +53,37 @@ export async function replySuggestionWorkflow({ suggestionId, expiresAt }: { sug
     outcome = decideReplySuggestion({ suggestionId, decision: d });
     return outcome;
   };
+  const notReady = () =>
+    ApplicationFailure.create({ type: SuggestionDecisionRejected, message: 'the suggestion is not ready to be approved' });
   const undecided = () => {
     if (decision)
       throw ApplicationFailure.create({ type: SuggestionDecisionRejected, message: `the suggestion was already ${DONE[decision.kind]}` });
   };
-  // Registered before drafting, so that a person who acts early gets a clear answer.
-  setHandler(approveSuggestionUpdate, (input) => decide({ kind: 'approve', ...input }), {
-    validator: (_input) => {
-      if (!ready)
-        throw ApplicationFailure.create({ type: SuggestionDecisionRejected, message: 'the suggestion is not ready to be approved' });
+  // Registered before drafting, so that a person who acts early gets a clear answer. The draft
+  // activity marks the row ready just before this workflow learns it: an approval in between
+  // (the API saw `ready`) waits for the draft's outcome instead of being refused.
+  setHandler(
+    approveSuggestionUpdate,
+    async (input) => {
+      await condition(() => drafted !== undefined);
+      if (drafted?.status !== 'ready') throw notReady();
       undecided();
+      return decide({ kind: 'approve', ...input });
     },
-  });
+    {
+      validator: (_input) => {
+        if (drafted && drafted.status !== 'ready') throw notReady();
+        undecided();
+      },
+    },
+  );
   setHandler(rejectSuggestionUpdate, ({ decidedBy }) => decide({ kind: 'reject', decidedBy }), { validator: (_input) => undecided() });
   setHandler(fanWroteSignal, () => {
     fanWrote = true;
   });
 
-  const drafted = await draftReplySuggestion({ suggestionId });
+  drafted = await draftReplySuggestion({ suggestionId });
   if (drafted.status === 'ready') {
-    ready = true;
     if (drafted.autoSend && !decision && !fanWrote) decide({ kind: 'approve', decidedBy: 'auto-reply' });
     const decided = await condition(() => decision !== undefined || fanWrote, Math.max(1, expiresAt - Date.now()));
     if (!decision) decide({ kind: 'expire', reason: decided ? 'the fan wrote again' : 'nobody decided within 24 hours' });

@@ -18,6 +18,11 @@ const Cap = Type.Integer({ minimum: 0, maximum: 100_000_00, description: 'cents'
 const Budget = Type.Object({ dailyCapCents: Cap, monthlyCapCents: Cap }, { additionalProperties: false });
 
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD (UTC)' });
+/** A day Postgres takes: Date.parse rolls 2026-02-31 over to March and knows a year 0, Postgres refuses both. */
+const isRealDay = (day: string) => {
+  const t = Date.parse(`${day}T00:00:00Z`);
+  return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === day && !day.startsWith('0000');
+};
 const Usage = Type.Object({
   from: Type.String(),
   to: Type.String(),
@@ -142,7 +147,7 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
       const today = new Date().toISOString().slice(0, 10);
       const from = request.query.from ?? `${today.slice(0, 8)}01`;
       const to = request.query.to ?? today;
-      if (Number.isNaN(Date.parse(from)) || Number.isNaN(Date.parse(to)) || from > to)
+      if (!isRealDay(from) || !isRealDay(to) || from > to)
         throw new ApiError(400, 'validation_failed', '`from` and `to` must be real days, `from` not after `to`');
       const where = and(
         eq(llmCalls.creatorId, caller(request).userId),
@@ -270,6 +275,10 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
           ),
         ),
         response: { 202: SuggestionView, ...errorResponses(400, 401, 404, 409, 503) },
+      },
+      // The body is optional (approve as drafted), but Fastify validates a missing one as required.
+      preValidation: async (request) => {
+        request.body ??= {};
       },
     },
     async (request, reply) => {

@@ -17,12 +17,14 @@ import {
   costMicrocents,
   countLlmRequest,
   type LlmCallRow,
+  microcentsToCents,
   type ModelPrice,
   releaseLlmCall,
   reserveLlmCall,
   settleLlmCall,
 } from '../../domain/llm-budget.js';
 import type { Config } from '../../lib/config.js';
+import type { DomainMetrics } from '../../lib/metrics.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
@@ -86,7 +88,7 @@ const storedAnswer = (row: LlmCallRow): LlmAnswer => ({
   stored: true,
 });
 
-export function createLlmGateway({ db, config }: { db: Db; config: LlmGatewayConfig }) {
+export function createLlmGateway({ db, config, metrics }: { db: Db; config: LlmGatewayConfig; metrics?: DomainMetrics }) {
   const model = config.LLM_MODEL;
   const price: ModelPrice | undefined = config.LLM_PRICES[model];
   const configured = config.LLM_BASE_URL !== undefined || config.LLM_API_KEY !== undefined;
@@ -112,13 +114,23 @@ export function createLlmGateway({ db, config }: { db: Db; config: LlmGatewayCon
     const estimateMicrocents = estimate(call.messages, call.maxTokens);
     const reservation = await reserveLlmCall(db, config, { ...call, model, estimateMicrocents });
     const row = reservation.call;
-    if (reservation.kind === 'refused') throw new LlmRefusal('llm_budget_exceeded');
+    if (reservation.kind === 'refused') {
+      metrics?.llmBudgetRefusals.inc({ feature: call.feature, model });
+      throw new LlmRefusal('llm_budget_exceeded');
+    }
     if (reservation.kind === 'settled') return storedAnswer(row);
 
-    await countLlmRequest(db, row.id);
+    // Every request the provider sees is counted before it leaves, the SDK's own retries included
+    // (a connection dropped after the answer was billed by the provider all the same).
+    const counting = client.withOptions({
+      fetch: async (url, init) => {
+        await countLlmRequest(db, row.id);
+        return fetch(url, init);
+      },
+    });
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     try {
-      completion = await client.chat.completions.create({
+      completion = await counting.chat.completions.create({
         model,
         messages: call.messages,
         // max_tokens rather than max_completion_tokens: every compatible server understands it.
@@ -138,6 +150,10 @@ export function createLlmGateway({ db, config }: { db: Db; config: LlmGatewayCon
     const cost = completion.usage
       ? costMicrocents(price!, completion.usage.prompt_tokens, completion.usage.completion_tokens)
       : estimateMicrocents;
+    const labels = { feature: call.feature, model };
+    metrics?.llmCostCents.inc(labels, microcentsToCents(cost));
+    metrics?.llmTokens.inc({ ...labels, kind: 'prompt' }, completion.usage?.prompt_tokens ?? 0);
+    metrics?.llmTokens.inc({ ...labels, kind: 'completion' }, completion.usage?.completion_tokens ?? 0);
     const settled = await settleLlmCall(db, row.id, {
       promptTokens: completion.usage?.prompt_tokens ?? 0,
       completionTokens: completion.usage?.completion_tokens ?? 0,

@@ -1,5 +1,6 @@
 // Table-driven: every route in the OpenAPI document gets every kind of hostile input and must
 // answer with a 4xx in the SPEC's error shape (or a normal success), never a 500.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 
@@ -172,5 +173,95 @@ describe('hostile input on every route', () => {
     const res = await h.app.inject({ method: 'POST', url: '/api/v1/auth/forgot-password', payload: { email: 'a@example.com', extra: 1 } });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toMatchObject({ code: 'validation_failed', details: [{ field: 'body.extra' }] });
+  });
+});
+
+describe('hostile input on the AI routes (SPEC §5)', () => {
+  // The sweep above reaches routes with an `x` id, which stops at the uuid check, and sends the
+  // auth routes' fields; these rows reach the AI handlers with their own fields and real-looking ids.
+  const nobody = randomUUID();
+  const persona = { name: 'Mia', tone: 'warm', style: 'short', language: 'en', boundaries: [], emojis: true };
+  const config = { persona, customResponses: [], autoReply: { enabled: false, maxPriceCents: 0 }, suggestOnInbound: false };
+  const withPersona = (p: object) => ({ ...config, persona: { ...persona, ...p } });
+  const storable = INJECTIONS.filter((i) => !i.includes('\u0000'));
+  type Row = [method: 'GET' | 'PUT' | 'POST', url: string, payload: object | string | undefined, status: number];
+  const rows: Row[] = [
+    ['PUT', '/ai/budget', { dailyCapCents: '100', monthlyCapCents: '1000' }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: -1, monthlyCapCents: 10 }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: 1.5, monthlyCapCents: 10 }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: 1e308, monthlyCapCents: 1e308 }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: null, monthlyCapCents: [] }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: 10, monthlyCapCents: 5 }, 400],
+    ['PUT', '/ai/budget', { dailyCapCents: 1, monthlyCapCents: 1, constructor: { prototype: {} } }, 400],
+    ['PUT', '/ai/budget', '{"dailyCapCents": 1, "monthlyCapCents": 1, "__proto__": {"isAdmin": true}}', 400],
+    ['PUT', '/ai/config', withPersona({ language: INJECTIONS[0] }), 400],
+    ['PUT', '/ai/config', withPersona({ language: 'en'.repeat(500) }), 400],
+    ['PUT', '/ai/config', withPersona({ name: huge }), 400],
+    ['PUT', '/ai/config', withPersona({ boundaries: ['no\u0000 meetups'] }), 400],
+    ['PUT', '/ai/config', withPersona({ boundaries: Array.from({ length: 1_000 }, () => 'x') }), 400],
+    ['PUT', '/ai/config', withPersona({ emojis: 'true' }), 400],
+    ['PUT', '/ai/config', withPersona({ isAdmin: true }), 400],
+    ['PUT', '/ai/config', { ...config, persona: null }, 400],
+    ['PUT', '/ai/config', { ...config, customResponses: [{ text: 'x' }] }, 400],
+    ['PUT', '/ai/config', { ...config, autoReply: { enabled: 'yes', maxPriceCents: 1e9 } }, 400],
+    // Injection text in free-text fields is data: stored and returned verbatim.
+    ['PUT', '/ai/config', withPersona({ name: INJECTIONS[1], tone: INJECTIONS[2], style: INJECTIONS[3], boundaries: storable }), 200],
+    ['GET', '/ai/usage?from=2026-02-31', undefined, 400],
+    ['GET', '/ai/usage?from=0000-01-01', undefined, 400],
+    ['GET', '/ai/usage?from=2026-1-1', undefined, 400],
+    ['GET', `/ai/usage?from=${encodeURIComponent(INJECTIONS[0]!)}`, undefined, 400],
+    ['GET', '/ai/usage?from=2026-01-01&from=2026-02-01', undefined, 400],
+    ['GET', '/ai/usage?from=0001-01-01&to=9999-12-31', undefined, 200],
+    ['GET', `/crm/conversations/${nobody}/suggestions`, undefined, 404],
+    ['GET', `/crm/conversations/${nobody}'--/suggestions`, undefined, 400],
+    ['POST', `/crm/conversations/${nobody}/suggestions`, undefined, 404],
+    ['POST', `/crm/conversations/${nobody}/suggestions`, '{"text": ', 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, undefined, 404],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { text: INJECTIONS[0], priceCents: null }, 404],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { text: '' }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { text: huge }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { text: 'a\u0000b' }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { priceCents: -1 }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { priceCents: '500' }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, { decidedBy: 'auto-reply' }, 400],
+    ['POST', `/ai/suggestions/${nobody}/approve`, [1, 2], 400],
+    ['POST', `/ai/suggestions/${nobody}/reject`, undefined, 404],
+    ['POST', `/ai/suggestions/${nobody}/reject`, { decidedBy: 'someone else' }, 404],
+    ['POST', '/ai/suggestions/constructor/reject', undefined, 400],
+  ];
+
+  it('are in the OpenAPI sweep', () => {
+    const ai = routes.filter((r) => /\/ai\/|suggestions/.test(r.url)).map((r) => `${r.method} ${r.url}`);
+    expect(ai.sort()).toEqual(
+      [
+        'GET /api/v1/ai/budget',
+        'PUT /api/v1/ai/budget',
+        'GET /api/v1/ai/usage',
+        'GET /api/v1/ai/config',
+        'PUT /api/v1/ai/config',
+        'GET /api/v1/crm/conversations/x/suggestions',
+        'POST /api/v1/crm/conversations/x/suggestions',
+        'POST /api/v1/ai/suggestions/x/approve',
+        'POST /api/v1/ai/suggestions/x/reject',
+      ].sort(),
+    );
+  });
+
+  it('answers each row with its status in the error shape, never a 500', async () => {
+    for (const [method, url, payload, status] of rows) {
+      const res = await h.app.inject({
+        method,
+        url: `/api/v1${url}`,
+        headers: { ...auth, ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+        payload: typeof payload === 'string' ? payload : payload === undefined ? undefined : JSON.stringify(payload),
+      });
+      const label = `${method} ${url.slice(0, 80)} ${JSON.stringify(payload)?.slice(0, 80)} → ${res.statusCode} ${res.body.slice(0, 200)}`;
+      expectErrorShape(res.statusCode, res.body, label);
+      expect(res.statusCode, label).toBe(status);
+    }
+    // The injection row was stored as sent, and nothing else changed the caller's budget.
+    expect((await h.app.inject({ method: 'GET', url: '/api/v1/ai/config', headers: auth })).json().persona.boundaries).toEqual(storable);
+    const budget = await h.app.inject({ method: 'GET', url: '/api/v1/ai/budget', headers: auth });
+    expect(budget.json()).toEqual({ dailyCapCents: h.config.AI_DAILY_CAP_CENTS, monthlyCapCents: h.config.AI_MONTHLY_CAP_CENTS });
   });
 });

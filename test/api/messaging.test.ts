@@ -349,11 +349,16 @@ describe('tenancy and validation', () => {
     const { messageId } = await send(alice, fan.id);
     await settled(alice, messageId, 'sent');
     const conversationId = (await ok(alice.auth, 'GET', '/crm/conversations')).items[0].id;
+    const { suggestionId } = await ok(alice.auth, 'POST', `/crm/conversations/${conversationId}/suggestions`, undefined, 202);
     const attempts: [Method, string, object?][] = [
       ['POST', '/onlyfans/messages/send', { recipientId: fan.id, content: 'x' }],
       ['GET', `/crm/conversations/${conversationId}/messages`],
       ['POST', `/crm/conversations/${conversationId}/messages`, { text: 'x' }],
       ['POST', `/crm/conversations/${conversationId}/read`],
+      ['GET', `/crm/conversations/${conversationId}/suggestions`],
+      ['POST', `/crm/conversations/${conversationId}/suggestions`],
+      ['POST', `/ai/suggestions/${suggestionId}/approve`, { text: 'x' }],
+      ['POST', `/ai/suggestions/${suggestionId}/reject`],
       ['GET', `/messages/${messageId}`],
       ['POST', `/messages/${messageId}/retry`],
       ['POST', `/messages/${messageId}/complete`, { outcome: 'sent' }],
@@ -363,6 +368,10 @@ describe('tenancy and validation', () => {
       expect(res.statusCode, `${method} ${url}`).toBe(404);
       expect(res.json().error.code).toBe('not_found');
     }
+    // Bob decided nothing on Alice's suggestion, nor drafted one on her conversation.
+    expect((await ok(alice.auth, 'GET', `/crm/conversations/${conversationId}/suggestions`)).items).toEqual([
+      expect.objectContaining({ id: suggestionId, decidedBy: null, trigger: 'person' }),
+    ]);
     expect((await ok(bob.auth, 'GET', '/crm/conversations')).items).toEqual([]);
     expect((await ok(bob.auth, 'GET', '/messages?status=sent')).items).toEqual([]);
     expect(await ok(bob.auth, 'GET', '/onlyfans/messages/status')).toMatchObject({ queueDepth: 0, metrics: { messagesQueuedToday: 0 } });
