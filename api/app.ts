@@ -31,6 +31,7 @@ import { createSendQueueProcess } from '../processes/send-queue.js';
 import { authRoutes } from './routes/auth.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { aiRoutes } from './routes/ai.js';
+import { moneyRoutes } from './routes/money.js';
 import { campaignRoutes } from './routes/campaigns/index.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { creatorRoutes } from './routes/creator.js';
@@ -227,6 +228,7 @@ const tenantRoutes: FastifyPluginAsync<RouteDeps> = async (tenant, deps) => {
   await tenant.register(campaignRoutes, deps);
   await tenant.register(analyticsRoutes, deps);
   await tenant.register(aiRoutes, deps);
+  await tenant.register(moneyRoutes, deps);
 };
 
 export type RouteDeps = AppDeps & {

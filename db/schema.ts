@@ -4,3 +4,4 @@ export * from './schema/accounts.js';
 export * from './schema/crm.js';
 export * from './schema/messaging.js';
 export * from './schema/ai.js';
+export * from './schema/money.js';

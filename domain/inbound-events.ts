@@ -1,5 +1,6 @@
-// Inbound platform events (SPEC §3): fan messages, purchases and subscriptions that a platform (or
-// a bridge) posts to a connection's webhook. The API verifies the signature; here an event is read
+// Inbound platform events (SPEC §3, §7): fan messages, purchases, tips, subscriptions, refunds and
+// chargebacks that a platform (or a bridge) posts to a connection's webhook; money facts also post
+// to the earnings ledger (domain/ledger.ts). The API verifies the signature; here an event is read
 // and applied once per event id, in the transaction that records the id, so a replayed or retried
 // delivery changes nothing.
 import { and, eq, isNull, sql } from 'drizzle-orm';
@@ -8,6 +9,7 @@ import type { Db } from '../db/client.js';
 import { expireOnFanMessage } from './reply-suggestions.js';
 import { conversations, fans, messages, platformEvents, revenueEvents } from '../db/schema.js';
 import { DomainError } from './errors.js';
+import { postJournal, reversalJournal, saleJournal } from './ledger.js';
 import type { ConnectionSettings } from './platform-connections.js';
 
 const Handle = z.string().min(1).max(100).regex(/^\S+$/);
@@ -17,6 +19,11 @@ const When = z.iso.datetime({ offset: true }).refine((v) => {
   const t = Date.parse(v);
   return t >= Date.UTC(2000, 0, 1) && t < Date.UTC(2100, 0, 1);
 }, 'must be between 2000 and 2100');
+/** ISO 4217, lower case as Stripe writes it; a platform that says nothing means US dollars. */
+const Currency = z
+  .string()
+  .regex(/^[a-z]{3}$/)
+  .default('usd');
 const EventEnvelope = z.object({ id: z.string().min(1).max(200), type: z.string().min(1).max(100), data: z.unknown() });
 const EventData = {
   'message.received': z.object({
@@ -29,6 +36,7 @@ const EventData = {
   'purchase.created': z.object({
     fanHandle: Handle,
     amountCents: Cents,
+    currency: Currency,
     messageId: z.string().min(1).max(200).optional(),
     purchasedAt: When,
   }),
@@ -37,8 +45,19 @@ const EventData = {
     fanName: z.string().max(200).optional(),
     tier: z.string().min(1).max(50).optional(),
     amountCents: Cents,
+    currency: Currency,
     subscribedAt: When,
   }),
+  'tip.created': z.object({
+    fanHandle: Handle,
+    fanName: z.string().max(200).optional(),
+    amountCents: Cents,
+    currency: Currency,
+    tippedAt: When,
+  }),
+  // Money given back: by the creator's platform (refund) or taken back by the fan's bank (chargeback).
+  'refund.created': z.object({ fanHandle: Handle, amountCents: Cents, currency: Currency, refundedAt: When }),
+  'chargeback.created': z.object({ fanHandle: Handle, amountCents: Cents, currency: Currency, chargedBackAt: When }),
 };
 type EventType = keyof typeof EventData;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -87,7 +106,7 @@ export async function applyPlatformEvent(db: Db, connection: ConnectionSettings,
       .returning({ id: platformEvents.eventId });
     if (!fresh) return { duplicate: true };
     if (event.known !== 'message.received') {
-      if (event.known) await applyEvent(tx, connection, event.known, event.data);
+      if (event.known) await applyEvent(tx, connection, { ...event, known: event.known });
       return { duplicate: false };
     }
     const conversationId = await applyFanMessage(tx, connection, EventData['message.received'].parse(event.data));
@@ -117,11 +136,29 @@ async function upsertFan(tx: Tx, connection: ConnectionSettings, handle: string,
 async function applyEvent(
   tx: Tx,
   connection: ConnectionSettings,
-  type: Exclude<EventType, 'message.received'>,
-  data: unknown,
+  event: PlatformEvent & { known: Exclude<EventType, 'message.received'> },
 ): Promise<void> {
-  const d = type === 'purchase.created' ? EventData[type].parse(data) : EventData[type].parse(data);
-  const occurredAt = new Date('purchasedAt' in d ? d.purchasedAt : d.subscribedAt);
+  const base = { creatorId: connection.creatorId, source: `platform:${connection.platform}:${event.id}` };
+  if (event.known === 'refund.created' || event.known === 'chargeback.created') {
+    const d = event.known === 'refund.created' ? EventData[event.known].parse(event.data) : EventData[event.known].parse(event.data);
+    const occurredAt = new Date('refundedAt' in d ? d.refundedAt : d.chargedBackAt);
+    const fan = await upsertFan(tx, connection, d.fanHandle, occurredAt);
+    const kind = event.known === 'refund.created' ? 'refund' : 'chargeback';
+    await postJournal(tx, reversalJournal({ ...base, currency: d.currency, fanId: fan.id, occurredAt }, kind, d.amountCents));
+    // The fan's lifetime value counts what they kept paying, never below nothing.
+    await tx
+      .update(fans)
+      .set({ valueCents: sql`greatest(${fans.valueCents} - ${d.amountCents}, 0)`, updatedAt: sql`now()` })
+      .where(eq(fans.id, fan.id));
+    return;
+  }
+  const d =
+    event.known === 'purchase.created'
+      ? EventData[event.known].parse(event.data)
+      : event.known === 'tip.created'
+        ? EventData[event.known].parse(event.data)
+        : EventData[event.known].parse(event.data);
+  const occurredAt = new Date('purchasedAt' in d ? d.purchasedAt : 'tippedAt' in d ? d.tippedAt : d.subscribedAt);
   const fan = await upsertFan(tx, connection, d.fanHandle, occurredAt, 'fanName' in d ? d.fanName : undefined);
   let messageId: string | null = null;
   if ('messageId' in d && d.messageId) {
@@ -135,14 +172,17 @@ async function applyEvent(
     });
     messageId = bought?.id ?? null;
   }
+  const kind = event.known === 'purchase.created' ? 'purchase' : event.known === 'tip.created' ? 'tip' : 'subscription';
   await tx.insert(revenueEvents).values({
     creatorId: connection.creatorId,
     fanId: fan.id,
-    kind: type === 'purchase.created' ? 'purchase' : 'subscription',
+    kind,
     amountCents: d.amountCents,
     messageId,
     occurredAt,
   });
+  const revenueType = kind === 'purchase' ? 'ppv' : kind;
+  await postJournal(tx, saleJournal({ ...base, revenueType, currency: d.currency, fanId: fan.id, occurredAt }, d.amountCents));
   await tx
     .update(fans)
     .set({
@@ -153,8 +193,10 @@ async function applyEvent(
     .where(eq(fans.id, fan.id));
 }
 
-/** A fan's message: into the fan's conversation (created when the first), unread, moving lastMessageAt. */
-/** The conversation of the message, when it is new (a platform's repeat of a message changes nothing). */
+/**
+ * A fan's message: into the fan's conversation (created when the first), unread, moving
+ * lastMessageAt. Its conversation when it is new (a platform's repeat of a message changes nothing).
+ */
 async function applyFanMessage(
   tx: Tx,
   connection: ConnectionSettings,

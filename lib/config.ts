@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TIERS, tiersProblem } from '../domain/commissions.js';
 import { TaskQueues } from '../workflows/task-queues.js';
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -25,6 +26,7 @@ const DEFAULT_LLM_PRICES = {
   'gpt-4.1-mini': { input: 40, output: 160 },
   'gpt-4.1': { input: 200, output: 800 },
 };
+const DEFAULT_COMMISSION_TIERS = DEFAULT_TIERS.map((t) => ({ upToCents: t.upToCents, rate: t.rateBps / 10_000 }));
 const DEV_CREDENTIALS_KEY = Buffer.alloc(32, 'dev-only-credentials-key').toString('base64');
 
 /** An address only this machine can reach: 127.0.0.0/8, ::1 (also IPv4-mapped) or localhost. */
@@ -196,6 +198,28 @@ const schema = z
     AI_DAILY_CAP_CENTS: z.coerce.number().int().nonnegative().default(200),
     AI_MONTHLY_CAP_CENTS: z.coerce.number().int().nonnegative().default(2_000),
 
+    // The platform's commission (SPEC §7): marginal tiers by a month's gross, JSON
+    // [{"upToCents": 500000, "rate": 0.30}, ..., {"upToCents": null, "rate": 0.20}] (rates to 0.01 %).
+    COMMISSION_TIERS: z
+      .string()
+      .default(JSON.stringify(DEFAULT_COMMISSION_TIERS))
+      .transform((v, ctx) => {
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON: [{"upToCents": <cents or null>, "rate": <0..1>}, ...]' });
+          return z.NEVER;
+        }
+      })
+      .pipe(
+        z
+          .array(z.object({ upToCents: z.number().int().positive().nullable(), rate: z.number().min(0).max(1) }).strict())
+          .transform((tiers) => tiers.map((t) => ({ upToCents: t.upToCents, rateBps: Math.round(t.rate * 10_000) })))
+          .superRefine((tiers, ctx) => {
+            const problem = tiersProblem(tiers);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          }),
+      ),
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
     SES_REGION: z.string().default('us-east-1'),
     SES_ENDPOINT: z.string().url().optional(),

@@ -178,7 +178,7 @@ export const platformEvents = pgTable(
   (t) => [primaryKey({ columns: [t.connectionId, t.eventId] })],
 );
 
-export const revenueKind = pgEnum('revenue_kind', ['purchase', 'subscription']);
+export const revenueKind = pgEnum('revenue_kind', ['purchase', 'subscription', 'tip']);
 
 /** The revenue ledger: one row per purchase or subscription, linked to the PPV message bought. */
 export const revenueEvents = pgTable(

@@ -1,0 +1,160 @@
+// The creator's earnings ledger (SPEC §7): double-entry, per currency, append-only. Every money
+// fact from a platform (sale, refund, chargeback) posts one journal, once: its `source` (the
+// platform's event id) is unique per creator, so a replayed webhook posts nothing. Balances and
+// earnings are derived from the entries, never stored on their own.
+//
+// Accounts of a creator (debits positive, credits negative):
+//   receivable          what the platform owes for the fans' payments (an asset)
+//   gross:<type>        sales by type (ppv, tip, subscription): income, credited
+//   refunds, chargebacks  money given back to fans: contra-income, debited
+import { and, desc, eq, lt, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { ledgerEntries, ledgerJournals } from '../db/schema.js';
+import { commissionOn, type Tier } from './commissions.js';
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export const REVENUE_TYPES = ['ppv', 'tip', 'subscription'] as const;
+export type RevenueType = (typeof REVENUE_TYPES)[number];
+
+export interface Journal {
+  creatorId: string;
+  source: string;
+  kind: 'sale' | 'refund' | 'chargeback';
+  revenueType?: RevenueType;
+  currency: string;
+  fanId?: string | null;
+  occurredAt: Date;
+  lines: { account: string; amountCents: number }[];
+}
+
+/** Posts the journal unless its source already posted; whether it posted now. Nothing for zero amounts. */
+export async function postJournal(db: Db | Tx, j: Journal): Promise<boolean> {
+  if (j.lines.every((l) => l.amountCents === 0)) return false;
+  const [journal] = await db
+    .insert(ledgerJournals)
+    .values({
+      creatorId: j.creatorId,
+      source: j.source,
+      kind: j.kind,
+      revenueType: j.revenueType ?? null,
+      currency: j.currency,
+      fanId: j.fanId ?? null,
+      occurredAt: j.occurredAt,
+    })
+    .onConflictDoNothing()
+    .returning({ id: ledgerJournals.id });
+  if (!journal) return false;
+  await db
+    .insert(ledgerEntries)
+    .values(
+      j.lines.map((l) => ({
+        journalId: journal.id,
+        creatorId: j.creatorId,
+        account: l.account,
+        currency: j.currency,
+        amountCents: l.amountCents,
+      })),
+    );
+  return true;
+}
+
+/** A fan paid: the platform owes it, and it is the creator's gross income of that type. */
+export const saleJournal = (base: Omit<Journal, 'kind' | 'lines'> & { revenueType: RevenueType }, amountCents: number): Journal => ({
+  ...base,
+  kind: 'sale',
+  lines: [
+    { account: 'receivable', amountCents },
+    { account: `gross:${base.revenueType}`, amountCents: -amountCents },
+  ],
+});
+
+/** Money given back to a fan (a refund, or a chargeback the platform lost). */
+export const reversalJournal = (base: Omit<Journal, 'kind' | 'lines'>, kind: 'refund' | 'chargeback', amountCents: number): Journal => ({
+  ...base,
+  kind,
+  lines: [
+    { account: kind === 'refund' ? 'refunds' : 'chargebacks', amountCents },
+    { account: 'receivable', amountCents: -amountCents },
+  ],
+});
+
+export interface MonthEarnings {
+  month: string;
+  currency: string;
+  grossCents: number;
+  refundsCents: number;
+  commissionCents: number;
+  netCents: number;
+  carriedCents: number;
+  paidCents: number;
+  pendingCents: number;
+  byType: Record<RevenueType, number>;
+}
+
+/** `YYYY-MM` → its first instant and the next month's, in UTC (money months are UTC months). */
+export function monthRange(month: string): { from: Date; to: Date } {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return { from: new Date(Date.UTC(y, m - 1, 1)), to: new Date(Date.UTC(y, m, 1)) };
+}
+
+/**
+ * A month's earnings from the ledger: gross by type, refunds and chargebacks, and the commission on
+ * what is left, at the creator's tiers. Until statements and payouts close months (later), nothing
+ * is carried or paid: all of the net is pending.
+ */
+export async function monthEarnings(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
+  const { from, to } = monthRange(month);
+  const rows = await db
+    .select({ account: ledgerEntries.account, sum: sql<string>`sum(${ledgerEntries.amountCents})` })
+    .from(ledgerEntries)
+    .innerJoin(ledgerJournals, eq(ledgerJournals.id, ledgerEntries.journalId))
+    .where(
+      and(
+        eq(ledgerJournals.creatorId, creatorId),
+        eq(ledgerJournals.currency, currency),
+        sql`${ledgerJournals.occurredAt} >= ${from.toISOString()}::timestamptz`,
+        lt(ledgerJournals.occurredAt, sql`${to.toISOString()}::timestamptz`),
+      ),
+    )
+    .groupBy(ledgerEntries.account);
+  const balance = (account: string) => Number(rows.find((r) => r.account === account)?.sum ?? 0);
+  const byType = Object.fromEntries(REVENUE_TYPES.map((t) => [t, -balance(`gross:${t}`)])) as Record<RevenueType, number>;
+  const grossCents = REVENUE_TYPES.reduce((sum, t) => sum + byType[t], 0);
+  const refundsCents = balance('refunds') + balance('chargebacks');
+  const commission = commissionOn(grossCents - refundsCents, tiers);
+  return {
+    month,
+    currency,
+    grossCents,
+    refundsCents,
+    commissionCents: commission.commissionCents,
+    netCents: commission.netCents,
+    carriedCents: 0,
+    paidCents: 0,
+    pendingCents: commission.netCents,
+    byType,
+  };
+}
+
+/** The creator's entries, newest first, after the cursor (an entry id). */
+export async function ledgerPage(db: Db, creatorId: string, limit: number, before?: number) {
+  return db
+    .select({
+      id: ledgerEntries.id,
+      journalId: ledgerEntries.journalId,
+      account: ledgerEntries.account,
+      amountCents: ledgerEntries.amountCents,
+      currency: ledgerEntries.currency,
+      kind: ledgerJournals.kind,
+      revenueType: ledgerJournals.revenueType,
+      source: ledgerJournals.source,
+      occurredAt: ledgerJournals.occurredAt,
+      postedAt: ledgerJournals.postedAt,
+    })
+    .from(ledgerEntries)
+    .innerJoin(ledgerJournals, eq(ledgerJournals.id, ledgerEntries.journalId))
+    .where(and(eq(ledgerEntries.creatorId, creatorId), before === undefined ? undefined : lt(ledgerEntries.id, before)))
+    .orderBy(desc(ledgerEntries.id))
+    .limit(limit);
+}
