@@ -1,4 +1,5 @@
 // Side effects of the onboarding and password-reset workflows. Each is safe to run twice.
+import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import Stripe from 'stripe';
@@ -11,8 +12,8 @@ import type { Config } from '../lib/config.js';
 import type { DomainMetrics } from '../lib/metrics.js';
 import { isPermanentEmailError, type EmailSender } from '../integrations/email/sender.js';
 import { renderEmail, type TemplateVars } from '../integrations/email/templates.js';
-import { analyseWithLlm, type MarketingAnalysis, type MarketingInputs } from '../domain/marketing-analysis.js';
-import { createLlmGateway, type LlmGatewayConfig, LlmRefusal } from '../integrations/llm/gateway.js';
+import { analyseWithLlm, type MarketingAnalysis, type MarketingInputs, type MarketingSnapshot } from '../domain/marketing-analysis.js';
+import { createLlmGateway, type LlmGatewayConfig, LlmRefusal, LlmRequestRejected } from '../integrations/llm/gateway.js';
 
 export interface OnboardingActivityDeps {
   db: Db;
@@ -240,7 +241,7 @@ export function createOnboardingActivities({ db, email, stripe, config, metrics 
       log.info('lifecycle email sent', { userId: user.id, template: input.template });
     },
 
-    async loadMarketingInputs(input: { userId: string }): Promise<MarketingInputs> {
+    async loadMarketingInputs(input: { userId: string }): Promise<MarketingSnapshot> {
       const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, input.userId) });
       // The audience: the declared size, or the CRM's live fans when it knows more.
       const [crm] = await db
@@ -251,23 +252,41 @@ export function createOnboardingActivities({ db, email, stripe, config, metrics 
         fanCount: Math.max(profile?.declaredFanCount ?? 0, crm?.n ?? 0),
         subscriptionPriceCents: profile?.subscriptionPriceCents ?? null,
         niche: profile?.niche ?? null,
+        declaredFanCount: profile?.declaredFanCount ?? null,
       };
     },
 
-    /** The LLM's analysis within the creator's budget; null when refused or out of vocabulary (the rules answer). */
-    async analyseCreatorWithLlm(input: { userId: string; stepKey: string; inputs: MarketingInputs }): Promise<MarketingAnalysis | null> {
+    /**
+     * The LLM's analysis within the creator's budget; null when refused, rejected by the endpoint or
+     * out of vocabulary (the rules answer). One business step per set of inputs: the same profile
+     * analysed again reads the stored answer instead of paying twice.
+     */
+    async analyseCreatorWithLlm(input: { userId: string; inputs: MarketingInputs }): Promise<MarketingAnalysis | null> {
+      const { fanCount, subscriptionPriceCents, niche } = input.inputs;
+      const digest = createHash('sha256')
+        .update(JSON.stringify([fanCount, subscriptionPriceCents, niche]))
+        .digest('hex')
+        .slice(0, 32);
       try {
-        return await analyseWithLlm(llm, input.userId, input.stepKey, input.inputs);
+        return await analyseWithLlm(llm, input.userId, `marketing-analysis:${input.userId}:${digest}`, input.inputs);
       } catch (err) {
-        if (err instanceof LlmRefusal) {
-          log.info('marketing analysis by rules', { userId: input.userId, reason: err.reason });
+        if (err instanceof LlmRefusal || err instanceof LlmRequestRejected) {
+          log.info('marketing analysis by rules', {
+            userId: input.userId,
+            reason: err instanceof LlmRefusal ? err.reason : 'llm_request_rejected',
+          });
           return null;
         }
         throw err;
       }
     },
 
-    async saveMarketingAnalysis(input: { userId: string; source: string } & MarketingAnalysis): Promise<void> {
+    /**
+     * Saved only while the profile still declares what the analysis read: a run on older inputs
+     * (activation's, racing a profile change's) finishing last does not overwrite the newer one.
+     */
+    async saveMarketingAnalysis(input: { userId: string; source: string; inputs: MarketingSnapshot } & MarketingAnalysis): Promise<void> {
+      const { niche, subscriptionPriceCents, declaredFanCount } = input.inputs;
       await db
         .update(creatorProfiles)
         .set({
@@ -278,7 +297,14 @@ export function createOnboardingActivities({ db, email, stripe, config, metrics 
           analysedAt: sql`now()`,
           updatedAt: sql`now()`,
         })
-        .where(eq(creatorProfiles.userId, input.userId));
+        .where(
+          and(
+            eq(creatorProfiles.userId, input.userId),
+            sql`${creatorProfiles.niche} is not distinct from ${niche}`,
+            sql`${creatorProfiles.subscriptionPriceCents} is not distinct from ${subscriptionPriceCents}::integer`,
+            sql`${creatorProfiles.declaredFanCount} is not distinct from ${declaredFanCount}::integer`,
+          ),
+        );
     },
   };
 }

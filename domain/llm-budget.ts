@@ -29,8 +29,9 @@ export const costMicrocents = (price: ModelPrice, promptTokens: number, completi
   Math.ceil(promptTokens * price.input + completionTokens * price.output);
 
 /**
- * A reservation that stays open this long never settled (its worker died, or the call outlived
- * every timeout): the sweep releases it. Above the longest call an activity makes, retries included.
+ * A reservation whose lease (renewed by each provider request of its step) is this old has nobody
+ * using it: its worker died. The sweep releases it. Above the longest single request
+ * (LLM_TIMEOUT_MS, capped at 5 minutes by the config), so a request in flight is never released.
  */
 export const STALE_RESERVATION_MS = 10 * 60_000;
 
@@ -97,36 +98,46 @@ export type Reservation =
   | { kind: 'refused'; call: LlmCallRow };
 
 export async function reserveLlmCall(db: Db, defaults: BudgetDefaults, r: ReservationRequest): Promise<Reservation> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`llm-budget:${r.creatorId}`}, 0))`);
-    const existing = await tx.query.llmCalls.findFirst({
-      where: and(eq(llmCalls.creatorId, r.creatorId), eq(llmCalls.stepKey, r.stepKey)),
-    });
-    if (existing?.status === 'settled') return { kind: 'settled' as const, call: existing };
-    if (existing?.status === 'reserved') return { kind: 'reserved' as const, call: existing };
-    const fits = await fitsBudget(tx, defaults, r.creatorId, r.estimateMicrocents);
-    const values = {
-      status: fits ? ('reserved' as const) : ('refused' as const),
-      feature: r.feature,
-      model: r.model,
-      reservedMicrocents: fits ? r.estimateMicrocents : 0,
-      reservedAt: sql`now()`,
-      lastError: fits ? null : 'llm_budget_exceeded',
-    };
-    const [call] = await tx
-      .insert(llmCalls)
-      .values({ creatorId: r.creatorId, stepKey: r.stepKey, ...values })
-      .onConflictDoUpdate({ target: [llmCalls.creatorId, llmCalls.stepKey], set: values })
-      .returning();
-    return { kind: fits ? ('reserved' as const) : ('refused' as const), call: call! };
-  });
+  // READ COMMITTED, whatever the server's default: each statement after the lock must see the
+  // reservations committed by the creator's previous holder of the lock.
+  return db.transaction(
+    async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`llm-budget:${r.creatorId}`}, 0))`);
+      const existing = await tx.query.llmCalls.findFirst({
+        where: and(eq(llmCalls.creatorId, r.creatorId), eq(llmCalls.stepKey, r.stepKey)),
+      });
+      if (existing?.status === 'settled') return { kind: 'settled' as const, call: existing };
+      if (existing?.status === 'reserved') {
+        // An earlier attempt of the step left it: this attempt takes over its lease.
+        const [renewed] = await tx.update(llmCalls).set({ leasedAt: sql`now()` }).where(eq(llmCalls.id, existing.id)).returning();
+        return { kind: 'reserved' as const, call: renewed! };
+      }
+      const fits = await fitsBudget(tx, defaults, r.creatorId, r.estimateMicrocents);
+      const values = {
+        status: fits ? ('reserved' as const) : ('refused' as const),
+        feature: r.feature,
+        model: r.model,
+        reservedMicrocents: fits ? r.estimateMicrocents : 0,
+        reservedAt: sql`now()`,
+        leasedAt: sql`now()`,
+        lastError: fits ? null : 'llm_budget_exceeded',
+      };
+      const [call] = await tx
+        .insert(llmCalls)
+        .values({ creatorId: r.creatorId, stepKey: r.stepKey, ...values })
+        .onConflictDoUpdate({ target: [llmCalls.creatorId, llmCalls.stepKey], set: values })
+        .returning();
+      return { kind: fits ? ('reserved' as const) : ('refused' as const), call: call! };
+    },
+    { isolationLevel: 'read committed' },
+  );
 }
 
-/** One more provider request for this step (counted before it is sent). */
+/** One more provider request for this step (counted before it is sent), renewing the reservation's lease. */
 export const countLlmRequest = (db: Db, id: string) =>
   db
     .update(llmCalls)
-    .set({ requests: sql`${llmCalls.requests} + 1` })
+    .set({ requests: sql`${llmCalls.requests} + 1`, leasedAt: sql`now()` })
     .where(eq(llmCalls.id, id));
 
 /**
@@ -161,12 +172,12 @@ export const releaseLlmCall = (db: Db, id: string, error: string) =>
     .set({ status: 'released', lastError: error.slice(0, 500) })
     .where(and(eq(llmCalls.id, id), eq(llmCalls.status, 'reserved')));
 
-/** The sweep: reservations open for longer than any call lasts are released. */
+/** The sweep: reservations whose lease nobody renewed for longer than any request lasts are released. */
 export async function releaseStaleLlmReservations(db: Db, olderThanMs = STALE_RESERVATION_MS): Promise<number> {
   const rows = await db
     .update(llmCalls)
     .set({ status: 'released', lastError: 'never settled: released by the sweep' })
-    .where(and(eq(llmCalls.status, 'reserved'), lt(llmCalls.reservedAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`)))
+    .where(and(eq(llmCalls.status, 'reserved'), lt(llmCalls.leasedAt, sql`now() - make_interval(secs => ${olderThanMs / 1000})`)))
     .returning({ id: llmCalls.id });
   return rows.length;
 }

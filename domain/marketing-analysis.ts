@@ -10,6 +10,9 @@ export interface MarketingInputs {
   niche: string | null;
 }
 
+/** The inputs and the declared values they came from (the save checks these still hold). */
+export type MarketingSnapshot = MarketingInputs & { declaredFanCount: number | null };
+
 export const ACCOUNT_SIZES = ['micro', 'small', 'medium', 'large'] as const;
 export const PRICING_TIERS = ['entry', 'mid', 'premium'] as const;
 

@@ -94,6 +94,8 @@ const schema = z
     TEMPORAL_TASK_QUEUE_PREFIX: z.string().default(''),
     TEMPORAL_CLI_PATH: z.string().optional(),
     WORKER_METRICS_PORT: port.default(9464),
+    // Where the worker's metrics endpoint listens: 0.0.0.0 for a Prometheus in another container.
+    WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
     // The task queues this worker process serves (comma-separated areas: onboarding, maintenance,
     // crm, messaging, campaigns); unset: all of them. `npm run dev` runs one process for the
     // interactive and send queues and one for CSV imports (workers/layout.ts).
@@ -178,7 +180,8 @@ const schema = z
     LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
     LLM_STANDIN_PORT: port.default(8020),
     // Price per million tokens, in cents, per model: {"<model>": {"input": 15, "output": 60}}. A model
-    // missing here is refused (its cost cannot be estimated). Defaults: list prices of late 2026.
+    // missing here is refused (its cost cannot be bounded). Defaults: OpenAI's published list prices when
+    // this was written; set the ones your contract says.
     LLM_PRICES: z
       .string()
       .default(JSON.stringify(DEFAULT_LLM_PRICES))
@@ -191,12 +194,18 @@ const schema = z
         }
       })
       .pipe(z.record(z.string().min(1), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() }).strict())),
-    // The LLM request's own timeout, and the SDK's retries of 429, 5xx and dropped connections within one activity attempt.
-    LLM_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
-    LLM_MAX_RETRIES: z.coerce.number().int().nonnegative().default(2),
+    // The LLM request's own timeout (at most 5 minutes: a reservation's lease outlives any request,
+    // domain/llm-budget.ts), and the SDK's retries of 429, 5xx and dropped connections within one activity attempt.
+    LLM_TIMEOUT_MS: z.coerce.number().int().positive().max(300_000).default(60_000),
+    LLM_MAX_RETRIES: z.coerce.number().int().nonnegative().max(5).default(2),
+    // The output limit's parameter: OpenAI's own API wants max_completion_tokens (its reasoning models
+    // refuse max_tokens); most other compatible servers know only max_tokens. Default: by endpoint.
+    LLM_OUTPUT_LIMIT_PARAM: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
     // A creator's LLM spend caps (SPEC §5) until they set their own with PUT /ai/budget, in cents per UTC day and month.
     AI_DAILY_CAP_CENTS: z.coerce.number().int().nonnegative().default(200),
     AI_MONTHLY_CAP_CENTS: z.coerce.number().int().nonnegative().default(2_000),
+    // The most a creator may set their own caps to (PUT /ai/budget): the platform pays the provider.
+    AI_MAX_CAP_CENTS: z.coerce.number().int().nonnegative().default(100_000),
 
     // The platform's commission (SPEC §7): marginal tiers by a month's gross, JSON
     // [{"upToCents": 500000, "rate": 0.30}, ..., {"upToCents": null, "rate": 0.20}] (rates to 0.01 %).
@@ -252,9 +261,17 @@ const schema = z
       // it). A key alone means OpenAI itself; an endpoint alone, a server that needs no key.
       usesLlmStandin,
       LLM_BASE_URL: env.LLM_BASE_URL ?? (usesLlmStandin ? `http://127.0.0.1:${env.LLM_STANDIN_PORT}/v1` : undefined),
+      LLM_OUTPUT_LIMIT_PARAM:
+        env.LLM_OUTPUT_LIMIT_PARAM ??
+        (env.LLM_BASE_URL === undefined && env.LLM_API_KEY !== undefined ? 'max_completion_tokens' : 'max_tokens'),
     };
   })
   .superRefine((cfg, ctx) => {
+    // Fail at start, not at every call: a model without a price cannot be budgeted.
+    if (!Object.hasOwn(cfg.LLM_PRICES, cfg.LLM_MODEL))
+      ctx.addIssue({ code: 'custom', path: ['LLM_MODEL'], message: `${cfg.LLM_MODEL} has no price in LLM_PRICES` });
+    if (cfg.AI_DAILY_CAP_CENTS > cfg.AI_MAX_CAP_CENTS || cfg.AI_MONTHLY_CAP_CENTS > cfg.AI_MAX_CAP_CENTS)
+      ctx.addIssue({ code: 'custom', path: ['AI_MAX_CAP_CENTS'], message: 'must not be below the default caps' });
     if (!cfg.production) {
       // Fail closed: the development secrets are public (they are in this file) and the dev routes
       // read anyone's mail, so outside production they only run on an API nobody else can reach.
@@ -280,6 +297,13 @@ const schema = z
     if (cfg.usesEmbeddedPostgres) ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'must be set in production' });
     if (cfg.ENABLE_DEV_ROUTES)
       ctx.addIssue({ code: 'custom', path: ['ENABLE_DEV_ROUTES'], message: 'dev routes cannot run in production' });
+    // The key travels with every request: in production, only over TLS (or to this machine).
+    if (
+      cfg.LLM_BASE_URL &&
+      new URL(cfg.LLM_BASE_URL).protocol !== 'https:' &&
+      !isLoopback(new URL(cfg.LLM_BASE_URL).hostname.replace(/^\[|\]$/g, ''))
+    )
+      ctx.addIssue({ code: 'custom', path: ['LLM_BASE_URL'], message: 'must be https in production (plain http only to this machine)' });
   });
 
 export type Config = z.output<typeof schema>;

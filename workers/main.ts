@@ -33,7 +33,12 @@ Runtime.install({
   },
 });
 const metrics = createMetrics();
-const metricsServer = await serveWorkerMetrics({ port: config.WORKER_METRICS_PORT, registry: metrics.registry, sdkMetricsPort });
+const metricsServer = await serveWorkerMetrics({
+  port: config.WORKER_METRICS_PORT,
+  host: config.WORKER_METRICS_HOST,
+  registry: metrics.registry,
+  sdkMetricsPort,
+});
 
 const areas = config.WORKER_TASK_QUEUES ?? ALL_AREAS;
 // One connection per activity slot (see ACTIVITY_SLOTS); only a send batch's parallel per-fan writes may queue for one.

@@ -15,7 +15,12 @@ export async function freeLoopbackPort(): Promise<number> {
   return port;
 }
 
-export async function serveWorkerMetrics(options: { port: number; registry: Registry; sdkMetricsPort: number }): Promise<Server> {
+export async function serveWorkerMetrics(options: {
+  port: number;
+  host?: string;
+  registry: Registry;
+  sdkMetricsPort: number;
+}): Promise<Server> {
   const { registry, sdkMetricsPort } = options;
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?', 1)[0] !== '/metrics') {
@@ -37,7 +42,7 @@ export async function serveWorkerMetrics(options: { port: number; registry: Regi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, '127.0.0.1', () => resolve());
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   return server;
 }

@@ -50,6 +50,8 @@ export const llmCalls = pgTable(
     result: jsonb('result').$type<{ content: string; finishReason: string }>(),
     lastError: text('last_error'),
     reservedAt: timestamp('reserved_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Renewed by every provider request of the step: the sweep releases only reservations nobody is using. */
+    leasedAt: timestamp('leased_at', { withTimezone: true }).notNull().defaultNow(),
     settledAt: timestamp('settled_at', { withTimezone: true }),
     createdAt: createdAt(),
   },
@@ -57,7 +59,7 @@ export const llmCalls = pgTable(
     uniqueIndex('llm_calls_creator_step_key').on(t.creatorId, t.stepKey),
     index('llm_calls_creator_reserved_at_idx').on(t.creatorId, t.reservedAt),
     // The sweep's scan for reservations that never settled.
-    index('llm_calls_open_idx').on(t.reservedAt).where(sql`status = 'reserved'`),
+    index('llm_calls_open_idx').on(t.leasedAt).where(sql`status = 'reserved'`),
   ],
 );
 

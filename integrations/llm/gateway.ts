@@ -5,8 +5,9 @@
 //
 // The estimate is an upper bound: the prompt counted with the o200k tokenizer (OpenAI's current
 // models) plus a margin for other tokenizers and the chat framing, plus `maxTokens` of output.
-// The SDK itself retries 429 (honouring retry-after), 5xx and dropped connections LLM_MAX_RETRIES
-// times; what still fails releases the reservation and is thrown for the activity's own retries.
+// The SDK itself retries 429 (honouring retry-after up to a minute; longer waits fall back to its
+// own backoff), 5xx and dropped connections LLM_MAX_RETRIES times; what still fails releases the
+// reservation and is thrown for the activity's own retries.
 import { encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
 import OpenAI from 'openai';
 import { eq } from 'drizzle-orm';
@@ -76,7 +77,14 @@ const PROMPT_MARGIN_TOKENS = 16;
 
 export type LlmGatewayConfig = Pick<
   Config,
-  'LLM_BASE_URL' | 'LLM_API_KEY' | 'LLM_MODEL' | 'LLM_PRICES' | 'LLM_TIMEOUT_MS' | 'LLM_MAX_RETRIES' | 'usesLlmStandin'
+  | 'LLM_BASE_URL'
+  | 'LLM_API_KEY'
+  | 'LLM_MODEL'
+  | 'LLM_PRICES'
+  | 'LLM_TIMEOUT_MS'
+  | 'LLM_MAX_RETRIES'
+  | 'LLM_OUTPUT_LIMIT_PARAM'
+  | 'usesLlmStandin'
 > &
   BudgetDefaults;
 
@@ -133,8 +141,7 @@ export function createLlmGateway({ db, config, metrics }: { db: Db; config: LlmG
       completion = await counting.chat.completions.create({
         model,
         messages: call.messages,
-        // max_tokens rather than max_completion_tokens: every compatible server understands it.
-        max_tokens: call.maxTokens,
+        [config.LLM_OUTPUT_LIMIT_PARAM]: call.maxTokens,
         ...(call.json ? { response_format: { type: 'json_object' as const } } : {}),
       });
     } catch (err) {

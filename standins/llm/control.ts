@@ -82,6 +82,10 @@ export function createControl() {
       replies.push(body.content, optionalInteger(body, 'times', 1, 1)!);
       noContent(res);
     },
+    clearReplies(_req: IncomingMessage, res: ServerResponse) {
+      replies.clear();
+      noContent(res);
+    },
     listCalls(_req: IncomingMessage, res: ServerResponse) {
       sendJson(res, 200, { calls });
     },

@@ -44,9 +44,11 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | vo
 const lastUserMessage = (messages: ChatMessage[]) => messages.findLast((m) => m.role === 'user')?.content ?? null;
 
 /** The answer's text and its token count, cut to `maxTokens` as a provider stops generating there. */
-function completion({ messages, maxTokens }: ChatRequest, scripted: string | undefined) {
+function completion({ messages, maxTokens, json }: ChatRequest, scripted: string | undefined) {
   const digest = createHash('sha256').update(JSON.stringify(messages)).digest('hex').slice(0, 8);
-  const text = scripted ?? `Stand-in reply to "${(lastUserMessage(messages) ?? '').slice(0, 60)}" [${digest}]`;
+  const reply = `Stand-in reply to "${(lastUserMessage(messages) ?? '').slice(0, 60)}" [${digest}]`;
+  // Asked for JSON, a provider answers an object: the reply as `text` (what a drafting prompt asks for).
+  const text = scripted ?? (json ? JSON.stringify({ text: reply, priceCents: null }) : reply);
   const tokens = encode(text);
   if (maxTokens === undefined || tokens.length <= maxTokens) return { content: text, tokens: tokens.length, finishReason: 'stop' };
   return { content: decode(tokens.slice(0, maxTokens)), tokens: maxTokens, finishReason: 'length' };
@@ -168,7 +170,7 @@ export async function startLlmStandin(opts: LlmStandinOptions): Promise<LlmStand
     '/v1/models': { GET: listModels },
     '/v1/chat/completions': { POST: chatCompletions },
     '/_llm/faults': { POST: handlers.addFault, DELETE: handlers.clearFaults },
-    '/_llm/replies': { POST: handlers.addReply },
+    '/_llm/replies': { POST: handlers.addReply, DELETE: handlers.clearReplies },
     '/_llm/calls': { GET: handlers.listCalls, DELETE: handlers.clearCalls },
   };
 

@@ -65,6 +65,8 @@ export interface ChatRequest {
   messages: ChatMessage[];
   /** max_completion_tokens, or the legacy max_tokens. */
   maxTokens: number | undefined;
+  /** response_format json_object (or json_schema): the answer is a JSON object. */
+  json: boolean;
 }
 
 const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
@@ -91,5 +93,6 @@ export function parseChatRequest(body: Json): ChatRequest {
   });
   const maxTokens =
     body.max_completion_tokens !== undefined ? optionalInteger(body, 'max_completion_tokens', 1) : optionalInteger(body, 'max_tokens', 1);
-  return { model: body.model, messages: parsed, maxTokens };
+  const format = isRecord(body.response_format) ? body.response_format.type : undefined;
+  return { model: body.model, messages: parsed, maxTokens, json: format === 'json_object' || format === 'json_schema' };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { taskQueue } from '../../lib/temporal.js';
 import { marketingAnalysisWorkflow } from '../../workflows/marketing-analysis.js';
+import { createOnboardingActivities } from '../../activities/onboarding.js';
 import { creatorProfiles } from '../../db/schema.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { llmOf } from '../support/llm.js';
@@ -90,6 +91,19 @@ describe('creator profile', () => {
     await profile(token, 'PUT', { declaredFanCount: 20_000 });
     expect(await analysed('rules', 'medium')).toBeTruthy();
     expect((await llmOf(h).calls()).length).toBe(before);
+    await llmOf(h).clearReplies();
+
+    // A run on older inputs that finishes last (activation's, racing a profile change's) saves nothing.
+    const activities = createOnboardingActivities({ db: h.db, email: undefined as never, stripe: undefined as never, config: h.config });
+    await activities.saveMarketingAnalysis({
+      userId: carol.userId,
+      source: 'llm',
+      accountSize: 'micro',
+      pricingTier: null,
+      contentCategories: [],
+      inputs: { fanCount: 500, subscriptionPriceCents: null, niche: 'cosplay streams', declaredFanCount: 500 },
+    });
+    expect((await profile(token)).json().analysis).toMatchObject({ source: 'rules', accountSize: 'medium' });
   });
 
   it('rejects bad declarations', async () => {

@@ -90,7 +90,7 @@ describe('caps under concurrency', () => {
     '50 concurrent calls against a %s cap that fits 10 estimates: 10 run, 40 are refused, spend never passes the cap',
     async (_cap, budget) => {
       const creatorId = await creator(budget);
-      const gateway = gatewayWith();
+      const gateway = gatewayWith({}, wide.db);
       const text = tag();
       expect(gateway.estimate(ask(text), 10)).toBe(10 * CENT);
 
@@ -242,11 +242,17 @@ describe('stale reservations', () => {
       reserveLlmCall(h.db, h.config, { creatorId, stepKey, feature: 'test', model: 'gpt-4o-mini', estimateMicrocents: 5 * CENT });
     const stale = await reserve(`wf-${tag()}:stale`);
     const running = await reserve(`wf-${tag()}:running`);
-    // The stale one was taken a minute past the threshold (its worker died then).
+    // The stale one's lease was last renewed a minute past the threshold (its worker died then).
+    await h.db
+      .update(llmCalls)
+      .set({ leasedAt: sql`now() - make_interval(secs => ${STALE_RESERVATION_MS / 1000 + 60})` })
+      .where(eq(llmCalls.id, stale.call.id));
+    // The running one was reserved as long ago, but its step's last request renewed the lease just now.
     await h.db
       .update(llmCalls)
       .set({ reservedAt: sql`now() - make_interval(secs => ${STALE_RESERVATION_MS / 1000 + 60})` })
-      .where(eq(llmCalls.id, stale.call.id));
+      .where(eq(llmCalls.id, running.call.id));
+    await countLlmRequest(h.db, running.call.id);
 
     const { releaseStaleLlmReservations: sweep } = createMaintenanceActivities({ db: h.db, client: h.temporal, config: h.config });
     expect((await sweep()).released).toBeGreaterThanOrEqual(1);

@@ -46,6 +46,40 @@ describe('config', () => {
     expect(ok).toMatchObject({ ENABLE_DEV_ROUTES: false, usesSesStandin: false, SES_ENDPOINT: undefined });
   });
 
+  it('finds the LLM endpoint, its output-limit parameter and refuses what cannot be budgeted or would leak the key', () => {
+    expect(loadConfig({})).toMatchObject({
+      usesLlmStandin: true,
+      LLM_BASE_URL: 'http://127.0.0.1:8020/v1',
+      LLM_OUTPUT_LIMIT_PARAM: 'max_tokens',
+    });
+    expect(loadConfig({ LLM_API_KEY: 'sk-x' })).toMatchObject({
+      usesLlmStandin: false,
+      LLM_BASE_URL: undefined,
+      LLM_OUTPUT_LIMIT_PARAM: 'max_completion_tokens',
+    });
+    expect(loadConfig({ LLM_BASE_URL: 'http://127.0.0.1:11434/v1' })).toMatchObject({
+      usesLlmStandin: false,
+      LLM_OUTPUT_LIMIT_PARAM: 'max_tokens',
+    });
+    expect(() => loadConfig({ LLM_MODEL: 'mystery-model' })).toThrow(/LLM_MODEL: mystery-model has no price/);
+    expect(() => loadConfig({ LLM_PRICES: '{"gpt-4o-mini": {"input": 1}}' })).toThrow(/LLM_PRICES/);
+    expect(() => loadConfig({ LLM_TIMEOUT_MS: '600000' })).toThrow(/LLM_TIMEOUT_MS/);
+    expect(() => loadConfig({ AI_DAILY_CAP_CENTS: '500000' })).toThrow(/AI_MAX_CAP_CENTS/);
+    const production = {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'a-real-secret-that-is-long-enough-0123456789',
+      DATABASE_URL: 'postgres://u:p@db:5432/ofm',
+      STRIPE_SECRET_KEY: 'sk_live_x',
+      STRIPE_WEBHOOK_SECRET: 'whsec_real_secret_value',
+      CREDENTIALS_KEY: Buffer.alloc(32, 7).toString('base64'),
+    };
+    expect(loadConfig(production)).toMatchObject({ usesLlmStandin: false, LLM_BASE_URL: undefined });
+    expect(() => loadConfig({ ...production, LLM_BASE_URL: 'http://llm.internal:8000/v1', LLM_API_KEY: 'k' })).toThrow(
+      /LLM_BASE_URL: must be https/,
+    );
+    expect(loadConfig({ ...production, LLM_BASE_URL: 'http://127.0.0.1:8000/v1' }).LLM_BASE_URL).toBe('http://127.0.0.1:8000/v1');
+  });
+
   it('allows the development secrets and dev routes outside production only while the API listens on loopback', () => {
     for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost'])
       expect(loadConfig({ API_HOST: host }), host).toMatchObject({ API_HOST: host, ENABLE_DEV_ROUTES: true });

@@ -80,6 +80,18 @@ describe('LLM stand-in', () => {
     for (let i = 0; i < 4; i++) contents.push((await ask()).choices[0]!.message.content);
     expect(contents.slice(0, 3)).toEqual(['Scripted one', 'Scripted one', 'Scripted two']);
     expect(contents[3]).toMatch(/^Stand-in reply/);
+    // Scripted replies nobody used can be dropped.
+    await llm.reply('never used', 3);
+    await llm.clearReplies();
+    expect((await ask()).choices[0]!.message.content).toMatch(/^Stand-in reply/);
+  });
+
+  it('answers a JSON object when one is asked for', async () => {
+    const answer = await ask(client(), { response_format: { type: 'json_object' } });
+    expect(JSON.parse(answer.choices[0]!.message.content!)).toEqual({
+      text: expect.stringMatching(/^Stand-in reply to "Hey/),
+      priceCents: null,
+    });
   });
 
   it('plays a rate limit as a 429 with retry-after, which the SDK retries', async () => {

@@ -21,6 +21,7 @@ export function llmControl(url: string) {
     fault: async (fault: FaultRequest) => void (await control('POST', '/faults', fault)),
     clearFaults: async () => void (await control('DELETE', '/faults')),
     reply: async (content: string, times = 1) => void (await control('POST', '/replies', { content, times })),
+    clearReplies: async () => void (await control('DELETE', '/replies')),
     calls: async () => ((await control('GET', '/calls')) as { calls: LlmCall[] }).calls,
     clearCalls: async () => void (await control('DELETE', '/calls')),
   };

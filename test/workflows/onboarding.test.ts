@@ -125,7 +125,7 @@ function recordingActivities() {
     },
     async loadMarketingInputs(input) {
       record('loadMarketingInputs', input);
-      return { fanCount: 2500, subscriptionPriceCents: 1499, niche: 'fitness and travel' };
+      return { fanCount: 2500, subscriptionPriceCents: 1499, niche: 'fitness and travel', declaredFanCount: 2500 };
     },
     async analyseCreatorWithLlm(input) {
       record('analyseCreatorWithLlm', input);
