@@ -45,17 +45,15 @@ export async function postJournal(db: Db | Tx, j: Journal): Promise<boolean> {
     .onConflictDoNothing()
     .returning({ id: ledgerJournals.id });
   if (!journal) return false;
-  await db
-    .insert(ledgerEntries)
-    .values(
-      j.lines.map((l) => ({
-        journalId: journal.id,
-        creatorId: j.creatorId,
-        account: l.account,
-        currency: j.currency,
-        amountCents: l.amountCents,
-      })),
-    );
+  await db.insert(ledgerEntries).values(
+    j.lines.map((l) => ({
+      journalId: journal.id,
+      creatorId: j.creatorId,
+      account: l.account,
+      currency: j.currency,
+      amountCents: l.amountCents,
+    })),
+  );
   return true;
 }
 
