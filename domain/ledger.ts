@@ -98,8 +98,7 @@ export function monthRange(month: string): { from: Date; to: Date } {
 
 /**
  * A month's earnings from the ledger: gross by type, refunds and chargebacks, and the commission on
- * what is left, at the creator's tiers. Until statements and payouts close months (later), nothing
- * is carried or paid: all of the net is pending.
+ * what is left, at the creator's tiers (an open month; domain/statements.ts adds what was carried).
  */
 export async function monthEarnings(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
   const { from, to } = monthRange(month);

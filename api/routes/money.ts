@@ -1,13 +1,15 @@
-// SPEC §7 money, first part: the commission tiers and calculator, the month's earnings and the
-// ledger they are derived from (domain/commissions.ts, domain/ledger.ts). Statements and payouts
-// come next (see docs/DECISIONS.md "Money").
+// SPEC §7 money: the commission tiers and calculator, the month's earnings, the ledger they are
+// derived from, and closed monthly statements as JSON, CSV and PDF (domain/commissions.ts,
+// domain/ledger.ts, domain/statements.ts). Payouts come next (see docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { commissionOn, effectiveRate } from '../../domain/commissions.js';
-import { ledgerPage, monthEarnings } from '../../domain/ledger.js';
+import { ledgerPage } from '../../domain/ledger.js';
+import { statementCsv, statementPdf } from '../../domain/statement-documents.js';
+import { earningsOf, type Statement, statementOf } from '../../domain/statements.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
-import { ApiError } from '../errors.js';
+import { ApiError, notFound } from '../errors.js';
 import { PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
@@ -58,6 +60,51 @@ const Entry = Type.Object({
   source: Type.String(),
   occurredAt: Type.String({ format: 'date-time' }),
   postedAt: Type.String({ format: 'date-time' }),
+});
+
+const StatementView = Type.Object({
+  id: Type.String(),
+  month: Type.String(),
+  currency: Type.String(),
+  grossCents: Type.Integer(),
+  refundsCents: Type.Integer(),
+  commissionCents: Type.Integer(),
+  netCents: Type.Integer(),
+  carriedInCents: Type.Integer(),
+  payableCents: Type.Integer(),
+  carriedOutCents: Type.Integer(),
+  byType: Type.Object({ ppv: Type.Integer(), tip: Type.Integer(), subscription: Type.Integer() }),
+  tiers: Type.Array(Type.Object({ upToCents: Nullable(Type.Integer()), rate: Type.Number() })),
+  lines: Type.Array(
+    Type.Object({
+      journalId: Type.String(),
+      kind: Type.String(),
+      revenueType: Nullable(Type.String()),
+      source: Type.String(),
+      occurredAt: Type.String(),
+      amountCents: Type.Integer(),
+    }),
+  ),
+  contentHash: Type.String({ description: 'SHA-256 of the canonical content; a rebuild from the ledger gives the same' }),
+  closedAt: Type.String({ format: 'date-time' }),
+});
+
+const presentStatement = (s: Statement) => ({
+  id: s.id,
+  month: s.month,
+  currency: s.currency,
+  grossCents: s.grossCents,
+  refundsCents: s.refundsCents,
+  commissionCents: s.commissionCents,
+  netCents: s.netCents,
+  carriedInCents: s.carriedInCents,
+  payableCents: s.payableCents,
+  carriedOutCents: s.carriedOutCents,
+  byType: s.content.byType as { ppv: number; tip: number; subscription: number },
+  tiers: s.content.tiers.map((t) => ({ upToCents: t.upToCents, rate: rate(t.rateBps) })),
+  lines: s.content.lines,
+  contentHash: s.contentHash,
+  closedAt: s.closedAt.toISOString(),
 });
 
 export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config }) => {
@@ -114,7 +161,41 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
     async (request) => {
       const month = request.query.month ?? new Date().toISOString().slice(0, 7);
       if (month < '2000-01' || month > '2099-12') throw new ApiError(400, 'validation_failed', 'month must be between 2000-01 and 2099-12');
-      return monthEarnings(db, caller(request).userId, month, request.query.currency ?? 'usd', tiers);
+      return earningsOf(db, caller(request).userId, month, request.query.currency ?? 'usd', tiers);
+    },
+  );
+
+  app.get(
+    '/statements/:file',
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'A closed month’s statement: `/statements/2026-10` (JSON), `.csv` or `.pdf`',
+        security: bearerAuth,
+        params: Type.Object({ file: Type.String({ pattern: '^\\d{4}-(0[1-9]|1[0-2])(\\.(csv|pdf))?$' }) }),
+        querystring: Type.Object({ currency: Type.Optional(Currency) }, { additionalProperties: false }),
+        response: { 200: StatementView, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      const [month, format] = request.params.file.split('.') as [string, 'csv' | 'pdf' | undefined];
+      const statement = await statementOf(db, caller(request).userId, month, request.query.currency ?? 'usd');
+      if (!statement) throw notFound('statement (the month closes when it is paid out)');
+      const filename = `statement-${month}-${statement.currency}`;
+      if (format === 'csv')
+        return (
+          reply
+            .type('text/csv; charset=utf-8')
+            .header('content-disposition', `attachment; filename="${filename}.csv"`)
+            // The 200 schema describes the JSON variant; the files bypass its serializer.
+            .send(statementCsv(statement) as never)
+        );
+      if (format === 'pdf')
+        return reply
+          .type('application/pdf')
+          .header('content-disposition', `attachment; filename="${filename}.pdf"`)
+          .send((await statementPdf(statement)) as never);
+      return presentStatement(statement);
     },
   );
 

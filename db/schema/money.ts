@@ -2,7 +2,7 @@
 // UPDATE and DELETE) and balanced (a deferred constraint trigger refuses a journal whose entries do
 // not sum to zero per currency at commit). No foreign keys to users or fans: a creator's ledger
 // outlives the deletion of their account (the law keeps it; GDPR erasure anonymises it instead).
-import { bigint, bigserial, index, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** One business fact, posted once: `source` is unique per creator (`platform:<platform>:<event id>`). */
 export const ledgerJournals = pgTable(
@@ -41,3 +41,57 @@ export const ledgerEntries = pgTable(
   },
   (t) => [index('ledger_entries_journal_idx').on(t.journalId), index('ledger_entries_creator_idx').on(t.creatorId, t.id)],
 );
+
+/**
+ * A closed month (SPEC §7), immutable (migration 0014's trigger refuses UPDATE and DELETE). Its
+ * journals are listed in `statement_journals`: every journal belongs to at most one statement, so a
+ * fact posted after its month closed goes to the next statement instead of changing this one.
+ * `content_hash` is the SHA-256 of its canonical content (domain/statements.ts); rebuilding it from
+ * its journals gives the same figures and hash.
+ */
+export const statements = pgTable(
+  'statements',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    creatorId: uuid('creator_id').notNull(),
+    month: text('month').notNull(),
+    currency: text('currency').notNull(),
+    grossCents: bigint('gross_cents', { mode: 'number' }).notNull(),
+    refundsCents: bigint('refunds_cents', { mode: 'number' }).notNull(),
+    commissionCents: bigint('commission_cents', { mode: 'number' }).notNull(),
+    netCents: bigint('net_cents', { mode: 'number' }).notNull(),
+    /** A negative amount the previous statement carried into this one. */
+    carriedInCents: bigint('carried_in_cents', { mode: 'number' }).notNull(),
+    /** What is owed: net plus what was carried in, when positive. */
+    payableCents: bigint('payable_cents', { mode: 'number' }).notNull(),
+    /** Net plus carried in, when negative: carried into the next statement. */
+    carriedOutCents: bigint('carried_out_cents', { mode: 'number' }).notNull(),
+    content: jsonb('content').$type<StatementContent>().notNull(),
+    contentHash: text('content_hash').notNull(),
+    closedAt: timestamp('closed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('statements_creator_month_currency_key').on(t.creatorId, t.month, t.currency)],
+);
+
+export const statementJournals = pgTable(
+  'statement_journals',
+  {
+    journalId: uuid('journal_id')
+      .primaryKey()
+      .references(() => ledgerJournals.id),
+    statementId: uuid('statement_id')
+      .notNull()
+      .references(() => statements.id),
+  },
+  (t) => [index('statement_journals_statement_idx').on(t.statementId)],
+);
+
+/** What a statement says, hashed as canonical JSON. */
+export interface StatementContent {
+  creatorId: string;
+  month: string;
+  currency: string;
+  tiers: { upToCents: number | null; rateBps: number }[];
+  byType: Record<string, number>;
+  lines: { journalId: string; kind: string; revenueType: string | null; source: string; occurredAt: string; amountCents: number }[];
+}

@@ -1,0 +1,176 @@
+// Monthly statements (SPEC §7): closing a creator's month takes every ledger journal of theirs up
+// to the month's end that no statement holds yet (so a refund posted after its month closed lands
+// in the next statement), applies the commission tiers once to the month's gross less refunds,
+// carries a negative amount into the next month, and records all of it, immutable, with a hash of
+// its canonical content. Rebuilding a statement from its journals gives the same figures and hash.
+import { createHash } from 'node:crypto';
+import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { type StatementContent, statementJournals, statements } from '../db/schema.js';
+import { commissionOn, type Tier } from './commissions.js';
+import { DomainError } from './errors.js';
+import { type MonthEarnings, monthEarnings, monthRange, REVENUE_TYPES } from './ledger.js';
+
+export type Statement = typeof statements.$inferSelect;
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** JSON with every object's keys sorted: the same content always hashes the same (jsonb reorders keys). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+export interface StatementFigures {
+  grossCents: number;
+  refundsCents: number;
+  commissionCents: number;
+  netCents: number;
+  carriedInCents: number;
+  payableCents: number;
+  carriedOutCents: number;
+}
+
+/** The figures and hash a statement's content and carried-in amount give. */
+export function figuresOf(content: StatementContent, carriedInCents: number): { figures: StatementFigures; contentHash: string } {
+  const grossCents = content.lines.filter((l) => l.kind === 'sale').reduce((s, l) => s + l.amountCents, 0);
+  const refundsCents = content.lines.filter((l) => l.kind !== 'sale').reduce((s, l) => s - l.amountCents, 0);
+  const commission = commissionOn(grossCents - refundsCents, content.tiers);
+  const owed = commission.netCents + carriedInCents;
+  const figures = {
+    grossCents,
+    refundsCents,
+    commissionCents: commission.commissionCents,
+    netCents: commission.netCents,
+    carriedInCents,
+    payableCents: Math.max(owed, 0),
+    carriedOutCents: Math.min(owed, 0),
+  };
+  const contentHash = createHash('sha256').update(canonicalJson({ content, figures })).digest('hex');
+  return { figures, contentHash };
+}
+
+/** Each journal's effect on what the platform owes the creator: + for a sale, − for money given back. */
+async function journalLines(db: Db | Tx, where: ReturnType<typeof sql>): Promise<StatementContent['lines']> {
+  const rows = await db.execute<{
+    journal_id: string;
+    kind: string;
+    revenue_type: string | null;
+    source: string;
+    occurred_at: string;
+    amount_cents: string;
+  }>(sql`
+    select j.id as journal_id, j.kind, j.revenue_type, j.source,
+      to_char(j.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at,
+      sum(e.amount_cents) filter (where e.account = 'receivable') as amount_cents
+    from ledger_journals j join ledger_entries e on e.journal_id = j.id
+    where ${where}
+    group by j.id
+    order by j.occurred_at, j.id`);
+  return rows.map((r) => ({
+    journalId: r.journal_id,
+    kind: r.kind,
+    revenueType: r.revenue_type,
+    source: r.source,
+    occurredAt: r.occurred_at,
+    amountCents: Number(r.amount_cents ?? 0),
+  }));
+}
+
+const contentOf = (
+  creatorId: string,
+  month: string,
+  currency: string,
+  tiers: Tier[],
+  lines: StatementContent['lines'],
+): StatementContent => ({
+  creatorId,
+  month,
+  currency,
+  tiers,
+  byType: Object.fromEntries(
+    REVENUE_TYPES.map((t) => [t, lines.filter((l) => l.kind === 'sale' && l.revenueType === t).reduce((s, l) => s + l.amountCents, 0)]),
+  ),
+  lines,
+});
+
+export const statementOf = (db: Db | Tx, creatorId: string, month: string, currency: string) =>
+  db.query.statements.findFirst({
+    where: and(eq(statements.creatorId, creatorId), eq(statements.month, month), eq(statements.currency, currency)),
+  });
+
+/**
+ * Closes the month (idempotent: a closed month is returned as it is). Months close in order: a
+ * month after which a later one is already closed is refused, as is a month not yet over.
+ */
+export async function closeStatement(db: Db, r: { creatorId: string; month: string; currency: string; tiers: Tier[] }): Promise<Statement> {
+  const { creatorId, month, currency } = r;
+  if (month >= new Date().toISOString().slice(0, 7)) throw new DomainError('invalid_state', 'month_open', `${month} is not over yet`);
+  return db.transaction(async (tx) => {
+    // One close at a time per creator and currency: each takes the journals no statement holds yet.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`statement:${creatorId}:${currency}`}, 0))`);
+    const existing = await statementOf(tx, creatorId, month, currency);
+    if (existing) return existing;
+    const later = await tx.query.statements.findFirst({
+      where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), gt(statements.month, month)),
+    });
+    if (later) throw new DomainError('invalid_state', 'month_skipped', `${later.month} is already closed; ${month} can no longer close`);
+    const previous = await tx.query.statements.findFirst({
+      where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
+      orderBy: desc(statements.month),
+    });
+    const lines = await journalLines(
+      tx,
+      sql`j.creator_id = ${creatorId} and j.currency = ${currency} and j.occurred_at < ${monthRange(month).to.toISOString()}::timestamptz
+        and not exists (select 1 from statement_journals sj where sj.journal_id = j.id)`,
+    );
+    const content = contentOf(creatorId, month, currency, r.tiers, lines);
+    const { figures, contentHash } = figuresOf(content, previous?.carriedOutCents ?? 0);
+    const [statement] = await tx
+      .insert(statements)
+      .values({ creatorId, month, currency, ...figures, content, contentHash })
+      .returning();
+    if (lines.length > 0)
+      await tx.insert(statementJournals).values(lines.map((l) => ({ journalId: l.journalId, statementId: statement!.id })));
+    return statement!;
+  });
+}
+
+/** The statement recomputed from its journals in the ledger: the same figures and hash, or the ledger changed. */
+export async function rebuildStatement(db: Db, statement: Statement): Promise<{ figures: StatementFigures; contentHash: string }> {
+  const lines = await journalLines(db, sql`j.id in (select journal_id from statement_journals where statement_id = ${statement.id})`);
+  const content = contentOf(statement.creatorId, statement.month, statement.currency, statement.content.tiers, lines);
+  return figuresOf(content, statement.carriedInCents);
+}
+
+/**
+ * A month's earnings (GET /earnings): a closed month's statement, or for an open month the ledger's
+ * figures so far with what the last closed statement carried in. Nothing is paid before payouts.
+ */
+export async function earningsOf(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
+  const closed = await statementOf(db, creatorId, month, currency);
+  if (closed)
+    return {
+      month,
+      currency,
+      grossCents: closed.grossCents,
+      refundsCents: closed.refundsCents,
+      commissionCents: closed.commissionCents,
+      netCents: closed.netCents,
+      carriedCents: closed.carriedInCents,
+      paidCents: 0,
+      pendingCents: closed.payableCents,
+      byType: closed.content.byType as MonthEarnings['byType'],
+    };
+  const live = await monthEarnings(db, creatorId, month, currency, tiers);
+  const previous = await db.query.statements.findFirst({
+    where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
+    orderBy: desc(statements.month),
+  });
+  const carriedCents = previous?.carriedOutCents ?? 0;
+  return { ...live, carriedCents, pendingCents: Math.max(live.netCents + carriedCents, 0) };
+}
