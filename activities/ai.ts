@@ -2,15 +2,18 @@
 // and carrying out the decision on it. Each is idempotent: the draft is one business step of the
 // gateway (a retry reads the stored answer), and every suggestion transition is conditional.
 import { ApplicationFailure, log } from '@temporalio/activity';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { replySuggestions } from '../db/schema.js';
 import type { DomainMetrics } from '../lib/metrics.js';
 import { aiConfigOf, personaPrompt } from '../domain/ai-config.js';
 import { DomainError } from '../domain/errors.js';
 import { queueMessage, type SendQueueWaker } from '../domain/messages.js';
 import type { OutboxConfig } from '../domain/outbox.js';
 import {
+  autoSendable,
   DRAFT_MAX_TOKENS,
+  FAILURE,
   outcomeOf,
   parseDraft,
   type Suggestion,
@@ -30,7 +33,7 @@ export interface AiActivityDeps {
 
 export interface DraftOutcome {
   status: Suggestion['status'];
-  /** Auto-reply is on and the draft's price is within its limit: send without a person. */
+  /** The draft may be sent without a person (domain/reply-suggestions.ts autoSendable). */
   autoSend: boolean;
 }
 
@@ -39,19 +42,25 @@ export type Decision =
   | { kind: 'reject'; decidedBy: string }
   | { kind: 'expire'; reason: string };
 
+/** The failure type of an activity whose suggestion row does not exist: retrying cannot bring it back. */
+export const SuggestionMissing = 'SuggestionMissing';
+
 export function createAiActivities({ db, config, sendQueue, metrics }: AiActivityDeps) {
   const gateway = createLlmGateway({ db, config, metrics });
 
-  const current = async (id: string) => (await db.query.replySuggestions.findFirst({ where: (s, { eq }) => eq(s.id, id) }))!;
+  const find = (id: string) => db.query.replySuggestions.findFirst({ where: (s, { eq }) => eq(s.id, id) });
+  const current = async (id: string) => {
+    const row = await find(id);
+    if (!row) throw ApplicationFailure.nonRetryable(`suggestion ${id} does not exist`, SuggestionMissing);
+    return row;
+  };
 
   return {
     /** Drafts the reply from the thread in the persona; `drafting` → `ready` (or `refused`, `failed`). */
     async draftReplySuggestion({ suggestionId }: { suggestionId: string }): Promise<DraftOutcome> {
       const suggestion = await current(suggestionId);
       const aiConfig = await aiConfigOf(db, suggestion.creatorId);
-      const autoSend = (s: Suggestion) => aiConfig.autoReply.enabled && (s.priceCents ?? 0) <= aiConfig.autoReply.maxPriceCents;
-      if (suggestion.status !== 'drafting')
-        return { status: suggestion.status, autoSend: suggestion.status === 'ready' && autoSend(suggestion) };
+      if (suggestion.status !== 'drafting') return { status: suggestion.status, autoSend: await autoSendable(db, aiConfig, suggestion) };
 
       const thread = await threadOf(db, suggestion.conversationId);
       let answer: Awaited<ReturnType<typeof gateway.complete>>;
@@ -66,27 +75,41 @@ export function createAiActivities({ db, config, sendQueue, metrics }: AiActivit
         });
       } catch (err) {
         if (!(err instanceof LlmRefusal || err instanceof LlmRequestRejected)) throw err;
-        const status = err instanceof LlmRefusal ? ('refused' as const) : ('failed' as const);
-        const reason = err instanceof LlmRefusal ? err.reason : err.message;
+        // A code, never the provider's message: it may say anything about our key or account.
+        const [status, reason] =
+          err instanceof LlmRefusal ? (['refused', err.reason] as const) : (['failed', FAILURE.llmRequestRejected] as const);
         const row = await transitionSuggestion(db, suggestionId, ['drafting'], { status, reason, decidedAt: sql`now()` });
-        return { status: row?.status ?? (await current(suggestionId)).status, autoSend: false };
+        return { status: (row ?? (await current(suggestionId))).status, autoSend: false };
       }
-      const draft = parseDraft(answer.content);
-      const ready = await transitionSuggestion(db, suggestionId, ['drafting'], {
-        status: 'ready',
-        draftText: draft.text,
-        priceCents: draft.priceCents,
-        costMicrocents: answer.costMicrocents,
-      });
-      // Not drafting any more: the fan wrote again meanwhile, and it expired.
-      if (!ready) return { status: (await current(suggestionId)).status, autoSend: false };
-      return { status: 'ready', autoSend: autoSend(ready) };
+      const draft = parseDraft(answer.content, answer.finishReason);
+      const costMicrocents = answer.costMicrocents;
+      const row = await transitionSuggestion(
+        db,
+        suggestionId,
+        ['drafting'],
+        draft
+          ? { status: 'ready', draftText: draft.text, priceCents: draft.priceCents, costMicrocents }
+          : { status: 'failed', reason: FAILURE.unusableDraft, costMicrocents, decidedAt: sql`now()` },
+      );
+      if (!row) {
+        // Not drafting any more (the fan wrote again, a person rejected it): the call was paid all the same.
+        await db.update(replySuggestions).set({ costMicrocents }).where(eq(replySuggestions.id, suggestionId));
+        return { status: (await current(suggestionId)).status, autoSend: false };
+      }
+      return { status: row.status, autoSend: await autoSendable(db, aiConfig, row) };
+    },
+
+    /** The draft gave up (its attempts ran out): `drafting` → `failed`, so that no row stays drafting with no workflow. */
+    async failReplySuggestion({ suggestionId, reason }: { suggestionId: string; reason: string }): Promise<Suggestion['status']> {
+      const row = await transitionSuggestion(db, suggestionId, ['drafting'], { status: 'failed', reason, decidedAt: sql`now()` });
+      return (row ?? (await find(suggestionId)))?.status ?? 'failed';
     },
 
     /**
      * Carries out a decision. Approval queues the reply at 1:1 priority under an id derived from the
      * suggestion, so a retry finds the message it queued rather than sending twice. A suggestion no
-     * longer `ready` (expired or decided meanwhile) refuses the approval.
+     * longer `ready` (expired or decided meanwhile) refuses an approval, and one no longer open a
+     * rejection (SuggestionDecisionRejected: the API answers 409).
      */
     async decideReplySuggestion({ suggestionId, decision }: { suggestionId: string; decision: Decision }): Promise<SuggestionOutcome> {
       if (decision.kind !== 'approve') {
@@ -96,7 +119,12 @@ export function createAiActivities({ db, config, sendQueue, metrics }: AiActivit
           decidedAt: sql`now()`,
           ...(decision.kind === 'reject' ? { decidedBy: decision.decidedBy } : { reason: decision.reason }),
         });
-        return outcomeOf(row ?? (await current(suggestionId)));
+        if (row) return outcomeOf(row);
+        const now = await current(suggestionId);
+        // A retry of a rejection that went through answers as it did.
+        if (decision.kind === 'reject' && !(now.status === 'rejected' && now.decidedBy === decision.decidedBy))
+          throw ApplicationFailure.nonRetryable(`the suggestion is ${now.status}, not open`, SuggestionDecisionRejected);
+        return outcomeOf(now);
       }
       const before = await current(suggestionId);
       const approved =

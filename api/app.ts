@@ -25,6 +25,7 @@ import { registerIdempotency } from './idempotency.js';
 import { createCampaignProcess } from '../processes/campaign.js';
 import { createFanImportProcess } from '../processes/fan-import.js';
 import { createReplySuggestionProcess } from '../processes/reply-suggestion.js';
+import { createPayoutProcess } from '../processes/payouts.js';
 import { createOnboardingProcess } from '../processes/onboarding.js';
 import { createPasswordResetProcess } from '../processes/password-reset.js';
 import { createSendQueueProcess } from '../processes/send-queue.js';
@@ -186,6 +187,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     campaignProcess: createCampaignProcess(deps.temporal, config),
     fanImportProcess: createFanImportProcess(deps.temporal, config),
     replySuggestions: createReplySuggestionProcess(deps.temporal, config),
+    payouts: createPayoutProcess(deps.temporal, config),
   };
   const routeDeps: RouteDeps = { ...deps, jwt, ...processes };
 
@@ -239,4 +241,5 @@ export type RouteDeps = AppDeps & {
   campaignProcess: ReturnType<typeof createCampaignProcess>;
   fanImportProcess: ReturnType<typeof createFanImportProcess>;
   replySuggestions: ReturnType<typeof createReplySuggestionProcess>;
+  payouts: ReturnType<typeof createPayoutProcess>;
 };

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Db } from '../db/client.js';
 import { users } from '../db/schema.js';
 import type { AccessClaims, Jwt } from './auth/jwt.js';
-import { ApiError, unauthenticated } from './errors.js';
+import { ApiError, forbidden, unauthenticated } from './errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -49,6 +49,19 @@ export function requireVerifiedEmail(app: FastifyInstance, db: Db) {
     const [user] = await db.select({ verifiedAt: users.emailVerifiedAt }).from(users).where(eq(users.id, claims.userId));
     if (!user) throw unauthenticated();
     if (!user.verifiedAt) throw emailNotVerified();
+  };
+}
+
+/**
+ * Admin-only routes (after authentication): the role is read from Postgres, not only from the access
+ * token, so an admin demoted a minute ago is refused now. 403 `forbidden` otherwise.
+ */
+export function requireAdmin(db: Db) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const claims = caller(request);
+    if (claims.role !== 'admin') throw forbidden('this route is for administrators');
+    const [user] = await db.select({ role: users.role }).from(users).where(eq(users.id, claims.userId));
+    if (user?.role !== 'admin') throw forbidden('this route is for administrators');
   };
 }
 

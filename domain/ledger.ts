@@ -4,9 +4,12 @@
 // earnings are derived from the entries, never stored on their own.
 //
 // Accounts of a creator (debits positive, credits negative):
-//   receivable          what the platform owes for the fans' payments (an asset)
+//   receivable          what the platform owes the creator for the fans' payments, less its
+//                       commission and what it paid out: the balance still owed (or carried)
 //   gross:<type>        sales by type (ppv, tip, subscription): income, credited
 //   refunds, chargebacks  money given back to fans: contra-income, debited
+//   commission          the platform's share, debited when a statement closes
+//   payouts             what was transferred to the creator's Stripe account
 import { and, desc, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { ledgerEntries, ledgerJournals } from '../db/schema.js';
@@ -20,7 +23,7 @@ export type RevenueType = (typeof REVENUE_TYPES)[number];
 export interface Journal {
   creatorId: string;
   source: string;
-  kind: 'sale' | 'refund' | 'chargeback';
+  kind: 'sale' | 'refund' | 'chargeback' | 'commission' | 'payout';
   revenueType?: RevenueType;
   currency: string;
   fanId?: string | null;

@@ -9,7 +9,7 @@ import type { Db } from '../db/client.js';
 import { type StatementContent, statementJournals, statements } from '../db/schema.js';
 import { commissionOn, type Tier } from './commissions.js';
 import { DomainError } from './errors.js';
-import { type MonthEarnings, monthEarnings, monthRange, REVENUE_TYPES } from './ledger.js';
+import { type MonthEarnings, monthEarnings, monthRange, postJournal, REVENUE_TYPES } from './ledger.js';
 
 export type Statement = typeof statements.$inferSelect;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -126,6 +126,7 @@ export async function closeStatement(db: Db, r: { creatorId: string; month: stri
     const lines = await journalLines(
       tx,
       sql`j.creator_id = ${creatorId} and j.currency = ${currency} and j.occurred_at < ${monthRange(month).to.toISOString()}::timestamptz
+        and j.kind in ('sale', 'refund', 'chargeback')
         and not exists (select 1 from statement_journals sj where sj.journal_id = j.id)`,
     );
     const content = contentOf(creatorId, month, currency, r.tiers, lines);
@@ -136,6 +137,18 @@ export async function closeStatement(db: Db, r: { creatorId: string; month: stri
       .returning();
     if (lines.length > 0)
       await tx.insert(statementJournals).values(lines.map((l) => ({ journalId: l.journalId, statementId: statement!.id })));
+    // The platform keeps its commission out of what it owes the creator.
+    await postJournal(tx, {
+      creatorId,
+      source: `statement:${statement!.id}`,
+      kind: 'commission',
+      currency,
+      occurredAt: monthRange(month).to,
+      lines: [
+        { account: 'commission', amountCents: figures.commissionCents },
+        { account: 'receivable', amountCents: -figures.commissionCents },
+      ],
+    });
     return statement!;
   });
 }

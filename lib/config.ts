@@ -229,6 +229,8 @@ const schema = z
             if (problem) ctx.addIssue({ code: 'custom', message: problem });
           }),
       ),
+    // A payout the platform's Stripe balance cannot cover yet tries again after this many seconds.
+    PAYOUT_BALANCE_RETRY_SECONDS: z.coerce.number().positive().default(3600),
     EMAIL_FROM: z.string().default('OFM Social OS <no-reply@ofm.local>'),
     SES_REGION: z.string().default('us-east-1'),
     SES_ENDPOINT: z.string().url().optional(),

@@ -1,6 +1,12 @@
 // The API's door to `reply-suggestion:<id>` workflows (workflows/reply-suggestion.ts): start one
 // for a suggestion row, pass a person's decision as an Update, tell open ones the fan wrote again.
-import { ApplicationFailure, type Client, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  type Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { DomainError } from '../domain/errors.js';
 import type { SuggestionOutcome } from '../domain/reply-suggestions.js';
 import type { Config } from '../lib/config.js';
@@ -37,15 +43,25 @@ export function createReplySuggestionProcess(client: Client, config: Pick<Config
     }
   };
   return {
-    async start(s: { id: string; creatorId: string; expiresAt: Date }): Promise<void> {
-      await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () =>
-        client.workflow.start(replySuggestionWorkflow, {
-          workflowId: replySuggestionWorkflowId(s.id),
-          taskQueue: taskQueue(config, 'ai'),
-          args: [{ suggestionId: s.id, expiresAt: s.expiresAt.getTime() }],
-          typedSearchAttributes: [{ key: CreatorId, value: s.creatorId }],
-        }),
-      );
+    /**
+     * Starts the suggestion's workflow; one already running is the start of a retried request
+     * (success). `replace` ends a run an earlier start left whose outcome was in doubt: it found
+     * the row failed (not_started) and is ending, or drafts what the new run will draft.
+     */
+    async start(s: { id: string; creatorId: string; expiresAt: Date }, { replace = false } = {}): Promise<void> {
+      try {
+        await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () =>
+          client.workflow.start(replySuggestionWorkflow, {
+            workflowId: replySuggestionWorkflowId(s.id),
+            taskQueue: taskQueue(config, 'ai'),
+            args: [{ suggestionId: s.id, expiresAt: s.expiresAt.getTime() }],
+            typedSearchAttributes: [{ key: CreatorId, value: s.creatorId }],
+            ...(replace ? { workflowIdConflictPolicy: 'TERMINATE_EXISTING' as const } : {}),
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
     },
     /** The Update's id is the suggestion's: a retried approval gets the first one's outcome. */
     approve: (suggestionId: string, input: ApproveInput) =>
@@ -54,12 +70,17 @@ export function createReplySuggestionProcess(client: Client, config: Pick<Config
       decide(() =>
         handle(suggestionId).executeUpdate(rejectSuggestionUpdate, { args: [{ decidedBy }], updateId: `reject:${suggestionId}` }),
       ),
-    /** Best effort per workflow: Postgres already says expired, and an approval checks it there. */
+    /**
+     * Best effort per workflow, each tried whatever the others did: Postgres already says expired,
+     * and an approval checks it there. The first failure (other than a workflow already closed) is
+     * thrown once all were tried.
+     */
     async fanWrote(suggestionIds: string[]): Promise<void> {
-      for (const id of suggestionIds)
-        await withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () => handle(id).signal(fanWroteSignal)).catch((err: unknown) => {
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
-        });
+      const results = await Promise.allSettled(
+        suggestionIds.map((id) => withDeadline(client, SIGNAL_DEADLINE_MS, 'Temporal', () => handle(id).signal(fanWroteSignal))),
+      );
+      const failed = results.find((r) => r.status === 'rejected' && !(r.reason instanceof WorkflowNotFoundError));
+      if (failed?.status === 'rejected') throw failed.reason;
     },
   };
 }

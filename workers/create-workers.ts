@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker as Thread } from 'node:worker_threads';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createAiActivities, type AiActivityDeps } from '../activities/ai.js';
+import { createPayoutActivities, type PayoutActivityDeps } from '../activities/payouts.js';
 import { createCampaignActivities, type CampaignDeps } from '../activities/campaign.js';
 import { createFanImportActivities } from '../activities/fan-import.js';
 import { createMaintenanceActivities } from '../activities/maintenance.js';
@@ -25,6 +26,7 @@ export interface WorkerDeps extends OnboardingActivityDeps {
     SendQueueDeps['config'] &
     CampaignDeps['config'] &
     AiActivityDeps['config'] &
+    PayoutActivityDeps['config'] &
     Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -44,6 +46,7 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
   messaging: 6, // send batches: one per creator at a time, covering its platforms
   campaigns: 4, // recipient materialisation and accounting
   ai: 4, // LLM calls (each waits on the provider, up to its timeout) around short writes
+  money: 2, // statements and Stripe transfers, one creator at a time each
 };
 
 export type WorkerArea = keyof typeof TaskQueues;
@@ -87,6 +90,7 @@ export async function createWorkers(deps: WorkerDeps, areas: readonly WorkerArea
     messaging: () => createSendQueueActivities({ ...deps, sendQueue }),
     campaigns: () => createCampaignActivities({ ...deps, sendQueue }),
     ai: () => createAiActivities({ ...deps, sendQueue }),
+    money: () => createPayoutActivities(deps),
   };
   return Promise.all(
     [...new Set(areas)].map((area) =>

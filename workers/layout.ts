@@ -11,7 +11,7 @@ export interface WorkerProcess {
 }
 
 export const WORKER_PROCESSES: WorkerProcess[] = [
-  { name: 'worker', areas: ['onboarding', 'maintenance', 'messaging', 'campaigns', 'ai'] },
+  { name: 'worker', areas: ['onboarding', 'maintenance', 'messaging', 'campaigns', 'ai', 'money'] },
   { name: 'worker-bulk', areas: ['crm'] },
 ];
 

@@ -9,6 +9,7 @@ import { createStripeClient } from '../integrations/stripe.js';
 import { lazyTemporalClient, untilConnected } from '../lib/temporal.js';
 import { ALL_AREAS, createWorkers, workerDbPoolSize } from './create-workers.js';
 import { ensureMaintenanceSchedules } from '../processes/maintenance.js';
+import { createPayoutProcess } from '../processes/payouts.js';
 import { createMetrics } from '../lib/metrics.js';
 import { freeLoopbackPort, serveWorkerMetrics } from './metrics-endpoint.js';
 
@@ -47,6 +48,7 @@ const connection = await untilConnected('Temporal', () => NativeConnection.conne
 const client = lazyTemporalClient(config);
 // The process that serves the maintenance queue keeps its schedules in place.
 if (areas.includes('maintenance')) await ensureMaintenanceSchedules(client, config);
+if (areas.includes('money')) await createPayoutProcess(client, config).ensureSchedule();
 
 const workers = await createWorkers(
   {

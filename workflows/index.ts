@@ -7,3 +7,4 @@ export { fanImportWorkflow } from './fan-import.js';
 export { sendQueueWorkflow, sweepOutboxWorkflow } from './send-queue.js';
 export { campaignRunWorkflow, scheduledCampaignWorkflow } from './campaign.js';
 export { replySuggestionWorkflow } from './reply-suggestion.js';
+export { monthlyPayoutsWorkflow, payoutWorkflow } from './payout.js';

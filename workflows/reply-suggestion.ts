@@ -2,10 +2,12 @@
 // gateway within the creator's budget, then waits for a person: approve (the reply goes through
 // the send queue at 1:1 priority, as written or edited) or reject. It expires when the fan writes
 // again (signal `fanWrote`, after the API marked it in Postgres) or after 24 hours (a durable
-// timer). With auto-reply on and the draft within its price limit, it sends without waiting.
+// timer). With auto-reply on and the draft within its limits, it sends without waiting. A draft
+// that gives up (provider outage, database errors through every attempt) fails the suggestion.
 // Postgres holds the suggestion's state; the decisions are Updates so that the API answers with
 // what happened, and each is carried out by an idempotent activity.
 import {
+  ActivityFailure,
   ApplicationFailure,
   allHandlersFinished,
   condition,
@@ -21,11 +23,13 @@ import type { SuggestionOutcome } from '../domain/reply-suggestions.js';
 export const SuggestionDecisionRejected = 'SuggestionDecisionRejected';
 
 const { draftReplySuggestion } = proxyActivities<AiActivities>({
-  // The LLM request's timeout (60 s by default) times the SDK's own retries, with room.
+  // The LLM request's timeout (60 s by default) times the SDK's own retries, with room. Each attempt
+  // already retries the provider (LLM_MAX_RETRIES); a few more over seconds, then the suggestion
+  // fails (`llm_unavailable`) and a person can ask again, rather than a draft arriving much later.
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 4 },
 });
-const { decideReplySuggestion } = proxyActivities<AiActivities>({
+const { decideReplySuggestion, failReplySuggestion } = proxyActivities<AiActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', nonRetryableErrorTypes: [SuggestionDecisionRejected] },
 });
@@ -82,7 +86,12 @@ export async function replySuggestionWorkflow({ suggestionId, expiresAt }: { sug
     fanWrote = true;
   });
 
-  drafted = await draftReplySuggestion({ suggestionId });
+  try {
+    drafted = await draftReplySuggestion({ suggestionId });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    drafted = { status: await failReplySuggestion({ suggestionId, reason: 'llm_unavailable' }), autoSend: false };
+  }
   if (drafted.status === 'ready') {
     if (drafted.autoSend && !decision && !fanWrote) decide({ kind: 'approve', decidedBy: 'auto-reply' });
     const decided = await condition(() => decision !== undefined || fanWrote, Math.max(1, expiresAt - Date.now()));

@@ -6,4 +6,5 @@ export const TaskQueues = {
   messaging: 'messaging',
   campaigns: 'campaigns',
   ai: 'ai',
+  money: 'money',
 } as const;

@@ -2,17 +2,26 @@
 // (drafted by `reply-suggestion:<id>` workflows, sent only once a person approves them, or by
 // auto-reply). Every LLM call goes through integrations/llm/gateway.ts in the workers; the API only
 // reads, configures, starts and decides.
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, eq, gte, isNull, lt, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
-import { conversations, fans, llmCalls } from '../../db/schema.js';
+import { conversations, fans, llmCalls, replySuggestions } from '../../db/schema.js';
 import { aiConfigOf, saveAiConfig } from '../../domain/ai-config.js';
 import { budgetOf, microcentsToCents, setBudget } from '../../domain/llm-budget.js';
-import { draftFitsBudget, type Suggestion, startSuggestion, suggestionOf, suggestionsOf } from '../../domain/reply-suggestions.js';
+import {
+  draftFitsBudget,
+  type Suggestion,
+  startSuggestion,
+  suggestionIdForRequest,
+  suggestionOf,
+  suggestionsOf,
+} from '../../domain/reply-suggestions.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
-import { bearerAuth, errorResponses, MessageText, Nullable, PriceCents } from '../schemas.js';
+import { afterNewest, page, PageQuery } from '../pagination.js';
+import { bearerAuth, errorResponses, IdempotencyHeaders, MessageText, Nullable, PriceCents } from '../schemas.js';
 
 const Cap = Type.Integer({ minimum: 0, maximum: 100_000_00, description: 'cents' });
 const Budget = Type.Object({ dailyCapCents: Cap, monthlyCapCents: Cap }, { additionalProperties: false });
@@ -93,6 +102,13 @@ export const presentSuggestion = (s: Suggestion) => ({
 });
 
 const budgetExceeded = () => new ApiError(422, 'llm_budget_exceeded', 'the AI budget for today or this month is spent');
+const notReady = (s: Suggestion) => new ApiError(409, 'suggestion_not_ready', `the suggestion is ${s.status}`);
+/** A body that may be left out and has nothing to say: anything in it is a 400. */
+const NoBody = Type.Optional(Type.Object({}, { additionalProperties: false }));
+/** Fastify validates a missing optional body as required: an absent one is the empty object. */
+const emptyBodyIfNone = async (request: { body: unknown }) => {
+  request.body ??= {};
+};
 
 export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, replySuggestions: process }) => {
   app.addHook('onRequest', app.authenticate);
@@ -215,26 +231,35 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
   app.post(
     '/crm/conversations/:id/suggestions',
     {
+      config: { idempotent: true },
       schema: {
         tags: ['ai'],
         summary: 'Draft a reply to the fan in the caller’s persona; a person approves it before it is sent',
+        description:
+          'No body (or an empty object). With an Idempotency-Key the suggestion’s id derives from the key: a request re-run after its answer was lost names the same suggestion and drafts nothing new. 422 fan_opted_out for a fan who opted out.',
         security: bearerAuth,
+        headers: IdempotencyHeaders,
         params: IdParams,
-        response: { 202: Type.Object({ suggestionId: Type.String() }), ...errorResponses(401, 404, 422, 503) },
+        body: NoBody,
+        response: { 202: Type.Object({ suggestionId: Type.String() }), ...errorResponses(400, 401, 404, 409, 422, 503) },
       },
+      preValidation: emptyBodyIfNone,
     },
     async (request, reply) => {
       const creatorId = caller(request).userId;
       const [owned] = await db
-        .select({ id: conversations.id })
+        .select({ id: conversations.id, optedOutAt: fans.optedOutAt })
         .from(conversations)
         .innerJoin(fans, eq(fans.id, conversations.fanId))
         .where(and(eq(conversations.id, request.params.id), eq(conversations.creatorId, creatorId), isNull(fans.deletedAt)));
       if (!owned) throw notFound('conversation');
-      // An early refusal when even a draft's output cannot fit; the worker reserves the whole estimate.
-      if (!(await draftFitsBudget(db, config, creatorId))) throw budgetExceeded();
-      const suggestion = await startSuggestion(db, process, creatorId, owned.id, 'person');
-      return reply.status(202).send({ suggestionId: suggestion.id });
+      if (owned.optedOutAt) throw new ApiError(422, 'fan_opted_out', 'this fan opted out of messages');
+      const id = request.idempotency ? suggestionIdForRequest(creatorId, request.idempotency) : randomUUID();
+      // An early refusal when even a draft's output cannot fit (not for a retried request whose
+      // suggestion exists); the worker reserves the whole estimate.
+      if (!(await suggestionOf(db, creatorId, id)) && !(await draftFitsBudget(db, config, creatorId))) throw budgetExceeded();
+      const suggestion = await startSuggestion(db, process, creatorId, owned.id, 'person', id);
+      return reply.status(202).send({ suggestionId: suggestion!.id });
     },
   );
 
@@ -243,30 +268,46 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
     {
       schema: {
         tags: ['ai'],
-        summary: 'The conversation’s reply suggestions, newest first (the last 100), each with its audit trail',
+        summary: 'The conversation’s reply suggestions, newest first, each with its audit trail',
         security: bearerAuth,
         params: IdParams,
-        response: { 200: Type.Object({ items: Type.Array(SuggestionView) }), ...errorResponses(401, 404) },
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: {
+          200: Type.Object({ items: Type.Array(SuggestionView), nextCursor: Nullable(Type.String()) }),
+          ...errorResponses(400, 401, 404),
+        },
       },
     },
     async (request) => {
       const creatorId = caller(request).userId;
+      const { limit = 50, cursor } = request.query;
       const conversation = await db.query.conversations.findFirst({
         where: and(eq(conversations.id, request.params.id), eq(conversations.creatorId, creatorId)),
         columns: { id: true },
       });
       if (!conversation) throw notFound('conversation');
-      return { items: (await suggestionsOf(db, creatorId, conversation.id)).map(presentSuggestion) };
+      const after = cursor ? afterNewest(replySuggestions.createdAt, replySuggestions.id, cursor) : undefined;
+      const rows = await suggestionsOf(db, creatorId, conversation.id, limit + 1, after);
+      const result = page(
+        rows.map((r) => ({ ...r, id: r.s.id })),
+        limit,
+        (r) => r.key,
+      );
+      return { items: result.items.map((r) => presentSuggestion(r.s)), nextCursor: result.nextCursor };
     },
   );
 
   app.post(
     '/ai/suggestions/:id/approve',
     {
+      config: { idempotent: true },
       schema: {
         tags: ['ai'],
         summary: 'Approve a suggestion (optionally edited): the reply goes through the send queue at 1:1 priority',
+        description:
+          'An approved suggestion answers 202 with itself when the body is empty or says what was sent, 409 suggestion_not_ready otherwise.',
         security: bearerAuth,
+        headers: IdempotencyHeaders,
         params: IdParams,
         body: Type.Optional(
           Type.Object(
@@ -276,17 +317,22 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
         ),
         response: { 202: SuggestionView, ...errorResponses(400, 401, 404, 409, 503) },
       },
-      // The body is optional (approve as drafted), but Fastify validates a missing one as required.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      // The body is optional: approve as drafted.
+      preValidation: emptyBodyIfNone,
     },
     async (request, reply) => {
       const creatorId = caller(request).userId;
       const suggestion = await suggestionOf(db, creatorId, request.params.id);
       if (!suggestion) throw notFound('suggestion');
-      if (suggestion.status !== 'ready' && suggestion.status !== 'approved')
-        throw new ApiError(409, 'suggestion_not_ready', `the suggestion is ${suggestion.status}`);
+      const { text, priceCents } = request.body ?? {};
+      if (suggestion.status === 'approved') {
+        // Decided: Postgres answers (its workflow may be gone). The same approval again is its row; another is a conflict.
+        const same =
+          (text === undefined || text === suggestion.sentText) && (priceCents === undefined || priceCents === suggestion.priceCents);
+        if (!same) throw notReady(suggestion);
+        return reply.status(202).send(presentSuggestion(suggestion));
+      }
+      if (suggestion.status !== 'ready') throw notReady(suggestion);
       await process.approve(suggestion.id, { decidedBy: creatorId, ...request.body });
       return reply.status(202).send(presentSuggestion((await suggestionOf(db, creatorId, suggestion.id))!));
     },
@@ -298,17 +344,19 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
       schema: {
         tags: ['ai'],
         summary: 'Reject a suggestion: it is never sent',
+        description: 'No body (or an empty object). 409 suggestion_not_ready once it is no longer drafting or ready.',
         security: bearerAuth,
         params: IdParams,
-        response: { 200: SuggestionView, ...errorResponses(401, 404, 409, 503) },
+        body: NoBody,
+        response: { 200: SuggestionView, ...errorResponses(400, 401, 404, 409, 503) },
       },
+      preValidation: emptyBodyIfNone,
     },
     async (request) => {
       const creatorId = caller(request).userId;
       const suggestion = await suggestionOf(db, creatorId, request.params.id);
       if (!suggestion) throw notFound('suggestion');
-      if (suggestion.status !== 'ready' && suggestion.status !== 'drafting')
-        throw new ApiError(409, 'suggestion_not_ready', `the suggestion is ${suggestion.status}`);
+      if (suggestion.status !== 'ready' && suggestion.status !== 'drafting') throw notReady(suggestion);
       await process.reject(suggestion.id, creatorId);
       return presentSuggestion((await suggestionOf(db, creatorId, suggestion.id))!);
     },

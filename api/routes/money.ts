@@ -2,14 +2,18 @@
 // derived from, and closed monthly statements as JSON, CSV and PDF (domain/commissions.ts,
 // domain/ledger.ts, domain/statements.ts). Payouts come next (see docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { and, eq } from 'drizzle-orm';
 import { Type } from 'typebox';
+import { payouts } from '../../db/schema.js';
 import { commissionOn, effectiveRate } from '../../domain/commissions.js';
 import { ledgerPage } from '../../domain/ledger.js';
+import { type Payout, payoutsOf, transferGroupOf } from '../../domain/payouts.js';
 import { statementCsv, statementPdf } from '../../domain/statement-documents.js';
 import { earningsOf, type Statement, statementOf } from '../../domain/statements.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
+import { requireAdmin } from '../authenticate.js';
 import { PageQuery } from '../pagination.js';
 import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
@@ -107,7 +111,30 @@ const presentStatement = (s: Statement) => ({
   closedAt: s.closedAt.toISOString(),
 });
 
-export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config }) => {
+const PayoutView = Type.Object({
+  id: Type.String(),
+  month: Type.String(),
+  currency: Type.String(),
+  status: Type.String({ description: 'scheduled, held, processing, paid, failed or reversed' }),
+  amountCents: Type.Integer(),
+  transferId: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  statementId: Type.String(),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+const presentPayout = (p: Payout) => ({
+  id: p.id,
+  month: p.month,
+  currency: p.currency,
+  status: p.status,
+  amountCents: p.amountCents,
+  transferId: p.transferId,
+  reason: p.reason,
+  statementId: p.statementId,
+  updatedAt: p.updatedAt.toISOString(),
+});
+
+export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, stripe, payouts: payoutProcess }) => {
   app.addHook('onRequest', app.authenticate);
   const tiers = config.COMMISSION_TIERS;
 
@@ -196,6 +223,109 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
           .header('content-disposition', `attachment; filename="${filename}.pdf"`)
           .send((await statementPdf(statement)) as never);
       return presentStatement(statement);
+    },
+  );
+
+  app.get(
+    '/payouts',
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'The caller’s payouts, newest month first',
+        security: bearerAuth,
+        response: { 200: Type.Object({ items: Type.Array(PayoutView) }), ...errorResponses(401) },
+      },
+    },
+    async (request) => ({ items: (await payoutsOf(db, caller(request).userId)).map(presentPayout) }),
+  );
+
+  const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+  app.get(
+    '/payouts/:id',
+    {
+      schema: {
+        tags: ['money'],
+        summary: 'One of the caller’s payouts',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 200: PayoutView, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const payout = await db.query.payouts.findFirst({
+        where: and(eq(payouts.id, request.params.id), eq(payouts.creatorId, caller(request).userId)),
+      });
+      if (!payout) throw notFound('payout');
+      return presentPayout(payout);
+    },
+  );
+
+  app.post(
+    '/payouts/:id/retry',
+    {
+      onRequest: requireAdmin(db),
+      schema: {
+        tags: ['money'],
+        summary: 'Admin: run a held or failed payout again (a paid one is never paid twice)',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 202: PayoutView, ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const payout = await db.query.payouts.findFirst({ where: eq(payouts.id, request.params.id) });
+      if (!payout) throw notFound('payout');
+      if (payout.status !== 'held' && payout.status !== 'failed')
+        throw new ApiError(409, 'invalid_state', `only a held or failed payout can be retried; this one is ${payout.status}`);
+      await payoutProcess.retry(payout.creatorId, payout.month);
+      return reply.status(202).send(presentPayout(payout));
+    },
+  );
+
+  app.get(
+    '/payouts/reconciliation',
+    {
+      onRequest: requireAdmin(db),
+      schema: {
+        tags: ['money'],
+        summary: 'Admin: a month’s payouts in the ledger against the transfers Stripe holds, and the platform balance',
+        security: bearerAuth,
+        querystring: Type.Object({ month: Month }, { additionalProperties: false }),
+        response: {
+          200: Type.Object({
+            month: Type.String(),
+            payouts: Type.Integer(),
+            paidCents: Type.Integer(),
+            transferredCents: Type.Integer(),
+            mismatches: Type.Array(Type.Object({ payoutId: Type.String(), problem: Type.String() })),
+            platformAvailable: Type.Array(Type.Object({ currency: Type.String(), amountCents: Type.Integer() })),
+          }),
+          ...errorResponses(400, 401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const { month } = request.query;
+      const rows = await db.select().from(payouts).where(eq(payouts.month, month));
+      const mismatches: { payoutId: string; problem: string }[] = [];
+      let transferredCents = 0;
+      for (const p of rows.filter((r) => r.status === 'paid' && r.amountCents > 0)) {
+        const found = (await stripe.transfers.list({ transfer_group: transferGroupOf(p.statementId), limit: 10 })).data;
+        transferredCents += found.reduce((sum, t) => sum + t.amount - t.amount_reversed, 0);
+        if (found.length !== 1) mismatches.push({ payoutId: p.id, problem: `${found.length} transfers for its statement` });
+        else if (found[0]!.id !== p.transferId)
+          mismatches.push({ payoutId: p.id, problem: 'the recorded transfer is not the statement’s' });
+        else if (found[0]!.amount !== p.amountCents) mismatches.push({ payoutId: p.id, problem: 'the transfer’s amount differs' });
+      }
+      const balance = await stripe.balance.retrieve();
+      return {
+        month,
+        payouts: rows.length,
+        paidCents: rows.filter((r) => r.status === 'paid').reduce((sum, r) => sum + r.amountCents, 0),
+        transferredCents,
+        mismatches,
+        platformAvailable: balance.available.map((b) => ({ currency: b.currency, amountCents: b.amount })),
+      };
     },
   );
 

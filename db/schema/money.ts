@@ -2,7 +2,8 @@
 // UPDATE and DELETE) and balanced (a deferred constraint trigger refuses a journal whose entries do
 // not sum to zero per currency at commit). No foreign keys to users or fans: a creator's ledger
 // outlives the deletion of their account (the law keeps it; GDPR erasure anonymises it instead).
-import { bigint, bigserial, index, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, index, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { createdAt } from './columns.js';
 
 /** One business fact, posted once: `source` is unique per creator (`platform:<platform>:<event id>`). */
 export const ledgerJournals = pgTable(
@@ -95,3 +96,31 @@ export interface StatementContent {
   byType: Record<string, number>;
   lines: { journalId: string; kind: string; revenueType: string | null; source: string; occurredAt: string; amountCents: number }[];
 }
+
+export const payoutStatus = pgEnum('payout_status', ['scheduled', 'held', 'processing', 'paid', 'failed', 'reversed']);
+
+/**
+ * Paying a statement (SPEC §7), one per statement: `payout:<creatorId>:<YYYY-MM>` moves it from
+ * scheduled to held (not payable, with the reason), processing, paid (the Stripe transfer) or
+ * failed. The transfer's idempotency key and transfer_group derive from the statement, so it is
+ * paid at most once (domain/payouts.ts).
+ */
+export const payouts = pgTable(
+  'payouts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    creatorId: uuid('creator_id').notNull(),
+    statementId: uuid('statement_id')
+      .notNull()
+      .references(() => statements.id),
+    month: text('month').notNull(),
+    currency: text('currency').notNull(),
+    amountCents: bigint('amount_cents', { mode: 'number' }).notNull(),
+    status: payoutStatus('status').notNull().default('scheduled'),
+    transferId: text('transfer_id'),
+    reason: text('reason'),
+    createdAt: createdAt(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('payouts_statement_key').on(t.statementId), index('payouts_creator_month_idx').on(t.creatorId, t.month)],
+);

@@ -151,7 +151,8 @@ export function createLlmGateway({ db, config, metrics }: { db: Db; config: LlmG
       throw err;
     }
     const choice = completion.choices[0];
-    const content = choice?.message.content ?? '';
+    // Postgres text and jsonb cannot hold U+0000: an answer carrying one is kept without it.
+    const content = (choice?.message.content ?? '').replaceAll('\u0000', '');
     const finishReason = choice?.finish_reason ?? 'stop';
     // A server that reports no usage is billed the reservation, which bounds what it can cost.
     const cost = completion.usage

@@ -1,9 +1,10 @@
-// The Stripe API (v1) routes the platform uses: accounts, account links and login links, with
-// Stripe-Account scoping and Idempotency-Key replays.
+// The Stripe API (v1) routes the platform uses: accounts, account links and login links here, balances
+// (balances.ts) and transfers (transfers.ts), with Stripe-Account scoping and Idempotency-Key replays.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../lib/logger.js';
 import { readBody, sendJson } from '../http.js';
 import { buildAccount } from './accounts.js';
+import { createBalances } from './balances.js';
 import {
   authenticate,
   canonical,
@@ -15,26 +16,34 @@ import {
   rejectUnknown,
   StripeApiError,
   validUrl,
-  type FormParams,
+  type ApiContext,
+  type ApiRoute,
 } from './protocol.js';
-import { now, randomId, type StoredAccount, type StoredLink, type Store } from './state.js';
+import { IDEMPOTENCY_TTL_MS, now, randomId, type StoredAccount, type StoredLink, type Store } from './state.js';
+import { createTransfers } from './transfers.js';
+import type { Webhooks } from './webhooks.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const LINK_TTL_SECONDS = 300; // Stripe's account links expire after five minutes
 
-interface ApiContext {
-  params: FormParams;
-  apiKey: string;
-  stripeAccount: string | undefined;
-  match: RegExpExecArray;
-}
-
 /** `publicUrl` is read per request: the server knows its own url only once it listens. */
-export function createApi({ store, logger, publicUrl: base }: { store: Store; logger?: Logger; publicUrl: () => string }) {
+export function createApi({
+  store,
+  webhooks,
+  logger,
+  publicUrl: base,
+}: {
+  store: Store;
+  webhooks: Webhooks;
+  logger?: Logger;
+  publicUrl: () => string;
+}) {
   const { state, persist } = store;
+  const balances = createBalances({ store, webhooks, logger });
+  const transfers = createTransfers({ store, webhooks, logger });
 
   function accessibleAccount(id: string, apiKey: string): StoredAccount {
-    const stored = state.accounts[id];
+    const stored = Object.hasOwn(state.accounts, id) ? state.accounts[id] : undefined;
     if (!stored || stored.deauthorized) throw noAccess(apiKey, id);
     return stored;
   }
@@ -121,12 +130,14 @@ export function createApi({ store, logger, publicUrl: base }: { store: Store; lo
     };
   }
 
-  const apiRoutes: [string, RegExp, (ctx: ApiContext) => unknown][] = [
+  const apiRoutes: ApiRoute[] = [
     ['POST', /^\/v1\/accounts$/, createAccount],
     ['GET', /^\/v1\/accounts\/([^/]+)$/, retrieveAccount],
     ['GET', /^\/v1\/account$/, retrieveCurrentAccount],
     ['POST', /^\/v1\/account_links$/, createAccountLink],
     ['POST', /^\/v1\/accounts\/([^/]+)\/login_links$/, createLoginLink],
+    ...balances.routes,
+    ...transfers.routes,
   ];
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, requestId: string) {
@@ -164,7 +175,8 @@ export function createApi({ store, logger, publicUrl: base }: { store: Store; lo
       headers['idempotency-key'] = idempotencyKey;
       if (idempotencyKey.length > 255) throw invalidRequest('Idempotency-Key must be at most 255 characters long.');
       const prior = state.idempotency[scope];
-      if (prior) {
+      // Stripe prunes keys after 24 hours: a key used again after that makes a new request.
+      if (prior && prior.createdAt >= Date.now() - IDEMPOTENCY_TTL_MS) {
         if (prior.method !== method || prior.path !== url.pathname || prior.fingerprint !== fingerprint)
           throw new StripeApiError(
             400,
@@ -173,17 +185,34 @@ export function createApi({ store, logger, publicUrl: base }: { store: Store; lo
               `Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
           );
         logger?.debug({ idempotencyKey, path: url.pathname }, 'Stripe stand-in replayed idempotent request');
-        return sendJson(res, 200, prior.body, { ...headers, 'idempotent-replayed': 'true', 'original-request': prior.requestId });
+        return sendJson(res, prior.status ?? 200, prior.body, {
+          ...headers,
+          'idempotent-replayed': 'true',
+          'original-request': prior.requestId,
+        });
       }
     }
 
     // Handlers validate before mutating, and run synchronously: no other request interleaves.
-    const body = route.handler({ params, apiKey, stripeAccount, match: route.match! });
-    // Only executed requests are remembered; validation errors are not (as with Stripe).
-    if (idempotencyKey) state.idempotency[scope] = { method, path: url.pathname, fingerprint, body, requestId, createdAt: Date.now() };
+    const ctx: ApiContext = { params, apiKey, stripeAccount, match: route.match!, requestId, idempotencyKey, deliver: [] };
+    let status = 200;
+    let body: unknown;
+    try {
+      body = route.handler(ctx);
+    } catch (err) {
+      // As with Stripe, validation errors are not remembered, but an error raised once the request
+      // started executing (balance_insufficient) is its answer, saved and replayed like a success.
+      if (!(err instanceof StripeApiError) || !err.executed) throw err;
+      logger?.warn({ path: url.pathname, code: err.code, message: err.message }, 'Stripe stand-in request failed while executing');
+      status = err.status;
+      body = err.toJSON();
+    }
+    if (idempotencyKey)
+      state.idempotency[scope] = { method, path: url.pathname, fingerprint, status, body, requestId, createdAt: Date.now() };
     if (method === 'POST') await persist();
-    sendJson(res, 200, body, headers);
+    for (const entry of ctx.deliver) webhooks.scheduleDelivery(entry, 0);
+    sendJson(res, status, body, headers);
   }
 
-  return handleApi;
+  return { handleApi, fund: balances.fund, failNextTransfers: transfers.failNextTransfers };
 }

@@ -2,20 +2,24 @@
 // Stripe's v1 wire protocol as the official `stripe` SDK sends it (Bearer auth,
 // form-encoded bodies with bracketed keys, Idempotency-Key, Stripe-Account) and
 // answers errors in Stripe's JSON shape so the SDK raises its typed errors.
-// It also plays Stripe's hosted onboarding page (/connect/onboarding/<link>) and
-// sends signed webhooks (account.updated, capability.updated,
-// account.application.deauthorized). State is a JSON snapshot so restarts keep it.
-// Dev/test control endpoints live under /_standin/ (no auth).
-// One module per concern: protocol (errors, forms, keys), state, accounts, transitions, webhooks,
-// api, pages (hosted onboarding and dashboard), control; this file is the HTTP server.
+// It also plays Stripe's hosted onboarding page (/connect/onboarding/<link>), keeps
+// balances for the platform and each connected account, moves money with transfers and
+// reversals, and sends signed webhooks (account.updated, capability.updated,
+// account.application.deauthorized, transfer.created, transfer.reversed, balance.available).
+// State is a JSON snapshot so restarts keep it. Dev/test control endpoints live under
+// /_standin/ (no auth), among them funding the platform and the money faults.
+// One module per concern: protocol (errors, forms, keys, lists), state, accounts, transitions,
+// webhooks, balances, transfers, api, pages (hosted onboarding and dashboard), control; this
+// file is the HTTP server.
 import { createServer } from 'node:http';
+import type Stripe from 'stripe';
 import type { Logger } from '../../lib/logger.js';
 import { listen, sendJson } from '../http.js';
 import { createApi } from './api.js';
 import { createControl } from './control.js';
 import { createPages } from './pages.js';
 import { StripeApiError } from './protocol.js';
-import { openStore, randomId } from './state.js';
+import { forgetIdempotencyKeys, openStore, randomId } from './state.js';
 import { createTransitions } from './transitions.js';
 import { API_VERSION, createWebhooks, DEFAULT_RETRY_DELAYS_MS } from './webhooks.js';
 
@@ -48,6 +52,12 @@ export interface StripeStandin {
   restrict(accountId: string, reason: string): Promise<void>;
   /** The account revokes the platform's access; sends account.application.deauthorized. */
   deauthorize(accountId: string): Promise<void>;
+  /** Adds available funds (minor units) to the platform's balance; sends balance.available. */
+  fund(amount: number, currency?: string): Promise<Stripe.Balance>;
+  /** The next `count` transfers fail with balance_insufficient whatever the balance (0 clears it). */
+  failNextTransfers(count: number): Promise<void>;
+  /** Forgets saved idempotent answers (all, or one key's), as Stripe does after 24 hours; returns how many. */
+  forgetIdempotencyKeys(key?: string): Promise<number>;
 }
 
 export async function startStripeStandin(opts: StripeStandinOptions): Promise<StripeStandin> {
@@ -64,9 +74,9 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
   const transitions = createTransitions({ store, webhooks, logger });
   const { complete, restrict, deauthorize } = transitions;
   let publicUrl = '';
-  const handleApi = createApi({ store, logger, publicUrl: () => publicUrl });
+  const { handleApi, fund, failNextTransfers } = createApi({ store, webhooks, logger, publicUrl: () => publicUrl });
   const { onboardingPage, dashboardPage } = createPages({ store, transitions });
-  const control = createControl({ store, transitions });
+  const control = createControl({ store, transitions, money: { fund, failNextTransfers } });
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
@@ -100,6 +110,16 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
     complete,
     restrict,
     deauthorize,
+    fund,
+    async failNextTransfers(count) {
+      failNextTransfers(count);
+      await store.persist();
+    },
+    async forgetIdempotencyKeys(key) {
+      const forgotten = forgetIdempotencyKeys(store.state, key);
+      await store.persist();
+      return forgotten;
+    },
     async close() {
       await webhooks.close();
       await new Promise<void>((resolve, reject) => {

@@ -2,10 +2,17 @@
 // raises its typed errors), form-encoded bodies with bracketed keys, API keys, webhook signatures.
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { now } from './state.js';
+import type Stripe from 'stripe';
+import { now, type State } from './state.js';
 
 /** An error answered as Stripe's `{error: {type, code, message, param}}`; the SDK picks its class from status and type. */
 export class StripeApiError extends Error {
+  /**
+   * Raised after the endpoint started executing (balance_insufficient, say) rather than by validation:
+   * Stripe saves such an answer under the request's Idempotency-Key and replays it to retries.
+   */
+  executed = false;
+
   constructor(
     readonly status: number,
     readonly type: string,
@@ -28,6 +35,22 @@ export const invalidRequest = (message: string, param?: string, code?: string) =
   new StripeApiError(400, 'invalid_request_error', message, code, param);
 export const missingParam = (param: string) => invalidRequest(`Missing required param: ${param}.`, param, 'parameter_missing');
 export const unknownParam = (param: string) => invalidRequest(`Received unknown parameter: ${param}`, param, 'parameter_unknown');
+/** A referenced object that does not exist: 400 for a parameter, 404 for the object in the path (param `id`). */
+export const noSuch = (noun: string, id: string, param = 'id') =>
+  new StripeApiError(param === 'id' ? 404 : 400, 'invalid_request_error', `No such ${noun}: '${id}'`, 'resource_missing', param);
+
+export interface ApiContext {
+  params: FormParams;
+  apiKey: string;
+  /** The Stripe-Account header (already checked): the request acts as that connected account. */
+  stripeAccount: string | undefined;
+  match: RegExpExecArray;
+  requestId: string;
+  idempotencyKey: string | undefined;
+  /** Events the handler recorded, delivered once the change is saved. */
+  deliver: State['events'];
+}
+export type ApiRoute = [method: string, pattern: RegExp, handler: (ctx: ApiContext) => unknown];
 
 /** Stripe shows keys as sk_test_****abcd in errors. */
 export const redactKey = (key: string) => `${key.slice(0, 8)}${'*'.repeat(Math.max(0, key.length - 12))}${key.slice(-4)}`;
@@ -98,6 +121,68 @@ export function optionalString(params: FormParams, name: string): string | undef
   if (value === undefined) return undefined;
   if (typeof value !== 'string') throw invalidRequest(`Invalid string: ${name} must be a string`, name);
   return value;
+}
+
+export function requiredString(params: FormParams, name: string): string {
+  const value = optionalString(params, name);
+  if (value === undefined || value === '') throw missingParam(name);
+  return value;
+}
+
+/** An integer parameter within [min, max], with Stripe's messages. */
+export function optionalInteger(params: FormParams, name: string, min: number, max: number): number | undefined {
+  const value = optionalString(params, name);
+  if (value === undefined) return undefined;
+  if (!/^-?\d{1,16}$/.test(value)) throw invalidRequest(`Invalid integer: ${value}`, name);
+  const n = Number(value);
+  if (n < min) throw invalidRequest(`This value must be greater than or equal to ${min}.`, name);
+  if (n > max) throw invalidRequest(`This value must be less than or equal to ${max}.`, name);
+  return n;
+}
+
+/** A three-letter currency code, lowercased as Stripe answers it. */
+export function requiredCurrency(params: FormParams, name = 'currency'): string {
+  const value = requiredString(params, name).toLowerCase();
+  if (!/^[a-z]{3}$/.test(value)) throw invalidRequest(`Invalid currency: ${value}.`, name);
+  return value;
+}
+
+/**
+ * One page of a Stripe list, `items` newest first: `limit` (1–100, default 10), cursors `starting_after`
+ * (the next older page) and `ending_before` (the page just newer than that object).
+ */
+export function listPage<T extends { id: string }>(items: T[], params: FormParams, url: string, noun: string): Stripe.ApiList<T> {
+  const limit = optionalInteger(params, 'limit', 1, 100) ?? 10;
+  const after = optionalString(params, 'starting_after');
+  const before = optionalString(params, 'ending_before');
+  if (after && before) throw invalidRequest('You may only specify one of these parameters: ending_before, starting_after.');
+  const cursor = after ?? before;
+  const at = cursor === undefined ? -1 : items.findIndex((item) => item.id === cursor);
+  if (cursor !== undefined && at < 0) throw noSuch(noun, cursor, after ? 'starting_after' : 'ending_before');
+  if (before !== undefined) {
+    const start = Math.max(0, at - limit);
+    return { object: 'list', data: items.slice(start, at), has_more: start > 0, url };
+  }
+  const data = items.slice(at + 1, at + 1 + limit);
+  return { object: 'list', data, has_more: at + 1 + limit < items.length, url };
+}
+
+/** `created` as Stripe takes it on lists: a timestamp, or a range with gt / gte / lt / lte. */
+export function createdFilter(params: FormParams): (created: number) => boolean {
+  const value = params.created;
+  if (value === undefined) return () => true;
+  const bound = (raw: unknown, name: string) => {
+    if (typeof raw !== 'string' || !/^\d{1,12}$/.test(raw)) throw invalidRequest(`Invalid integer: ${String(raw)}`, name);
+    return Number(raw);
+  };
+  if (!isParams(value)) {
+    const at = bound(value, 'created');
+    return (created) => created === at;
+  }
+  for (const op of Object.keys(value)) if (!['gt', 'gte', 'lt', 'lte'].includes(op)) throw unknownParam(`created[${op}]`);
+  const limits = Object.entries(value).map(([op, raw]) => [op, bound(raw, `created[${op}]`)] as const);
+  return (created) =>
+    limits.every(([op, n]) => (op === 'gt' ? created > n : op === 'gte' ? created >= n : op === 'lt' ? created < n : created <= n));
 }
 
 export function rejectUnknown(params: FormParams, allowed: readonly string[]) {

@@ -1,12 +1,12 @@
-// The stand-in's state: accounts, links, idempotency keys and events, kept as one JSON snapshot
-// (rewritten atomically after every change) so a restart keeps it.
+// The stand-in's state: accounts, links, balances, transfers, idempotency keys and events, kept as
+// one JSON snapshot (rewritten atomically after every change) so a restart keeps it.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Stripe from 'stripe';
 import type { Logger } from '../../lib/logger.js';
 
-const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000; // Stripe keeps keys for 24 hours
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000; // Stripe keeps keys for 24 hours
 
 export interface StoredAccount {
   account: Stripe.Account;
@@ -33,6 +33,8 @@ export interface IdempotencyRecord {
   method: string;
   path: string;
   fingerprint: string;
+  /** The answer replayed: a success, or an error raised once the request had started executing. */
+  status?: number;
   body: unknown;
   requestId: string;
   createdAt: number;
@@ -41,13 +43,15 @@ export interface IdempotencyRecord {
 export interface StandinEvent {
   id: string;
   object: 'event';
-  account: string;
+  /** The connected account the event happened on; absent for the platform's own events, as with Stripe. */
+  account?: string;
   api_version: string;
   created: number;
   data: { object: unknown; previous_attributes?: Record<string, unknown> };
   livemode: false;
   pending_webhooks: number;
-  request: { id: null; idempotency_key: null };
+  /** The API request that caused the event, if one did. */
+  request: { id: string | null; idempotency_key: string | null };
   type: string;
 }
 
@@ -57,6 +61,23 @@ export interface EventDelivery {
   lastStatus?: number;
   lastError?: string;
   deliveredAt?: number;
+}
+
+/** Whose balance: the platform's or a connected account's. */
+export const PLATFORM = 'platform';
+
+/** Funds of one account in one currency, in the currency's minor unit. */
+export interface Funds {
+  available: number;
+  pending: number;
+}
+
+export interface StoredTransfer {
+  /** Who sent it (the platform, or a connected account acting under Stripe-Account). */
+  owner: string;
+  transfer: Omit<Stripe.Transfer, 'reversals'>;
+  /** Oldest first. */
+  reversals: Stripe.TransferReversal[];
 }
 
 export interface State {
@@ -69,6 +90,12 @@ export interface State {
   links: Record<string, StoredLink>;
   idempotency: Record<string, IdempotencyRecord>;
   events: { event: StandinEvent; delivery: EventDelivery }[];
+  /** By owner (PLATFORM or an account id), then currency. */
+  balances: Record<string, Record<string, Funds>>;
+  /** By id, in creation order. */
+  transfers: Record<string, StoredTransfer>;
+  /** Test faults: how many of the next transfers fail with balance_insufficient. */
+  faults: { balanceInsufficient: number };
 }
 
 export const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -86,7 +113,25 @@ export function freshState(): State {
     links: {},
     idempotency: {},
     events: [],
+    balances: {},
+    transfers: {},
+    faults: { balanceInsufficient: 0 },
   };
+}
+
+/**
+ * Forgets saved idempotent answers, as Stripe does once a key is 24 hours old: all of them, or those
+ * of one key (in every account context). Returns how many were forgotten.
+ */
+export function forgetIdempotencyKeys(state: State, key?: string): number {
+  let forgotten = 0;
+  for (const scope of Object.keys(state.idempotency)) {
+    // Scopes are `<account context> <key>`.
+    if (key !== undefined && scope.slice(scope.indexOf(' ') + 1) !== key) continue;
+    delete state.idempotency[scope];
+    forgotten += 1;
+  }
+  return forgotten;
 }
 
 export async function loadState(file: string, logger?: Logger): Promise<State> {
@@ -100,6 +145,10 @@ export async function loadState(file: string, logger?: Logger): Promise<State> {
   try {
     const state = JSON.parse(raw) as State;
     if (state.version !== 1) throw new Error(`unsupported version ${String(state.version)}`);
+    // Snapshots written before money existed.
+    state.balances ??= {};
+    state.transfers ??= {};
+    state.faults ??= { balanceInsufficient: 0 };
     const cutoff = Date.now() - IDEMPOTENCY_TTL_MS;
     for (const [key, record] of Object.entries(state.idempotency)) if (record.createdAt < cutoff) delete state.idempotency[key];
     return state;

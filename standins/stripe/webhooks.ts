@@ -80,17 +80,24 @@ export function createWebhooks({ store, webhookUrl, webhookSecret, retryDelays, 
     await persist().catch((err: unknown) => logger?.error({ err }, 'Stripe stand-in failed to save state'));
   }
 
-  function recordEvent(type: string, account: string, object: unknown, previous?: Record<string, unknown>) {
+  /** `account` null: an event on the platform's own account, which Stripe sends without `account`. */
+  function recordEvent(
+    type: string,
+    account: string | null,
+    object: unknown,
+    previous?: Record<string, unknown>,
+    request: StandinEvent['request'] = { id: null, idempotency_key: null },
+  ) {
     const event: StandinEvent = {
       id: randomId('evt_', 24),
       object: 'event',
-      account,
+      ...(account === null ? {} : { account }),
       api_version: API_VERSION,
       created: now(),
       data: previous ? { object, previous_attributes: previous } : { object },
       livemode: false,
       pending_webhooks: webhookUrl ? 1 : 0,
-      request: { id: null, idempotency_key: null },
+      request,
       type,
     };
     const entry = { event, delivery: { status: webhookUrl ? 'pending' : 'no_endpoint', attempts: 0 } as EventDelivery };

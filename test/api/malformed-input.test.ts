@@ -6,19 +6,23 @@ import { bearer, login, register, startHarness, type Harness } from '../support/
 
 let h: Harness;
 let auth: Record<string, string>;
-let routes: { method: string; url: string; hasBody: boolean; secured: boolean }[];
+let routes: { method: string; url: string; hasBody: boolean; secured: boolean; adminOnly: boolean }[];
 
 beforeAll(async () => {
   h = await startHarness({ env: { BODY_LIMIT_BYTES: '65536', BULK_BODY_LIMIT_BYTES: '65536', LOGIN_IP_MAX_FAILURES_PER_15MIN: '100000' } });
   auth = bearer((await login(h, (await register(h)).email)).accessToken);
   await h.app.ready();
-  const doc = h.app.swagger() as { paths: Record<string, Record<string, { requestBody?: unknown; security?: unknown }>> };
+  const doc = h.app.swagger() as {
+    paths: Record<string, Record<string, { requestBody?: unknown; security?: unknown; summary?: string }>>;
+  };
   routes = Object.entries(doc.paths).flatMap(([url, ops]) =>
     Object.entries(ops).map(([method, op]) => ({
       method: method.toUpperCase(),
       url: url.replace(/\{(\w+)\}/g, 'x'),
       hasBody: op.requestBody !== undefined,
       secured: op.security !== undefined,
+      // Admin routes refuse a creator (403) before they read the body.
+      adminOnly: /^Admin:/.test(op.summary ?? ''),
     })),
   );
 });
@@ -122,6 +126,7 @@ describe('hostile input on every route', () => {
           // Framework-level failures are the same for every route that takes a body; protected
           // routes authenticate first, so anonymous callers get 401 there.
           if (!withAuth && route.secured) expect(res.statusCode, label).toBe(401);
+          else if (route.adminOnly) expect(res.statusCode, label).toBe(403);
           else if (c.expect && (route.hasBody || c.expect.status === 413)) {
             expect(res.statusCode, label).toBe(c.expect.status);
             expect(res.json().error.code, label).toBe(c.expect.code);
@@ -226,7 +231,7 @@ describe('hostile input on the AI routes (SPEC §5)', () => {
     ['POST', `/ai/suggestions/${nobody}/approve`, { decidedBy: 'auto-reply' }, 400],
     ['POST', `/ai/suggestions/${nobody}/approve`, [1, 2], 400],
     ['POST', `/ai/suggestions/${nobody}/reject`, undefined, 404],
-    ['POST', `/ai/suggestions/${nobody}/reject`, { decidedBy: 'someone else' }, 404],
+    ['POST', `/ai/suggestions/${nobody}/reject`, { decidedBy: 'someone else' }, 400],
     ['POST', '/ai/suggestions/constructor/reject', undefined, 400],
   ];
 

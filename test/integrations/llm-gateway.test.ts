@@ -205,6 +205,17 @@ describe('a business step bills once', () => {
   });
 });
 
+describe('answers Postgres cannot hold', () => {
+  it('stores and returns an answer with NUL characters without them, settled once', async () => {
+    const creatorId = await creator();
+    await llm.reply('hi\u0000 there\u0000');
+    const stepKey = `wf-${tag()}:nul`;
+    const answer = await gatewayWith().complete({ creatorId, stepKey, feature: 'test', messages: ask(tag()), maxTokens: 10 });
+    expect(answer.content).toBe('hi there');
+    expect(await rowOf(creatorId, stepKey)).toMatchObject({ status: 'settled', result: { content: 'hi there' } });
+  });
+});
+
 describe('stale reservations', () => {
   it('the sweep releases a reservation that never settled; a late settlement still records the cost', async () => {
     const creatorId = await creator();

@@ -3,6 +3,7 @@
 // nobody decides on expires after 24 hours of workflow time, and an approval before that is carried
 // out once, even when it arrives while the workflow has not yet learnt that the draft is ready.
 // The approved reply goes through the real send queue of a harness (its workers, the sandbox).
+// Also: a reject Postgres refuses, a provider refusal kept as a code, and a missing row.
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -13,7 +14,8 @@ import { createAiActivities, type AiActivities } from '../../activities/ai.js';
 import { messages, replySuggestions } from '../../db/schema.js';
 import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { inboundWebhookUrl } from '../../domain/platform-connections.js';
-import { createSuggestion, SUGGESTION_TTL_MS } from '../../domain/reply-suggestions.js';
+import { createSuggestion, expireOnFanMessage, SUGGESTION_TTL_MS } from '../../domain/reply-suggestions.js';
+import { createReplySuggestionProcess } from '../../processes/reply-suggestion.js';
 import { createSendQueueProcess } from '../../processes/send-queue.js';
 import { approveSuggestionUpdate, replySuggestionWorkflow } from '../../workflows/reply-suggestion.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
@@ -98,7 +100,7 @@ describe('reply-suggestion workflow', () => {
   it('expires a suggestion nobody decided on after 24 hours, and sends nothing', { timeout: 60_000 }, async () => {
     const { userId, conversationId } = await fanConversation('waiting_fan');
     await llmOf(h).reply(JSON.stringify({ text: 'sorry, was busy!', priceCents: null }));
-    const suggestion = await createSuggestion(h.db, userId, conversationId, 'person');
+    const suggestion = (await createSuggestion(h.db, userId, conversationId, 'person'))!;
     expect(suggestion.expiresAt.getTime() - suggestion.createdAt.getTime()).toBe(SUGGESTION_TTL_MS);
 
     await run(realActivities(), async (taskQueue) => {
@@ -128,7 +130,7 @@ describe('reply-suggestion workflow', () => {
   it('carries out an approval before the expiry once, even one sent before the workflow saw the draft', { timeout: 60_000 }, async () => {
     const { userId, conversationId } = await fanConversation('approved_fan');
     await llmOf(h).reply(JSON.stringify({ text: 'just for you', priceCents: 700 }));
-    const suggestion = await createSuggestion(h.db, userId, conversationId, 'person');
+    const suggestion = (await createSuggestion(h.db, userId, conversationId, 'person'))!;
     let release = () => {};
     const hold = new Promise<void>((r) => (release = r));
 
@@ -167,5 +169,55 @@ describe('reply-suggestion workflow', () => {
     });
     const { deliveries } = await sandboxOf(h).deliveries(userId);
     expect(deliveries).toEqual([expect.objectContaining({ fanHandle: 'approved_fan', requests: 1 })]);
+  });
+
+  it('answers a reject Postgres refuses (the fan wrote, the signal never came) with suggestion_not_ready', {
+    timeout: 60_000,
+  }, async () => {
+    const { userId, conversationId } = await fanConversation('lost_signal_fan');
+    await llmOf(h).reply(JSON.stringify({ text: 'too late', priceCents: null }));
+    const suggestion = (await createSuggestion(h.db, userId, conversationId, 'person'))!;
+    await run(realActivities(), async (taskQueue) => {
+      const handle = await start(taskQueue, suggestion.id);
+      await statusIs(suggestion.id, 'ready');
+      // The fan wrote again: Postgres expired it with the message, and the workflow was not told.
+      expect(await expireOnFanMessage(h.db, conversationId)).toEqual([suggestion.id]);
+      const reject = createReplySuggestionProcess(env.client, h.config).reject(suggestion.id, userId);
+      await expect(reject).rejects.toMatchObject({ kind: 'invalid_state', code: 'suggestion_not_ready' });
+      await handle.result();
+    });
+    expect(await rowOf(suggestion.id)).toMatchObject({ status: 'expired', reason: 'the fan wrote again', decidedBy: null });
+  });
+
+  it('keeps a code, never the provider’s words, when the provider refuses the request', { timeout: 60_000 }, async () => {
+    const { userId, conversationId } = await fanConversation('refused_request_fan');
+    const suggestion = (await createSuggestion(h.db, userId, conversationId, 'person'))!;
+    // A priced model the endpoint does not know: it answers 404 model_not_found.
+    const config = {
+      ...h.config,
+      LLM_MODEL: 'no-such-model',
+      LLM_PRICES: { ...h.config.LLM_PRICES, 'no-such-model': { input: 1, output: 1 } },
+    };
+    const activities = createAiActivities({ db: h.db, config, sendQueue: createSendQueueProcess(h.temporal, h.config) });
+    await run(activities, async (taskQueue) => {
+      expect(await (await start(taskQueue, suggestion.id)).result()).toBe('failed');
+    });
+    expect(await rowOf(suggestion.id)).toMatchObject({ status: 'failed', reason: 'llm_request_rejected', draftText: null });
+  });
+
+  it('ends at the draft’s first attempt when the suggestion row is gone', { timeout: 60_000 }, async () => {
+    const real = realActivities();
+    let drafts = 0;
+    const activities: AiActivities = {
+      ...real,
+      async draftReplySuggestion(input) {
+        drafts++;
+        return real.draftReplySuggestion(input);
+      },
+    };
+    await run(activities, async (taskQueue) => {
+      expect(await (await start(taskQueue, randomUUID())).result()).toBe('failed');
+    });
+    expect(drafts).toBe(1);
   });
 });

@@ -1,0 +1,138 @@
+// Activities of the payout process (SPEC §7): close the month, check the creator can be paid, and
+// pay the statement with one Stripe transfer. The transfer is looked up by its transfer_group
+// before it is created (Stripe forgets idempotency keys after about a day, so a retry days later
+// must find the transfer, not make another), and created under a key derived from the statement.
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { and, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
+import Stripe from 'stripe';
+import type { Db } from '../db/client.js';
+import { creatorProfiles, ledgerJournals, payouts, statementJournals } from '../db/schema.js';
+import { monthRange } from '../domain/ledger.js';
+import { movePayout, type Payout, payoutFor, recordPaid, transferGroupOf, transferKeyOf } from '../domain/payouts.js';
+import { closeStatement } from '../domain/statements.js';
+import type { Config } from '../lib/config.js';
+import { createPayoutProcess } from '../processes/payouts.js';
+
+export interface PayoutActivityDeps {
+  db: Db;
+  stripe: Stripe;
+  client: Client;
+  config: Pick<Config, 'COMMISSION_TIERS' | 'TEMPORAL_TASK_QUEUE_PREFIX' | 'PAYOUT_BALANCE_RETRY_SECONDS'>;
+}
+
+/** The failure type the workflow waits on: the platform's Stripe balance cannot cover the transfer yet. */
+export const BALANCE_INSUFFICIENT = 'BalanceInsufficient';
+/** Payouts are in the platform's currency; other currencies' statements close but wait for a later milestone. */
+export const PAYOUT_CURRENCY = 'usd';
+/** Creators whose payouts one run of the monthly start handles per page. */
+const START_PAGE = 500;
+
+export function createPayoutActivities({ db, stripe, client, config }: PayoutActivityDeps) {
+  const process = createPayoutProcess(client, config);
+  const load = async (id: string) => (await db.query.payouts.findFirst({ where: eq(payouts.id, id) }))!;
+
+  return {
+    /** Closes the creator's month (idempotent) and returns its payout. */
+    async closeMonthForPayout({ creatorId, month }: { creatorId: string; month: string }): Promise<Payout> {
+      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers: config.COMMISSION_TIERS });
+      return payoutFor(db, statement);
+    },
+
+    /** Held, with the reason, unless the creator is activated and not restricted with payouts enabled. */
+    async holdUnlessPayable({ payoutId }: { payoutId: string }): Promise<{ accountId: string } | { held: string }> {
+      const payout = await load(payoutId);
+      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, payout.creatorId) });
+      const reason =
+        !profile || profile.status === 'onboarding' || !profile.stripeAccountId
+          ? 'the creator is not activated'
+          : profile.status === 'restricted'
+            ? 'the creator’s Stripe account is restricted'
+            : !profile.payoutsEnabled
+              ? 'payouts are not enabled on the creator’s Stripe account'
+              : null;
+      if (reason === null) return { accountId: profile!.stripeAccountId! };
+      await movePayout(db, payoutId, ['scheduled', 'processing', 'held'], { status: 'held', reason });
+      return { held: reason };
+    },
+
+    /**
+     * Pays the statement once; `balance_insufficient` is a failure the workflow waits out. Stripe
+     * keeps a failed answer under its idempotency key too, so each try after such a refusal (which
+     * made no transfer) comes with the next `attempt`; the lookup by transfer_group first is what
+     * guards against paying twice.
+     */
+    async transferPayout({ payoutId, accountId, attempt }: { payoutId: string; accountId: string; attempt: number }): Promise<Payout> {
+      const payout = await load(payoutId);
+      if (payout.status === 'paid') return payout;
+      await movePayout(db, payoutId, ['scheduled', 'held', 'failed'], { status: 'processing', reason: null });
+      if (payout.amountCents <= 0) return recordPaid(db, payout, 'none');
+      const group = transferGroupOf(payout.statementId);
+      const existing = (await stripe.transfers.list({ transfer_group: group, limit: 1 })).data[0];
+      let transfer = existing;
+      if (!transfer) {
+        try {
+          transfer = await stripe.transfers.create(
+            {
+              amount: payout.amountCents,
+              currency: payout.currency,
+              destination: accountId,
+              transfer_group: group,
+              description: `Statement ${payout.month}`,
+              metadata: { payoutId: payout.id, statementId: payout.statementId },
+            },
+            { idempotencyKey: transferKeyOf(payout.statementId, attempt) },
+          );
+        } catch (err) {
+          if (err instanceof Stripe.errors.StripeError && err.code === 'balance_insufficient') {
+            await movePayout(db, payoutId, ['processing'], { status: 'processing', reason: 'balance_insufficient' });
+            log.warn('payout waits for the platform balance', { payoutId, amountCents: payout.amountCents });
+            throw ApplicationFailure.nonRetryable('the platform’s Stripe balance cannot cover the transfer yet', BALANCE_INSUFFICIENT);
+          }
+          if (err instanceof Stripe.errors.StripeInvalidRequestError) {
+            await movePayout(db, payoutId, ['processing'], { status: 'failed', reason: 'Stripe refused the transfer' });
+            throw ApplicationFailure.nonRetryable(`Stripe refused the transfer: ${err.code ?? err.type}`, 'TransferRefused');
+          }
+          throw err;
+        }
+      }
+      return recordPaid(db, payout, transfer.id);
+    },
+
+    /**
+     * The monthly Schedule's run: starts `payout:<creatorId>:<month>` for every creator with ledger
+     * journals up to the month's end that no statement holds yet (a page at a time, heartbeating).
+     */
+    async startMonthlyPayouts({ month }: { month?: string }): Promise<{ month: string; started: number }> {
+      const now = new Date();
+      const due = month ?? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+      const context = Context.current();
+      let started = 0;
+      let after = '00000000-0000-0000-0000-000000000000';
+      for (;;) {
+        const rows = await db
+          .selectDistinct({ creatorId: ledgerJournals.creatorId })
+          .from(ledgerJournals)
+          .where(
+            and(
+              sql`${ledgerJournals.creatorId} > ${after}::uuid`,
+              eq(ledgerJournals.currency, PAYOUT_CURRENCY),
+              lt(ledgerJournals.occurredAt, monthRange(due).to),
+              inArray(ledgerJournals.kind, ['sale', 'refund', 'chargeback']),
+              notExists(db.select({ one: sql`1` }).from(statementJournals).where(eq(statementJournals.journalId, ledgerJournals.id))),
+            ),
+          )
+          .orderBy(ledgerJournals.creatorId)
+          .limit(START_PAGE);
+        for (const { creatorId } of rows) {
+          if (await process.start(creatorId, due)) started += 1;
+          context.heartbeat(creatorId);
+        }
+        if (rows.length < START_PAGE) return { month: due, started };
+        after = rows[rows.length - 1]!.creatorId;
+      }
+    },
+  };
+}
+
+export type PayoutActivities = ReturnType<typeof createPayoutActivities>;

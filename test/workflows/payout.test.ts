@@ -1,0 +1,152 @@
+// SPEC §7 payouts, end to end on real workers, Postgres, Temporal and the Stripe stand-in: a month
+// closes into its statement and is paid by one transfer, at most once whatever is retried; an
+// unpayable creator is held with the reason; a low platform balance is waited out; a transfer made
+// before a crash is found by its transfer_group once its idempotency key is gone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { users } from '../../db/schema.js';
+import { closeStatement } from '../../domain/statements.js';
+import { createPayoutProcess } from '../../processes/payouts.js';
+import { SIGNATURE_HEADER, signPayload } from '../../integrations/platforms/signature.js';
+import { payoutWorkflowId } from '../../workflows/payout.js';
+import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
+import { sandboxOf } from '../support/sandbox.js';
+import { eq } from 'drizzle-orm';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ env: { PAYOUT_BALANCE_RETRY_SECONDS: '1' } });
+});
+afterAll(() => h?.close());
+const { call, ok } = apiCalls(() => h);
+const MONTH = '2026-10';
+
+/** A creator with a sandbox connection, a Stripe account the stand-in holds, and `status` on their profile. */
+async function creator(status: 'active' | 'restricted' = 'active') {
+  const { userId, email } = await register(h);
+  const auth = bearer((await login(h, email)).accessToken);
+  await ok(auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox' }, 201);
+  const conn = await sandboxOf(h).connection(userId);
+  const account = await h.stripe.accounts.create({
+    type: 'express',
+    country: 'US',
+    email,
+    capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
+  });
+  await fetch(`${h.stripeStandin.url}/_standin/accounts/${account.id}/complete`, { method: 'POST' });
+  await h.sql`insert into creator_profiles (user_id, status, stripe_account_id, payouts_enabled, charges_enabled)
+    values (${userId}, ${status}, ${account.id}, true, true)
+    on conflict (user_id) do update set status = excluded.status, stripe_account_id = excluded.stripe_account_id, payouts_enabled = true`;
+  let n = 0;
+  const sale = async (amountCents: number) => {
+    const body = JSON.stringify({
+      id: `evt_${n++}`,
+      type: 'purchase.created',
+      data: { fanHandle: 'fan', amountCents, purchasedAt: `${MONTH}-10T10:00:00Z` },
+    });
+    await h.app.inject({
+      method: 'POST',
+      url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
+      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, body) },
+      payload: body,
+    });
+  };
+  return { userId, auth, accountId: account.id, sale };
+}
+
+const payouts = () => createPayoutProcess(h.temporal, h.config);
+const result = (creatorId: string) => h.temporal.workflow.getHandle(payoutWorkflowId(creatorId, MONTH)).result();
+const transfersOf = async (statementId: string) =>
+  (await h.stripe.transfers.list({ transfer_group: `statement:${statementId}`, limit: 10 })).data;
+const receivable = async (creatorId: string) =>
+  Number(
+    (
+      await h.sql`select coalesce(sum(amount_cents), 0) as b from ledger_entries where creator_id = ${creatorId} and account = 'receivable'`
+    )[0]!.b,
+  );
+
+describe('payouts', () => {
+  it('closes the month and pays its net once, by one transfer derived from the statement', async () => {
+    await h.stripeStandin.fund(10_000_000, 'usd');
+    const c = await creator();
+    await c.sale(100_000);
+    expect(await payouts().start(c.userId, MONTH)).toBe(true);
+    expect(await result(c.userId)).toBe('paid');
+    const [payout] = (await ok(c.auth, 'GET', '/payouts')).items;
+    expect(payout).toMatchObject({
+      month: MONTH,
+      status: 'paid',
+      amountCents: 70_000,
+      reason: null,
+      transferId: expect.stringMatching(/^tr_/),
+    });
+    const [transfer, ...more] = await transfersOf(payout.statementId);
+    expect(more).toEqual([]);
+    expect(transfer).toMatchObject({ id: payout.transferId, amount: 70_000, destination: c.accountId });
+    // Sales less commission less the payout: the platform owes nothing more.
+    expect(await receivable(c.userId)).toBe(0);
+    expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toEqual(payout);
+
+    // Started again (the Schedule firing twice, an operator): nothing new.
+    expect(await payouts().start(c.userId, MONTH)).toBe(false);
+    await payouts().retry(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    expect(await transfersOf(payout.statementId)).toHaveLength(1);
+    expect(await receivable(c.userId)).toBe(0);
+    const other = await creator();
+    expect((await call(other.auth, 'GET', `/payouts/${payout.id}`)).statusCode).toBe(404);
+  });
+
+  it('holds a restricted creator’s payout with the reason; an admin retries it once the account is fixed', async () => {
+    const c = await creator('restricted');
+    await c.sale(10_000);
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('held');
+    const [payout] = (await ok(c.auth, 'GET', '/payouts')).items;
+    expect(payout).toMatchObject({ status: 'held', reason: expect.stringMatching(/restricted/), transferId: null });
+    expect(await transfersOf(payout.statementId)).toEqual([]);
+
+    expect((await call(c.auth, 'POST', `/payouts/${payout.id}/retry`)).json().error.code).toBe('forbidden');
+    expect((await call(c.auth, 'GET', `/payouts/reconciliation?month=${MONTH}`)).statusCode).toBe(403);
+    const admin = await register(h);
+    await h.db.update(users).set({ role: 'admin' }).where(eq(users.id, admin.userId));
+    const adminAuth = bearer((await login(h, admin.email)).accessToken);
+    await h.sql`update creator_profiles set status = 'active' where user_id = ${c.userId}`;
+    expect(await ok(adminAuth, 'POST', `/payouts/${payout.id}/retry`, undefined, 202)).toMatchObject({ id: payout.id });
+    expect(await result(c.userId)).toBe('paid');
+    expect(await transfersOf(payout.statementId)).toHaveLength(1);
+    expect((await call(adminAuth, 'POST', `/payouts/${payout.id}/retry`)).statusCode).toBe(409);
+    const reconciliation = await ok(adminAuth, 'GET', `/payouts/reconciliation?month=${MONTH}`);
+    expect(reconciliation.mismatches).toEqual([]);
+    expect(reconciliation.paidCents).toBe(reconciliation.transferredCents);
+  });
+
+  it('waits out balance_insufficient with a fresh key per try, then pays once', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.sale(20_000);
+    await h.stripeStandin.failNextTransfers(2);
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    const [payout] = (await ok(c.auth, 'GET', '/payouts')).items;
+    expect(await transfersOf(payout.statementId)).toHaveLength(1);
+    expect(payout.amountCents).toBe(14_000);
+  });
+
+  it('finds a transfer made before a crash by its transfer_group once Stripe forgot its key', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.sale(30_000);
+    // What a worker killed between the transfer and the commit leaves: a closed statement, a
+    // scheduled payout and a transfer at Stripe, and a day later no key to replay it.
+    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const made = await h.stripe.transfers.create(
+      { amount: closed.payableCents, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` },
+      { idempotencyKey: `payout:${closed.id}:1` },
+    );
+    await h.stripeStandin.forgetIdempotencyKeys();
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    expect(await transfersOf(closed.id)).toEqual([expect.objectContaining({ id: made.id })]);
+    expect((await ok(c.auth, 'GET', '/payouts')).items[0]).toMatchObject({ status: 'paid', transferId: made.id });
+  });
+});
