@@ -35,8 +35,8 @@ const isRealDay = (day: string) => {
 const Usage = Type.Object({
   from: Type.String(),
   to: Type.String(),
-  spentCents: Type.Number(),
-  reservedCents: Type.Number(),
+  spentCents: Type.Number({ description: 'cents, with fractions: a short call costs a fraction of a cent' }),
+  reservedCents: Type.Number({ description: 'cents, with fractions: the estimates of calls still running' }),
   calls: Type.Integer(),
   refusals: Type.Integer(),
   byFeature: Type.Array(Type.Object({ feature: Type.String(), calls: Type.Integer(), spentCents: Type.Number() })),
@@ -74,7 +74,7 @@ const SuggestionView = Type.Object({
   text: Nullable(Type.String({ description: 'what was sent, else the draft' })),
   draftText: Nullable(Type.String({ description: 'the model’s draft, as written' })),
   priceCents: Nullable(Type.Integer()),
-  costCents: Type.Number(),
+  costCents: Type.Number({ description: 'cents, with fractions: what its draft cost' }),
   trigger: Type.String(),
   reason: Nullable(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
@@ -135,7 +135,7 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
         summary: 'Set the caller’s LLM spend caps; calls that would pass either are refused',
         security: bearerAuth,
         body: Budget,
-        response: { 200: Budget, ...errorResponses(400, 401) },
+        response: { 200: Budget, ...errorResponses(400, 401, 422) },
       },
     },
     async (request) => {
@@ -143,6 +143,11 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
       if (dailyCapCents > monthlyCapCents)
         throw new ApiError(400, 'validation_failed', 'the daily cap cannot be above the monthly cap', [
           { field: 'body.dailyCapCents', message: 'must not exceed monthlyCapCents' },
+        ]);
+      // The platform pays the provider: a creator's caps stay under its ceiling.
+      if (monthlyCapCents > config.AI_MAX_CAP_CENTS)
+        throw new ApiError(422, 'cap_above_limit', `caps may be at most ${config.AI_MAX_CAP_CENTS} cents`, [
+          { field: 'body.monthlyCapCents', message: `must not exceed ${config.AI_MAX_CAP_CENTS}` },
         ]);
       return setBudget(db, caller(request).userId, { dailyCapCents, monthlyCapCents });
     },

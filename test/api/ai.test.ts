@@ -179,6 +179,15 @@ describe('AI config, budget and usage', () => {
       expect((await call(c.auth, 'PUT', '/ai/budget', body)).statusCode, JSON.stringify(body)).toBe(400);
     }
     expect(await ok(c.auth, 'GET', '/ai/budget')).toEqual({ dailyCapCents: 50, monthlyCapCents: 500 });
+    // The platform pays the provider: caps above its ceiling are refused, and nothing changes.
+    const ceiling = h.config.AI_MAX_CAP_CENTS;
+    const tooHigh = await call(c.auth, 'PUT', '/ai/budget', { dailyCapCents: 100, monthlyCapCents: ceiling + 1 });
+    expect(tooHigh.statusCode).toBe(422);
+    expect(tooHigh.json().error.code).toBe('cap_above_limit');
+    expect(await ok(c.auth, 'PUT', '/ai/budget', { dailyCapCents: 100, monthlyCapCents: ceiling })).toEqual({
+      dailyCapCents: 100,
+      monthlyCapCents: ceiling,
+    });
 
     expect(await ok(c.auth, 'GET', '/ai/usage')).toMatchObject({ spentCents: 0, reservedCents: 0, calls: 0, refusals: 0, byFeature: [] });
     expect((await call(c.auth, 'GET', '/ai/usage?from=2026-02-10&to=2026-02-01')).statusCode).toBe(400);
