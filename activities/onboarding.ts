@@ -285,8 +285,13 @@ export function createOnboardingActivities({ db, email, stripe, config, metrics 
      * Saved only while the profile still declares what the analysis read: a run on older inputs
      * (activation's, racing a profile change's) finishing last does not overwrite the newer one.
      */
-    async saveMarketingAnalysis(input: { userId: string; source: string; inputs: MarketingSnapshot } & MarketingAnalysis): Promise<void> {
-      const { niche, subscriptionPriceCents, declaredFanCount } = input.inputs;
+    async saveMarketingAnalysis(input: { userId: string; source: string; inputs?: MarketingSnapshot } & MarketingAnalysis): Promise<void> {
+      // Without `inputs` (a task scheduled by the workflow code before they existed): saved as before.
+      const declared = input.inputs && {
+        niche: input.inputs.niche,
+        subscriptionPriceCents: input.inputs.subscriptionPriceCents,
+        declaredFanCount: input.inputs.declaredFanCount,
+      };
       await db
         .update(creatorProfiles)
         .set({
@@ -300,9 +305,9 @@ export function createOnboardingActivities({ db, email, stripe, config, metrics 
         .where(
           and(
             eq(creatorProfiles.userId, input.userId),
-            sql`${creatorProfiles.niche} is not distinct from ${niche}`,
-            sql`${creatorProfiles.subscriptionPriceCents} is not distinct from ${subscriptionPriceCents}::integer`,
-            sql`${creatorProfiles.declaredFanCount} is not distinct from ${declaredFanCount}::integer`,
+            declared && sql`${creatorProfiles.niche} is not distinct from ${declared.niche}`,
+            declared && sql`${creatorProfiles.subscriptionPriceCents} is not distinct from ${declared.subscriptionPriceCents}::integer`,
+            declared && sql`${creatorProfiles.declaredFanCount} is not distinct from ${declared.declaredFanCount}::integer`,
           ),
         );
     },

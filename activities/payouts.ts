@@ -8,6 +8,7 @@ import { and, eq, inArray, lt, notExists, sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, ledgerJournals, payouts, statementJournals } from '../db/schema.js';
+import { tiersFor } from '../domain/commission-tiers.js';
 import { monthRange } from '../domain/ledger.js';
 import { movePayout, type Payout, payoutFor, recordPaid, transferGroupOf, transferKeyOf } from '../domain/payouts.js';
 import { closeStatement } from '../domain/statements.js';
@@ -35,7 +36,8 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
   return {
     /** Closes the creator's month (idempotent) and returns its payout. */
     async closeMonthForPayout({ creatorId, month }: { creatorId: string; month: string }): Promise<Payout> {
-      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers: config.COMMISSION_TIERS });
+      const { tiers } = await tiersFor(db, config.COMMISSION_TIERS, creatorId);
+      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers });
       return payoutFor(db, statement);
     },
 

@@ -188,7 +188,7 @@ export const quoteFan = (text: string) => JSON.stringify(text);
  */
 export async function threadOf(db: Db, conversationId: string): Promise<{ role: 'user' | 'assistant'; content: string }[]> {
   const rows = await db
-    .select({ direction: messages.direction, text: messages.text })
+    .select({ direction: messages.direction, text: messages.text, priceCents: messages.priceCents })
     .from(messages)
     .where(
       and(
@@ -206,11 +206,12 @@ export async function threadOf(db: Db, conversationId: string): Promise<{ role: 
     kept.push({ ...r, text });
     chars += text.length;
   }
-  return kept
-    .reverse()
-    .map((r) =>
-      r.direction === 'in' ? { role: 'user' as const, content: quoteFan(r.text) } : { role: 'assistant' as const, content: r.text },
-    );
+  return kept.reverse().map((r) =>
+    // The creator's own turns in the shape the model must answer in, so that it keeps to it.
+    r.direction === 'in'
+      ? { role: 'user' as const, content: quoteFan(r.text) }
+      : { role: 'assistant' as const, content: JSON.stringify({ text: r.text, priceCents: r.priceCents }) },
+  );
 }
 
 export interface Draft {
@@ -244,21 +245,29 @@ export function parseDraft(content: string, finishReason: string): Draft | undef
   return { text: trimmed, priceCents: price };
 }
 
-/** Characters a phone number's digits may be written with between them. */
-const PHONE_SEPARATORS = new Set([' ', '-', '.', '(', ')', '+', '/']);
+/** Characters a phone number's digits may be written with between them (emoji keycaps included). */
+const PHONE_SEPARATORS = new Set([' ', '-', '.', ',', '_', '(', ')', '+', '/', '\uFE0F', '\u20E3']);
 const DIGIT = /\p{Nd}/u;
 /** Digits in one run that look like a phone number (prices and counts have fewer). */
 const PHONE_DIGITS = 7;
+/** Invisible characters (format and control, but the line break): they only serve to hide something from a check. */
+const INVISIBLE = /[\p{Cf}\p{Cc}\u034F\u115F\u1160\u3164\uFFA0]/u;
+/** Where a fan is told to go elsewhere: apps and networks by name. */
+const OFF_PLATFORM =
+  /\b(?:insta(?:gram)?|ig|snap(?:chat)?|telegram|whats ?app|signal|kik|discord|tiktok|twitter|onlyfans|fansly|paypal|cash ?app|venmo)\b/iu;
 
 /**
- * Whether a text carries a way off the platform: a URL or a bare domain, an email address or an
- * @handle, or a phone-number-like run of digits. Deliberately broad (a false alarm only means a
+ * Whether a text may carry a way off the platform: an invisible character, a URL or a domain (a
+ * dot before two letters of any script, without a space after it alone), an email address or an @handle, an app
+ * named, or a phone-number-like run of digits. Deliberately broad (a false alarm only means a
  * person decides) and linear: one NFKC pass (full-width letters fold to ASCII), regexes without
- * nested quantifiers, one scan for digits.
+ * nested quantifiers, one scan for digits. docs/SECURITY.md says what it cannot catch.
  */
 export function hasContactDetails(text: string): boolean {
   const t = text.normalize('NFKC');
-  if (/https?:|www\.|[\p{L}\p{N}-]\.[a-z]{2,}|@[\p{L}\p{N}_]/iu.test(t)) return true;
+  if (INVISIBLE.test(t.replaceAll('\n', ' '))) return true;
+  // A dot between letters, or with a space before it ("mia . example"); not a sentence's end ("pics. Love").
+  if (/https?:|www\.|[\p{L}\p{N}-](?:\.| \. ?)\p{L}{2}|@[\p{L}\p{N}_]/iu.test(t) || OFF_PLATFORM.test(t)) return true;
   let digits = 0;
   for (const ch of t) {
     if (DIGIT.test(ch)) {

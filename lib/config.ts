@@ -269,6 +269,14 @@ const schema = z
     };
   })
   .superRefine((cfg, ctx) => {
+    // One activity attempt of an LLM step (5 minutes) must outlive the SDK's tries, or two attempts
+    // would overlap and the provider bill both: a request's timeout times its tries, with a minute to spare.
+    if (cfg.LLM_TIMEOUT_MS * (cfg.LLM_MAX_RETRIES + 1) > 240_000)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['LLM_TIMEOUT_MS'],
+        message: 'LLM_TIMEOUT_MS × (LLM_MAX_RETRIES + 1) must be at most 240000 (4 minutes)',
+      });
     // Fail at start, not at every call: a model without a price cannot be budgeted.
     if (!Object.hasOwn(cfg.LLM_PRICES, cfg.LLM_MODEL))
       ctx.addIssue({ code: 'custom', path: ['LLM_MODEL'], message: `${cfg.LLM_MODEL} has no price in LLM_PRICES` });

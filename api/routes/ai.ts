@@ -330,16 +330,20 @@ export const aiRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, 
       const suggestion = await suggestionOf(db, creatorId, request.params.id);
       if (!suggestion) throw notFound('suggestion');
       const { text, priceCents } = request.body ?? {};
+      // The same approval again is its row; another (a different text or price) is a conflict.
+      const same = (s: Suggestion) =>
+        (text === undefined || text === s.sentText) && (priceCents === undefined || priceCents === s.priceCents);
       if (suggestion.status === 'approved') {
-        // Decided: Postgres answers (its workflow may be gone). The same approval again is its row; another is a conflict.
-        const same =
-          (text === undefined || text === suggestion.sentText) && (priceCents === undefined || priceCents === suggestion.priceCents);
-        if (!same) throw notReady(suggestion);
+        // Decided: Postgres answers (its workflow may be gone).
+        if (!same(suggestion)) throw notReady(suggestion);
         return reply.status(202).send(presentSuggestion(suggestion));
       }
       if (suggestion.status !== 'ready') throw notReady(suggestion);
       await process.approve(suggestion.id, { decidedBy: creatorId, ...request.body });
-      return reply.status(202).send(presentSuggestion((await suggestionOf(db, creatorId, suggestion.id))!));
+      // Two approvals at once share the Update id: the one that lost sees the winner's row.
+      const approved = (await suggestionOf(db, creatorId, suggestion.id))!;
+      if (!same(approved)) throw notReady(approved);
+      return reply.status(202).send(presentSuggestion(approved));
     },
   );
 

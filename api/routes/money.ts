@@ -3,9 +3,11 @@
 // domain/ledger.ts, domain/statements.ts). Payouts come next (see docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, eq } from 'drizzle-orm';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { payouts } from '../../db/schema.js';
-import { commissionOn, effectiveRate } from '../../domain/commissions.js';
+import { payouts, users } from '../../db/schema.js';
+import { commissionOn, effectiveRate, tiersProblem } from '../../domain/commissions.js';
+import { clearTierOverride, overrideTiers, tiersFor } from '../../domain/commission-tiers.js';
 import { ledgerPage } from '../../domain/ledger.js';
 import { type Payout, payoutsOf, transferGroupOf } from '../../domain/payouts.js';
 import { statementCsv, statementPdf } from '../../domain/statement-documents.js';
@@ -136,7 +138,15 @@ const presentPayout = (p: Payout) => ({
 
 export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { db, config, stripe, payouts: payoutProcess }) => {
   app.addHook('onRequest', app.authenticate);
-  const tiers = config.COMMISSION_TIERS;
+  /** The caller's tiers: an admin's override for them, else COMMISSION_TIERS. */
+  const tiersOf = async (request: FastifyRequest) => (await tiersFor(db, config.COMMISSION_TIERS, caller(request).userId)).tiers;
+  const TiersBody = Type.Array(
+    Type.Object(
+      { upToCents: Nullable(Type.Integer({ minimum: 1, maximum: 1_000_000_000_00 })), rate: Type.Number({ minimum: 0, maximum: 1 }) },
+      { additionalProperties: false },
+    ),
+    { minItems: 1, maxItems: 10 },
+  );
 
   app.get(
     '/commissions/rates',
@@ -148,7 +158,10 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
         response: { 200: Rates, ...errorResponses(401) },
       },
     },
-    async () => ({ currency: 'usd', tiers: tiers.map((t) => ({ upToCents: t.upToCents, rate: rate(t.rateBps) })) }),
+    async (request) => ({
+      currency: 'usd',
+      tiers: (await tiersOf(request)).map((t) => ({ upToCents: t.upToCents, rate: rate(t.rateBps) })),
+    }),
   );
 
   app.post(
@@ -163,7 +176,7 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
       },
     },
     async (request) => {
-      const c = commissionOn(request.body.grossCents, tiers);
+      const c = commissionOn(request.body.grossCents, await tiersOf(request));
       return {
         grossCents: c.grossCents,
         commissionCents: c.commissionCents,
@@ -188,7 +201,7 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
     async (request) => {
       const month = request.query.month ?? new Date().toISOString().slice(0, 7);
       if (month < '2000-01' || month > '2099-12') throw new ApiError(400, 'validation_failed', 'month must be between 2000-01 and 2099-12');
-      return earningsOf(db, caller(request).userId, month, request.query.currency ?? 'usd', tiers);
+      return earningsOf(db, caller(request).userId, month, request.query.currency ?? 'usd', await tiersOf(request));
     },
   );
 
@@ -326,6 +339,48 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
         mismatches,
         platformAvailable: balance.available.map((b) => ({ currency: b.currency, amountCents: b.amount })),
       };
+    },
+  );
+
+  app.put(
+    '/admin/creators/:id/commission',
+    {
+      onRequest: requireAdmin(db),
+      schema: {
+        tags: ['money'],
+        summary: 'Admin: this creator’s commission tiers from their next statement on (closed statements keep theirs)',
+        security: bearerAuth,
+        params: IdParams,
+        body: Type.Object({ tiers: TiersBody }, { additionalProperties: false }),
+        response: { 200: Rates, ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const creator = await db.query.users.findFirst({ where: eq(users.id, request.params.id), columns: { id: true } });
+      if (!creator) throw notFound('creator');
+      const tiers = request.body.tiers.map((t) => ({ upToCents: t.upToCents, rateBps: Math.round(t.rate * 10_000) }));
+      const problem = tiersProblem(tiers);
+      if (problem) throw new ApiError(400, 'validation_failed', problem, [{ field: 'body.tiers', message: problem }]);
+      await overrideTiers(db, creator.id, tiers, caller(request).userId);
+      return { currency: 'usd', tiers: tiers.map((t) => ({ upToCents: t.upToCents, rate: rate(t.rateBps) })) };
+    },
+  );
+
+  app.delete(
+    '/admin/creators/:id/commission',
+    {
+      onRequest: requireAdmin(db),
+      schema: {
+        tags: ['money'],
+        summary: 'Admin: back to the default tiers (COMMISSION_TIERS) for this creator',
+        security: bearerAuth,
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      await clearTierOverride(db, request.params.id);
+      return reply.status(204).send(null);
     },
   );
 

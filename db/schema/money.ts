@@ -124,3 +124,11 @@ export const payouts = pgTable(
   },
   (t) => [uniqueIndex('payouts_statement_key').on(t.statementId), index('payouts_creator_month_idx').on(t.creatorId, t.month)],
 );
+
+/** An admin's commission tiers for one creator, instead of COMMISSION_TIERS (a statement keeps the tiers it used). */
+export const commissionOverrides = pgTable('commission_overrides', {
+  creatorId: uuid('creator_id').primaryKey(),
+  tiers: jsonb('tiers').$type<{ upToCents: number | null; rateBps: number }[]>().notNull(),
+  setBy: uuid('set_by').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

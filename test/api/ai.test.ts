@@ -359,7 +359,7 @@ describe('reply suggestions', () => {
   it('records what a draft cost even when the suggestion was rejected while it was being written', async () => {
     const c = await creator();
     const conversationId = await conversationWith(c, 'slow_fan');
-    await llm.fault({ kind: 'slow', delayMs: 3_000 });
+    await llm.fault({ kind: 'slow', delayMs: 8_000 });
     await scriptDraft('too late', null);
     const id = await suggest(c, conversationId);
     // The model is answering (the request left): a person rejects the suggestion meanwhile.

@@ -60,6 +60,50 @@ describe('commissions', () => {
   });
 });
 
+describe('commission overrides', () => {
+  it('an admin sets a creator’s own tiers, which their rates, calculations and statements use; a creator cannot', async () => {
+    const c = await creator();
+    const other = await creator();
+    const admin = await register(h);
+    await h.sql`update users set role = 'admin' where id = ${admin.userId}`;
+    const adminAuth = bearer((await login(h, admin.email)).accessToken);
+    const tiers = [
+      { upToCents: 100_000, rate: 0.1 },
+      { upToCents: null, rate: 0.05 },
+    ];
+    expect((await call(c.auth, 'PUT', `/admin/creators/${c.userId}/commission`, { tiers })).statusCode).toBe(403);
+    // A token that still says admin after a demotion is refused: the role is read from Postgres.
+    await h.sql`update users set role = 'creator' where id = ${admin.userId}`;
+    expect((await call(adminAuth, 'PUT', `/admin/creators/${c.userId}/commission`, { tiers })).statusCode).toBe(403);
+    await h.sql`update users set role = 'admin' where id = ${admin.userId}`;
+
+    expect(await ok(adminAuth, 'PUT', `/admin/creators/${c.userId}/commission`, { tiers })).toEqual({ currency: 'usd', tiers });
+    expect((await ok(c.auth, 'GET', '/commissions/rates')).tiers).toEqual(tiers);
+    expect(await ok(c.auth, 'POST', '/commissions/calculate', { grossCents: 200_000 })).toMatchObject({
+      commissionCents: 15_000,
+      netCents: 185_000,
+    });
+    expect((await ok(other.auth, 'GET', '/commissions/rates')).tiers[0]).toEqual({ upToCents: 500_000, rate: 0.3 });
+    for (const bad of [
+      [{ upToCents: 100, rate: 0.1 }],
+      [
+        { upToCents: 100, rate: 0.1 },
+        { upToCents: 50, rate: 0.1 },
+        { upToCents: null, rate: 0.1 },
+      ],
+      [{ upToCents: null, rate: 1.5 }],
+      [],
+    ])
+      expect((await call(adminAuth, 'PUT', `/admin/creators/${c.userId}/commission`, { tiers: bad })).statusCode, JSON.stringify(bad)).toBe(
+        400,
+      );
+    expect((await call(adminAuth, 'PUT', `/admin/creators/${crypto.randomUUID()}/commission`, { tiers })).statusCode).toBe(404);
+
+    expect((await call(adminAuth, 'DELETE', `/admin/creators/${c.userId}/commission`)).statusCode).toBe(204);
+    expect((await ok(c.auth, 'GET', '/commissions/rates')).tiers[0]).toEqual({ upToCents: 500_000, rate: 0.3 });
+  });
+});
+
 describe('earnings ledger', () => {
   const at = '2026-10-15T12:00:00Z';
 
