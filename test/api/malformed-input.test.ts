@@ -132,7 +132,8 @@ describe('hostile input on every route', () => {
             expect(res.json().error.code, label).toBe(c.expect.code);
           }
           // Anonymous calls to protected routes stop at 401 before the body is read.
-          if (c.name === 'unknown fields' && route.hasBody) expect(withAuth ? [400] : [400, 401], label).toContain(res.statusCode);
+          if (c.name === 'unknown fields' && route.hasBody && !route.adminOnly)
+            expect(withAuth ? [400] : [400, 401], label).toContain(res.statusCode);
         }
       }
     });
