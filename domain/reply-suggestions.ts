@@ -251,7 +251,7 @@ const DIGIT = /\p{Nd}/u;
 /** Digits in one run that look like a phone number (prices and counts have fewer). */
 const PHONE_DIGITS = 7;
 /** Invisible characters (format and control, but the line break): they only serve to hide something from a check. */
-const INVISIBLE = /[\p{Cf}\p{Cc}\u034F\u115F\u1160\u3164\uFFA0]/u;
+const INVISIBLE = /\p{Cf}|\p{Cc}|\u034F|[\u115F\u1160\u3164\uFFA0]/u;
 /** Where a fan is told to go elsewhere: apps and networks by name. */
 const OFF_PLATFORM =
   /\b(?:insta(?:gram)?|ig|snap(?:chat)?|telegram|whats ?app|signal|kik|discord|tiktok|twitter|onlyfans|fansly|paypal|cash ?app|venmo)\b/iu;
