@@ -11,6 +11,7 @@ import { creatorProfiles, ledgerJournals, payouts, statementJournals } from '../
 import { tiersFor } from '../domain/commission-tiers.js';
 import { monthRange } from '../domain/ledger.js';
 import { movePayout, type Payout, payoutFor, recordPaid, transferGroupOf, transferKeyOf } from '../domain/payouts.js';
+import { DomainError } from '../domain/errors.js';
 import { closeStatement } from '../domain/statements.js';
 import type { Config } from '../lib/config.js';
 import { createPayoutProcess } from '../processes/payouts.js';
@@ -37,7 +38,11 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
     /** Closes the creator's month (idempotent) and returns its payout. */
     async closeMonthForPayout({ creatorId, month }: { creatorId: string; month: string }): Promise<Payout> {
       const { tiers } = await tiersFor(db, config.COMMISSION_TIERS, creatorId);
-      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers });
+      // A month not over, skipped or malformed will not close on a retry: fail the payout, not loop.
+      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers }).catch((err: unknown) => {
+        if (err instanceof DomainError) throw ApplicationFailure.nonRetryable(err.message, 'MonthNotClosable');
+        throw err;
+      });
       return payoutFor(db, statement);
     },
 
@@ -54,7 +59,7 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
               ? 'payouts are not enabled on the creator’s Stripe account'
               : null;
       if (reason === null) return { accountId: profile!.stripeAccountId! };
-      await movePayout(db, payoutId, ['scheduled', 'processing', 'held'], { status: 'held', reason });
+      await movePayout(db, payoutId, ['scheduled', 'processing', 'held', 'failed'], { status: 'held', reason });
       return { held: reason };
     },
 
@@ -108,6 +113,7 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
     async startMonthlyPayouts({ month }: { month?: string }): Promise<{ month: string; started: number }> {
       const now = new Date();
       const due = month ?? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+      if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(due)) throw ApplicationFailure.nonRetryable(`${due} is not a YYYY-MM month`, 'MonthNotClosable');
       const context = Context.current();
       let started = 0;
       let after = '00000000-0000-0000-0000-000000000000';

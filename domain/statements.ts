@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { type StatementContent, statementJournals, statements } from '../db/schema.js';
+import { payouts, type StatementContent, statementJournals, statements } from '../db/schema.js';
 import { commissionOn, type Tier } from './commissions.js';
 import { DomainError } from './errors.js';
 import { type MonthEarnings, monthEarnings, monthRange, postJournal, REVENUE_TYPES } from './ledger.js';
@@ -109,6 +109,7 @@ export const statementOf = (db: Db | Tx, creatorId: string, month: string, curre
  */
 export async function closeStatement(db: Db, r: { creatorId: string; month: string; currency: string; tiers: Tier[] }): Promise<Statement> {
   const { creatorId, month, currency } = r;
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new DomainError('invalid', 'invalid_month', `${month} is not a YYYY-MM month`);
   if (month >= new Date().toISOString().slice(0, 7)) throw new DomainError('invalid_state', 'month_open', `${month} is not over yet`);
   return db.transaction(async (tx) => {
     // One close at a time per creator and currency: each takes the journals no statement holds yet.
@@ -162,11 +163,13 @@ export async function rebuildStatement(db: Db, statement: Statement): Promise<{ 
 
 /**
  * A month's earnings (GET /earnings): a closed month's statement, or for an open month the ledger's
- * figures so far with what the last closed statement carried in. Nothing is paid before payouts.
+ * figures so far with what the last closed statement carried in; paid is what its payout transferred.
  */
 export async function earningsOf(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
   const closed = await statementOf(db, creatorId, month, currency);
-  if (closed)
+  if (closed) {
+    const payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, closed.id) });
+    const paidCents = payout?.status === 'paid' ? payout.amountCents : 0;
     return {
       month,
       currency,
@@ -175,10 +178,11 @@ export async function earningsOf(db: Db, creatorId: string, month: string, curre
       commissionCents: closed.commissionCents,
       netCents: closed.netCents,
       carriedCents: closed.carriedInCents,
-      paidCents: 0,
-      pendingCents: closed.payableCents,
+      paidCents,
+      pendingCents: closed.payableCents - paidCents,
       byType: closed.content.byType as MonthEarnings['byType'],
     };
+  }
   const live = await monthEarnings(db, creatorId, month, currency, tiers);
   const previous = await db.query.statements.findFirst({
     where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),

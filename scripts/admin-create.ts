@@ -3,6 +3,7 @@
 // ADMIN_PASSWORD, or a generated one printed once; an existing account is promoted and keeps its
 // password. The email counts as verified: whoever runs this controls the database.
 import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { eq, sql } from 'drizzle-orm';
 import { hashPassword, passwordProblem } from '../api/auth/passwords.js';
@@ -19,7 +20,8 @@ export async function createAdmin(
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(address)) throw new Error(`not an email address: ${email}`);
   const [promoted] = await db
     .update(users)
-    .set({ role: 'admin', updatedAt: sql`now()` })
+    // Whoever runs this controls the database: the address counts as verified (admin routes need it).
+    .set({ role: 'admin', emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, now())`, updatedAt: sql`now()` })
     .where(eq(users.email, address))
     .returning({ id: users.id });
   if (promoted) return { userId: promoted.id, created: false };
@@ -33,7 +35,7 @@ export async function createAdmin(
   return { userId: created!.id, created: true, ...(password === undefined ? { password: chosen } : {}) };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { email: { type: 'string' } } });
   if (!values.email) {
     console.error('usage: npm run admin:create -- --email <address>   (password: ADMIN_PASSWORD, else generated)');

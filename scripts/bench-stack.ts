@@ -77,7 +77,8 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
     const temporal = await startTemporalDevServer({ port: await freePort(), searchAttributes: searchAttributeCliPairs() });
     stops.push(() => temporal.stop());
 
-    const [apiPort, sesPort, stripePort, sandboxPort, metricsPort] = await Promise.all([
+    const [apiPort, sesPort, stripePort, sandboxPort, metricsPort, llmPort] = await Promise.all([
+      freePort(),
       freePort(),
       freePort(),
       freePort(),
@@ -96,6 +97,7 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
       SES_STANDIN_PORT: String(sesPort),
       STRIPE_STANDIN_PORT: String(stripePort),
       PLATFORM_SANDBOX_PORT: String(sandboxPort),
+      LLM_STANDIN_PORT: String(llmPort),
       WORKER_METRICS_PORT: String(metricsPort),
       ...LIFTED_ABUSE_LIMITS,
       ...options.env,
@@ -118,6 +120,7 @@ export async function startBenchStack(name: string, options: { workers?: WorkerP
     start('ses', 'standins/ses-main.ts');
     start('stripe', 'standins/stripe-main.ts');
     start('sandbox', 'standins/platform-sandbox-main.ts');
+    start('llm', 'standins/llm-main.ts');
     const workerPids: Record<string, number | undefined> = {};
     for (const [i, w] of workerProcesses.entries()) {
       const p = start(w.name, 'workers/main.ts', workerProcessEnv(w, i === 0 ? metricsPort : await freePort()));

@@ -1,6 +1,7 @@
-// SPEC §7 money: the commission tiers and calculator, the month's earnings, the ledger they are
-// derived from, and closed monthly statements as JSON, CSV and PDF (domain/commissions.ts,
-// domain/ledger.ts, domain/statements.ts). Payouts come next (see docs/DECISIONS.md "Money").
+// SPEC §7 money: the commission tiers and calculator (with an admin's per-creator override), the
+// month's earnings, the ledger they are derived from, closed monthly statements as JSON, CSV and
+// PDF, and payouts with their admin retry and reconciliation (domain/commissions.ts,
+// domain/ledger.ts, domain/statements.ts, domain/payouts.ts; docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, eq } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';

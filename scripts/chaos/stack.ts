@@ -32,9 +32,9 @@ export interface ChaosStack {
 export async function startChaosStack(opts: { dataDir: string; log: (line: string) => void }): Promise<ChaosStack> {
   const { dataDir, log } = opts;
   rmSync(dataDir, { recursive: true, force: true });
-  const [pgPort, temporalPort, apiPort, sesPort, stripePort, sandboxPort, metricsPort] = (await Promise.all(
-    Array.from({ length: 7 }, () => freePort()),
-  )) as [number, number, number, number, number, number, number];
+  const [pgPort, temporalPort, apiPort, sesPort, stripePort, sandboxPort, metricsPort, llmPort] = (await Promise.all(
+    Array.from({ length: 8 }, () => freePort()),
+  )) as [number, number, number, number, number, number, number, number];
   const procs: Partial<Record<Killable, ManagedProcess>> = {};
   const others: ManagedProcess[] = [];
   const expectedExit = new Set<ManagedProcess>();
@@ -124,6 +124,7 @@ export async function startChaosStack(opts: { dataDir: string; log: (line: strin
       SES_STANDIN_PORT: String(sesPort),
       STRIPE_STANDIN_PORT: String(stripePort),
       PLATFORM_SANDBOX_PORT: String(sandboxPort),
+      LLM_STANDIN_PORT: String(llmPort),
       WORKER_METRICS_PORT: String(metricsPort),
       ...LIFTED_ABUSE_LIMITS,
     };
@@ -155,14 +156,22 @@ export async function startChaosStack(opts: { dataDir: string; log: (line: strin
       node('ses', 'standins/ses-main.ts'),
       node('stripe', 'standins/stripe-main.ts'),
       node('sandbox', 'standins/platform-sandbox-main.ts'),
+      node('llm', 'standins/llm-main.ts'),
     );
     procs.worker = startWorker();
     procs.api = await starters.api();
     const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
     const stripeUrl = `http://127.0.0.1:${stripePort}`;
-    await waitFor('stand-ins', async () => (await fetch(`${sandboxUrl}/health`)).ok && (await fetch(`${stripeUrl}/_standin/health`)).ok, {
-      timeoutMs: 60_000,
-    });
+    const llmUrl = `http://127.0.0.1:${llmPort}`;
+    const healthy = async (url: string) => (await fetch(url)).ok;
+    await waitFor(
+      'stand-ins',
+      async () =>
+        (await healthy(`${sandboxUrl}/health`)) && (await healthy(`${stripeUrl}/_standin/health`)) && (await healthy(`${llmUrl}/health`)),
+      {
+        timeoutMs: 60_000,
+      },
+    );
 
     return {
       base,

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../dev/toolchain.js';
 import { createAdmin } from '../../scripts/admin-create.js';
-import { type Harness, login, register, startHarness, uniqueEmail } from '../support/harness.js';
+import { type Harness, login, registerUnverified, startHarness, uniqueEmail } from '../support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -27,10 +27,11 @@ describe('admin:create', () => {
     await expect(createAdmin(h.db, 'not-an-email')).rejects.toThrow(/not an email/);
   });
 
-  it('promotes an existing account, keeping its password', async () => {
-    const user = await register(h);
+  it('promotes an existing account, keeping its password and verifying its address', async () => {
+    const user = await registerUnverified(h);
     expect(await createAdmin(h.db, user.email.toUpperCase(), 'ignored-for-existing-42')).toEqual({ userId: user.userId, created: false });
     expect(await roleOf(user.userId)).toBe('admin');
+    expect((await h.sql`select email_verified_at from users where id = ${user.userId}`)[0]!.email_verified_at).not.toBeNull();
     expect((await login(h, user.email)).accessToken).toBeTruthy();
   });
 

@@ -85,6 +85,7 @@ describe('payouts', () => {
     // Sales less commission less the payout: the platform owes nothing more.
     expect(await receivable(c.userId)).toBe(0);
     expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toEqual(payout);
+    expect(await ok(c.auth, 'GET', `/earnings?month=${MONTH}`)).toMatchObject({ netCents: 70_000, paidCents: 70_000, pendingCents: 0 });
 
     // Started again (the Schedule firing twice, an operator): nothing new.
     expect(await payouts().start(c.userId, MONTH)).toBe(false);
