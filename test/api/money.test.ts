@@ -2,9 +2,8 @@
 // platform events post to (once per event id), with its append-only and balance rules enforced by
 // Postgres itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIGNATURE_HEADER, signPayload } from '../../integrations/platforms/signature.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
-import { sandboxOf } from '../support/sandbox.js';
+import { connectedCreator } from '../support/platform-events.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -12,27 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 const { call, ok } = apiCalls(() => h);
-
-async function creator() {
-  const { userId, email } = await register(h);
-  const auth = bearer((await login(h, email)).accessToken);
-  await ok(auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox' }, 201);
-  const conn = await sandboxOf(h).connection(userId);
-  let n = 0;
-  /** Posts a signed platform event; the same `id` twice is the platform retrying. */
-  const event = async (type: string, data: object, id = `evt_${type}_${n++}`) => {
-    const body = JSON.stringify({ id, type, data });
-    const res = await h.app.inject({
-      method: 'POST',
-      url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, body) },
-      payload: body,
-    });
-    if (res.statusCode !== 200) throw new Error(`${type}: ${res.statusCode} ${res.body}`);
-    return res.json() as { duplicate: boolean };
-  };
-  return { userId, auth, event };
-}
+const creator = () => connectedCreator(h);
 
 describe('commissions', () => {
   it('lists the default tiers and calculates marginally, rounded once', async () => {

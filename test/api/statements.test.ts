@@ -4,9 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TIERS } from '../../domain/commissions.js';
 import { closeStatement, rebuildStatement, statementOf } from '../../domain/statements.js';
-import { SIGNATURE_HEADER, signPayload } from '../../integrations/platforms/signature.js';
-import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
-import { sandboxOf } from '../support/sandbox.js';
+import { apiCalls, startHarness, type Harness } from '../support/harness.js';
+import { connectedCreator } from '../support/platform-events.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -16,23 +15,9 @@ afterAll(() => h?.close());
 const { call, ok } = apiCalls(() => h);
 
 async function creator() {
-  const { userId, email } = await register(h);
-  const auth = bearer((await login(h, email)).accessToken);
-  await ok(auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox' }, 201);
-  const conn = await sandboxOf(h).connection(userId);
-  let n = 0;
-  const event = async (type: string, data: object) => {
-    const body = JSON.stringify({ id: `evt_${n++}`, type, data });
-    const res = await h.app.inject({
-      method: 'POST',
-      url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, body) },
-      payload: body,
-    });
-    if (res.statusCode !== 200) throw new Error(`${type}: ${res.statusCode} ${res.body}`);
-  };
-  const close = (month: string) => closeStatement(h.db, { creatorId: userId, month, currency: 'usd', tiers: DEFAULT_TIERS });
-  return { userId, auth, event, close };
+  const c = await connectedCreator(h);
+  const close = (month: string) => closeStatement(h.db, { creatorId: c.userId, month, currency: 'usd', tiers: DEFAULT_TIERS });
+  return { ...c, close };
 }
 
 describe('statements', () => {

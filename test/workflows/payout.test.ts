@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../db/schema.js';
 import { closeStatement } from '../../domain/statements.js';
 import { createPayoutProcess } from '../../processes/payouts.js';
-import { SIGNATURE_HEADER, signPayload } from '../../integrations/platforms/signature.js';
 import { payoutWorkflowId } from '../../workflows/payout.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
-import { sandboxOf } from '../support/sandbox.js';
+import { connectedCreator } from '../support/platform-events.js';
 import { eq } from 'drizzle-orm';
 
 let h: Harness;
@@ -22,10 +21,7 @@ const MONTH = '2026-10';
 
 /** A creator with a sandbox connection, a Stripe account the stand-in holds, and `status` on their profile. */
 async function creator(status: 'active' | 'restricted' = 'active') {
-  const { userId, email } = await register(h);
-  const auth = bearer((await login(h, email)).accessToken);
-  await ok(auth, 'PUT', '/platforms/onlyfans/connection', { adapter: 'sandbox' }, 201);
-  const conn = await sandboxOf(h).connection(userId);
+  const { userId, email, auth, event } = await connectedCreator(h);
   const account = await h.stripe.accounts.create({
     type: 'express',
     country: 'US',
@@ -36,20 +32,7 @@ async function creator(status: 'active' | 'restricted' = 'active') {
   await h.sql`insert into creator_profiles (user_id, status, stripe_account_id, payouts_enabled, charges_enabled)
     values (${userId}, ${status}, ${account.id}, true, true)
     on conflict (user_id) do update set status = excluded.status, stripe_account_id = excluded.stripe_account_id, payouts_enabled = true`;
-  let n = 0;
-  const sale = async (amountCents: number) => {
-    const body = JSON.stringify({
-      id: `evt_${n++}`,
-      type: 'purchase.created',
-      data: { fanHandle: 'fan', amountCents, purchasedAt: `${MONTH}-10T10:00:00Z` },
-    });
-    await h.app.inject({
-      method: 'POST',
-      url: `/api/v1/platforms/onlyfans/webhook?connectionId=${conn.id}`,
-      headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signPayload(conn.webhookSecret, body) },
-      payload: body,
-    });
-  };
+  const sale = (amountCents: number) => event('purchase.created', { fanHandle: 'fan', amountCents, purchasedAt: `${MONTH}-10T10:00:00Z` });
   return { userId, auth, accountId: account.id, sale };
 }
 
