@@ -1,62 +1,22 @@
 // Drives the real `stripe` SDK (through integrations/stripe.ts) against the Stripe Connect
-// stand-in, with a small local HTTP server receiving its webhooks.
+// stand-in, with a small local HTTP server receiving its webhooks (test/support/stripe.ts).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createStripeClient } from '../../integrations/stripe.js';
 import { startStripeStandin, type EventDelivery, type StripeStandin } from '../../standins/stripe/index.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/stripe.js';
 import { waitFor } from '../support/wait.js';
 
 const SECRET = 'whsec_test_standin_secret_0123456789';
 const RETURN_URL = 'http://localhost:5173/onboarding/stripe/return';
 const REFRESH_URL = 'http://localhost:5173/onboarding/stripe/refresh';
 
-interface Receiver {
-  url: string;
-  deliveries: { body: string; signature: string }[];
-  /** The next `failures` deliveries are answered with 500. */
-  failures: number;
-  close(): Promise<void>;
-}
-
-async function startReceiver(): Promise<Receiver> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (receiver.failures > 0) {
-        receiver.failures -= 1;
-        res.writeHead(500).end('down');
-        return;
-      }
-      receiver.deliveries.push({
-        body: Buffer.concat(chunks).toString('utf8'),
-        signature: String(req.headers['stripe-signature']),
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const receiver: Receiver = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/v1/webhooks/stripe`,
-    deliveries: [],
-    failures: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
-  return receiver;
-}
-
 let dir: string;
 let stateFile: string;
-let receiver: Receiver;
+let receiver: WebhookReceiver;
 let standin: StripeStandin;
 let stripe: Stripe;
 const running = new Set<StripeStandin>();
@@ -101,11 +61,7 @@ const standinAccounts = (s: StripeStandin) =>
   getJson<{ accountCreations: number; accounts: { account: Stripe.Account; deauthorized: boolean }[] }>(`${s.url}/_standin/accounts`);
 
 /** Verified webhook events of `type` for `account` that reached the receiver. */
-function received(type: string, account: string): Stripe.Event[] {
-  return receiver.deliveries
-    .map((d) => stripe.webhooks.constructEvent(d.body, d.signature, SECRET))
-    .filter((e) => e.type === type && e.account === account);
-}
+const received = (type: string, account: string): Stripe.Event[] => receiver.events(stripe, SECRET, type, account);
 
 /** Webhooks arrive within milliseconds here; a short deadline keeps failures fast. */
 const eventually = <T>(check: () => Promise<T> | T, what: string) => waitFor(check, what, 5_000, 20);
@@ -137,7 +93,7 @@ beforeAll(async () => {
 });
 beforeEach(async (ctx) => {
   stateFile = path.join(dir, `${ctx.task.id}`, 'stripe-standin.json');
-  receiver = await startReceiver();
+  receiver = await startWebhookReceiver();
   standin = await start();
   stripe = clientFor(standin);
 });
