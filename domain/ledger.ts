@@ -9,11 +9,11 @@
 //   gross:<type>        sales by type (ppv, tip, subscription): income, credited
 //   refunds, chargebacks  money given back to fans: contra-income, debited
 //   commission          the platform's share, debited when a statement closes
-//   payouts             what was transferred to the creator's Stripe account
+//   payouts             what was transferred to the creator's Stripe account, less what Stripe
+//                       reversed (a reversal posts back to receivable: owed again, see statements.ts)
 import { and, desc, eq, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { ledgerEntries, ledgerJournals } from '../db/schema.js';
-import { commissionOn, type Tier } from './commissions.js';
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
@@ -23,7 +23,7 @@ export type RevenueType = (typeof REVENUE_TYPES)[number];
 export interface Journal {
   creatorId: string;
   source: string;
-  kind: 'sale' | 'refund' | 'chargeback' | 'commission' | 'payout';
+  kind: 'sale' | 'refund' | 'chargeback' | 'commission' | 'payout' | 'payout_reversal';
   revenueType?: RevenueType;
   currency: string;
   fanId?: string | null;
@@ -100,13 +100,13 @@ export function monthRange(month: string): { from: Date; to: Date } {
 }
 
 /**
- * A month's earnings from the ledger: gross by type, refunds and chargebacks, and the commission on
- * what is left, at the creator's tiers (an open month; domain/statements.ts adds what was carried).
+ * A month's money facts from the ledger: gross by type, refunds and chargebacks, and transfers
+ * Stripe reversed (domain/statements.ts applies the commission and what was carried).
  */
-export async function monthEarnings(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
+export async function monthSums(db: Db, creatorId: string, month: string, currency: string) {
   const { from, to } = monthRange(month);
   const rows = await db
-    .select({ account: ledgerEntries.account, sum: sql<string>`sum(${ledgerEntries.amountCents})` })
+    .select({ account: ledgerEntries.account, kind: ledgerJournals.kind, sum: sql<string>`sum(${ledgerEntries.amountCents})` })
     .from(ledgerEntries)
     .innerJoin(ledgerJournals, eq(ledgerJournals.id, ledgerEntries.journalId))
     .where(
@@ -117,22 +117,14 @@ export async function monthEarnings(db: Db, creatorId: string, month: string, cu
         lt(ledgerJournals.occurredAt, sql`${to.toISOString()}::timestamptz`),
       ),
     )
-    .groupBy(ledgerEntries.account);
-  const balance = (account: string) => Number(rows.find((r) => r.account === account)?.sum ?? 0);
+    .groupBy(ledgerEntries.account, ledgerJournals.kind);
+  const balance = (account: string, kind?: string) =>
+    rows.filter((r) => r.account === account && (kind === undefined || r.kind === kind)).reduce((s, r) => s + Number(r.sum), 0);
   const byType = Object.fromEntries(REVENUE_TYPES.map((t) => [t, -balance(`gross:${t}`)])) as Record<RevenueType, number>;
-  const grossCents = REVENUE_TYPES.reduce((sum, t) => sum + byType[t], 0);
-  const refundsCents = balance('refunds') + balance('chargebacks');
-  const commission = commissionOn(grossCents - refundsCents, tiers);
   return {
-    month,
-    currency,
-    grossCents,
-    refundsCents,
-    commissionCents: commission.commissionCents,
-    netCents: commission.netCents,
-    carriedCents: 0,
-    paidCents: 0,
-    pendingCents: commission.netCents,
+    grossCents: REVENUE_TYPES.reduce((sum, t) => sum + byType[t], 0),
+    refundsCents: balance('refunds') + balance('chargebacks'),
+    reversalsCents: balance('receivable', 'payout_reversal'),
     byType,
   };
 }

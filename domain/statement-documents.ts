@@ -11,9 +11,10 @@ const money = (cents: number, currency: string) =>
 const totals = (s: Statement): [string, number][] => [
   ['gross', s.grossCents],
   ['refunds and chargebacks', -s.refundsCents],
+  ['carried in', s.carriedInCents],
   ['commission', -s.commissionCents],
   ['net', s.netCents],
-  ['carried in', s.carriedInCents],
+  ['reversed transfers owed', s.reversalsCents],
   ['payable', s.payableCents],
   ['carried to next month', s.carriedOutCents],
 ];

@@ -1,15 +1,21 @@
 // Monthly statements (SPEC §7): closing a creator's month takes every ledger journal of theirs up
 // to the month's end that no statement holds yet (so a refund posted after its month closed lands
-// in the next statement), applies the commission tiers once to the month's gross less refunds,
-// carries a negative amount into the next month, and records all of it, immutable, with a hash of
-// its canonical content. Rebuilding a statement from its journals gives the same figures and hash.
+// in the next statement), applies the commission tiers once to the month's gross less refunds plus
+// what the last statement carried in, carries a negative result into the next month, and records
+// all of it, immutable, with a hash of its canonical content. Rebuilding a statement from its
+// journals gives the same figures and hash.
+//
+// The carried amount is carried *before* commission: refunds beyond a month's sales lower the next
+// month's commission base, just as refunds within a month lower that month's. Carrying it after
+// commission would charge commission twice on refunded sales (once on the sale's month, once more on
+// the month that absorbs the refund). Transfers Stripe reversed are owed again, outside commission.
 import { createHash } from 'node:crypto';
 import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { payouts, type StatementContent, statementJournals, statements } from '../db/schema.js';
 import { commissionOn, type Tier } from './commissions.js';
 import { DomainError } from './errors.js';
-import { type MonthEarnings, monthEarnings, monthRange, postJournal, REVENUE_TYPES } from './ledger.js';
+import { type MonthEarnings, monthRange, monthSums, postJournal, REVENUE_TYPES } from './ledger.js';
 
 export type Statement = typeof statements.$inferSelect;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -28,28 +34,51 @@ export function canonicalJson(value: unknown): string {
 export interface StatementFigures {
   grossCents: number;
   refundsCents: number;
+  /** Transfers Stripe reversed since the last statement: owed to the creator again. */
+  reversalsCents: number;
   commissionCents: number;
+  /** Gross less refunds plus carried in, less commission: negative when refunds passed it all. */
   netCents: number;
   carriedInCents: number;
   payableCents: number;
   carriedOutCents: number;
 }
 
-/** The figures and hash a statement's content and carried-in amount give. */
-export function figuresOf(content: StatementContent, carriedInCents: number): { figures: StatementFigures; contentHash: string } {
-  const grossCents = content.lines.filter((l) => l.kind === 'sale').reduce((s, l) => s + l.amountCents, 0);
-  const refundsCents = content.lines.filter((l) => l.kind !== 'sale').reduce((s, l) => s - l.amountCents, 0);
-  const commission = commissionOn(grossCents - refundsCents, content.tiers);
-  const owed = commission.netCents + carriedInCents;
-  const figures = {
-    grossCents,
-    refundsCents,
+/** The journal kinds a statement takes in, beside the commission it posts itself. */
+export const STATEMENT_KINDS = ['sale', 'refund', 'chargeback', 'payout_reversal'] as const;
+
+/**
+ * A month's figures: commission on gross − refunds + carried in (≤ 0), a negative base carried out
+ * whole, and payable the positive net plus reversals. Never pays below zero.
+ */
+export function monthFigures(
+  a: { grossCents: number; refundsCents: number; reversalsCents: number; carriedInCents: number },
+  tiers: Tier[],
+): StatementFigures {
+  const commission = commissionOn(a.grossCents - a.refundsCents + a.carriedInCents, tiers);
+  return {
+    ...a,
     commissionCents: commission.commissionCents,
     netCents: commission.netCents,
-    carriedInCents,
-    payableCents: Math.max(owed, 0),
-    carriedOutCents: Math.min(owed, 0),
+    payableCents: Math.max(commission.netCents, 0) + a.reversalsCents,
+    carriedOutCents: Math.min(commission.netCents, 0),
   };
+}
+
+const sumOf = (lines: StatementContent['lines'], kinds: string[]) =>
+  lines.filter((l) => kinds.includes(l.kind)).reduce((s, l) => s + l.amountCents, 0);
+
+/** The figures and hash a statement's content and carried-in amount give. */
+export function figuresOf(content: StatementContent, carriedInCents: number): { figures: StatementFigures; contentHash: string } {
+  const figures = monthFigures(
+    {
+      grossCents: sumOf(content.lines, ['sale']),
+      refundsCents: 0 - sumOf(content.lines, ['refund', 'chargeback']),
+      reversalsCents: sumOf(content.lines, ['payout_reversal']),
+      carriedInCents,
+    },
+    content.tiers,
+  );
   const contentHash = createHash('sha256').update(canonicalJson({ content, figures })).digest('hex');
   return { figures, contentHash };
 }
@@ -127,7 +156,7 @@ export async function closeStatement(db: Db, r: { creatorId: string; month: stri
     const lines = await journalLines(
       tx,
       sql`j.creator_id = ${creatorId} and j.currency = ${currency} and j.occurred_at < ${monthRange(month).to.toISOString()}::timestamptz
-        and j.kind in ('sale', 'refund', 'chargeback')
+        and j.kind in ${sql.raw(`(${STATEMENT_KINDS.map((k) => `'${k}'`).join(', ')})`)}
         and not exists (select 1 from statement_journals sj where sj.journal_id = j.id)`,
     );
     const content = contentOf(creatorId, month, currency, r.tiers, lines);
@@ -169,7 +198,8 @@ export async function earningsOf(db: Db, creatorId: string, month: string, curre
   const closed = await statementOf(db, creatorId, month, currency);
   if (closed) {
     const payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, closed.id) });
-    const paidCents = payout?.status === 'paid' ? payout.amountCents : 0;
+    // A reversed payout was paid; what Stripe took back is owed in the next statement.
+    const paidCents = payout?.status === 'paid' || payout?.status === 'reversed' ? payout.amountCents : 0;
     return {
       month,
       currency,
@@ -183,11 +213,22 @@ export async function earningsOf(db: Db, creatorId: string, month: string, curre
       byType: closed.content.byType as MonthEarnings['byType'],
     };
   }
-  const live = await monthEarnings(db, creatorId, month, currency, tiers);
+  const { byType, ...sums } = await monthSums(db, creatorId, month, currency);
   const previous = await db.query.statements.findFirst({
     where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
     orderBy: desc(statements.month),
   });
-  const carriedCents = previous?.carriedOutCents ?? 0;
-  return { ...live, carriedCents, pendingCents: Math.max(live.netCents + carriedCents, 0) };
+  const figures = monthFigures({ ...sums, carriedInCents: previous?.carriedOutCents ?? 0 }, tiers);
+  return {
+    month,
+    currency,
+    grossCents: figures.grossCents,
+    refundsCents: figures.refundsCents,
+    commissionCents: figures.commissionCents,
+    netCents: figures.netCents,
+    carriedCents: figures.carriedInCents,
+    paidCents: 0,
+    pendingCents: figures.payableCents,
+    byType,
+  };
 }

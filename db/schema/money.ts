@@ -59,13 +59,16 @@ export const statements = pgTable(
     currency: text('currency').notNull(),
     grossCents: bigint('gross_cents', { mode: 'number' }).notNull(),
     refundsCents: bigint('refunds_cents', { mode: 'number' }).notNull(),
+    /** Transfers Stripe reversed since the previous statement: owed again, outside commission. */
+    reversalsCents: bigint('reversals_cents', { mode: 'number' }).notNull().default(0),
     commissionCents: bigint('commission_cents', { mode: 'number' }).notNull(),
+    /** Gross less refunds plus carried in, less commission (negative when refunds passed it all). */
     netCents: bigint('net_cents', { mode: 'number' }).notNull(),
-    /** A negative amount the previous statement carried into this one. */
+    /** A negative commission base the previous statement carried into this one (refunds beyond its sales). */
     carriedInCents: bigint('carried_in_cents', { mode: 'number' }).notNull(),
-    /** What is owed: net plus what was carried in, when positive. */
+    /** What is owed: the net when positive, plus reversals. */
     payableCents: bigint('payable_cents', { mode: 'number' }).notNull(),
-    /** Net plus carried in, when negative: carried into the next statement. */
+    /** The net when negative: carried into the next statement's commission base. */
     carriedOutCents: bigint('carried_out_cents', { mode: 'number' }).notNull(),
     content: jsonb('content').$type<StatementContent>().notNull(),
     contentHash: text('content_hash').notNull(),

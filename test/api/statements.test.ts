@@ -42,6 +42,7 @@ describe('statements', () => {
       figures: {
         grossCents: 610_001,
         refundsCents: 0,
+        reversalsCents: 0,
         commissionCents: 177_500,
         netCents: 432_501,
         carriedInCents: 0,
@@ -100,14 +101,24 @@ describe('statements', () => {
 
     await c.event('purchase.created', { fanHandle: 'a', amountCents: 20_000, purchasedAt: '2026-10-03T10:00:00Z' });
     const october = await c.close('2026-10');
-    // 20,000 − 30 % = 14,000, less the 9,000 carried in.
+    // The 9,000 carried in lowers the commission base, as a refund in October would have:
+    // 30 % of 11,000. (Carried after commission, the refunded sale's commission would be taken twice.)
     expect(october).toMatchObject({
       grossCents: 20_000,
-      commissionCents: 6_000,
-      netCents: 14_000,
       carriedInCents: -9_000,
-      payableCents: 5_000,
+      commissionCents: 3_300,
+      netCents: 7_700,
+      payableCents: 7_700,
       carriedOutCents: 0,
+    });
+    // Over the three months: 30 % of the 21,000 kept (31,000 sold, 10,000 refunded), and the rest owed.
+    const commission = august.commissionCents + september.commissionCents + october.commissionCents;
+    expect(commission).toBe(6_300);
+    expect(august.payableCents + september.payableCents + october.payableCents).toBe(21_000 - commission);
+    expect(await ok(c.auth, 'GET', '/earnings?month=2026-10')).toMatchObject({
+      carriedCents: -9_000,
+      netCents: 7_700,
+      pendingCents: 7_700,
     });
     const [{ n }] =
       (await h.sql`select count(*)::int as n from statement_journals sj join statements s on s.id = sj.statement_id where s.creator_id = ${c.userId}`) as unknown as [

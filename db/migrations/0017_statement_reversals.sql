@@ -1,0 +1,1 @@
+ALTER TABLE "statements" ADD COLUMN "reversals_cents" bigint DEFAULT 0 NOT NULL;
