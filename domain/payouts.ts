@@ -67,5 +67,74 @@ export async function recordPaid(db: Db, payout: Payout, transferId: string): Pr
   });
 }
 
+/** What a transfer.* event carries that a payout needs (the Stripe transfer object). */
+export interface TransferFacts {
+  id: string;
+  amount: number;
+  amount_reversed: number;
+  currency: string;
+  transfer_group: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A signed transfer.created / transfer.updated / transfer.reversed event applied to the statement's
+ * payout (idempotent, in any order): the transfer makes it paid if the workflow has not recorded
+ * that yet, and what Stripe reversed is posted back to the ledger once (the receivable owes it
+ * again, in the next statement); fully reversed, the payout is `reversed`. A transfer that is not a
+ * payout's (another group, another amount, a second transfer for one statement) changes nothing:
+ * the reconciliation shows it.
+ */
+export async function applyTransferEvent(db: Db, transfer: TransferFacts): Promise<'applied' | 'not_a_payout' | 'mismatch'> {
+  const statementId = transfer.transfer_group?.startsWith('statement:') ? transfer.transfer_group.slice('statement:'.length) : '';
+  if (!UUID.test(statementId)) return 'not_a_payout';
+  let payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, statementId) });
+  if (!payout) return 'not_a_payout';
+  if (
+    transfer.amount !== payout.amountCents ||
+    transfer.currency !== payout.currency ||
+    (payout.transferId !== null && payout.transferId !== 'none' && payout.transferId !== transfer.id)
+  )
+    return 'mismatch';
+  if (payout.status !== 'paid' && payout.status !== 'reversed') payout = await recordPaid(db, payout, transfer.id);
+  if (transfer.amount_reversed <= 0) return 'applied';
+  await db.transaction(async (tx) => {
+    // One reversal posting at a time per payout: each posts what the cumulative amount adds.
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payout:${payout.id}`}, 0))`);
+    const [{ posted }] = (await tx.execute(sql`
+      select coalesce(sum(e.amount_cents), 0)::bigint as posted
+      from ledger_journals j join ledger_entries e on e.journal_id = j.id and e.account = 'receivable'
+      where j.creator_id = ${payout.creatorId} and j.kind = 'payout_reversal' and j.source like ${`transfer_reversal:${transfer.id}:%`}`)) as unknown as [
+      { posted: string },
+    ];
+    const more = Math.min(transfer.amount_reversed, transfer.amount) - Number(posted);
+    if (more > 0)
+      await postJournal(tx, {
+        creatorId: payout.creatorId,
+        source: `transfer_reversal:${transfer.id}:${transfer.amount_reversed}`,
+        kind: 'payout_reversal',
+        currency: payout.currency,
+        occurredAt: new Date(),
+        lines: [
+          { account: 'payouts', amountCents: -more },
+          { account: 'receivable', amountCents: more },
+        ],
+      });
+    // From the ledger, not this event: an older event arriving late cannot undo a newer one.
+    const reversed = Number(posted) + Math.max(more, 0);
+    const full = reversed >= transfer.amount;
+    await tx
+      .update(payouts)
+      .set({
+        status: full ? 'reversed' : 'paid',
+        reason: full ? 'Stripe reversed the transfer' : `Stripe reversed ${reversed} of ${transfer.amount} cents`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(payouts.id, payout.id), inArray(payouts.status, ['paid', 'reversed'])));
+  });
+  return 'applied';
+}
+
 export const payoutsOf = (db: Db, creatorId: string) =>
   db.select().from(payouts).where(eq(payouts.creatorId, creatorId)).orderBy(desc(payouts.month)).limit(120);

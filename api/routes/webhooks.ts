@@ -1,5 +1,6 @@
 // POST /webhooks/stripe: signature checked on the raw body, each event stored once by id, and
-// account events routed to the creator's onboarding workflow as a signal after the commit. The
+// account events routed to the creator's onboarding workflow as a signal after the commit.
+// Transfer events are applied to their payout (paid, reversed) before the event is stored. The
 // workflow re-reads the account before deciding, so late, duplicated or out-of-order events are
 // harmless, and so is routing one twice. The route re-reads the account too (best effort) before
 // answering, so GET /onboarding/status shows what the event changed as soon as it is answered.
@@ -8,6 +9,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import { Type } from 'typebox';
 import { creatorProfiles, stripeEvents } from '../../db/schema.js';
+import { applyTransferEvent, type TransferFacts } from '../../domain/payouts.js';
 import { syncStripeAccountWithin } from '../../domain/stripe-account.js';
 import { onboardingStripeEventTypes } from '../../processes/onboarding.js';
 import type { RouteDeps } from '../app.js';
@@ -18,6 +20,21 @@ import { errorResponses } from '../schemas.js';
 const withoutNul = (event: Stripe.Event): unknown =>
   // `\u0000` escapes in the JSON text, but not an escaped backslash followed by "u0000".
   JSON.parse(JSON.stringify(event).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1'));
+
+/** transfer.* events that change a payout (domain/payouts.ts applyTransferEvent). */
+const PAYOUT_TRANSFER_EVENTS = ['transfer.created', 'transfer.updated', 'transfer.reversed'];
+
+/** The transfer's facts from a signed event's object, shape-checked (a signed payload may still be odd). */
+function transferFacts(object: Record<string, unknown>): TransferFacts {
+  const int = (v: unknown) => (Number.isSafeInteger(v) && (v as number) >= 0 ? (v as number) : 0);
+  return {
+    id: typeof object.id === 'string' ? object.id : '',
+    amount: int(object.amount),
+    amount_reversed: int(object.amount_reversed),
+    currency: typeof object.currency === 'string' ? object.currency : '',
+    transfer_group: typeof object.transfer_group === 'string' ? object.transfer_group : null,
+  };
+}
 
 /** How long the answer may wait on the account re-read before leaving it to the workflow. */
 const ACCOUNT_SYNC_DEADLINE_MS = 2_000;
@@ -54,6 +71,13 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
         throw new ApiError(400, 'invalid_event', 'the payload is not a Stripe event');
       }
       const object = event.data.object as { object?: string; id?: string };
+      // Money first, then the event stored: a failure answers 5xx, Stripe redelivers, and the
+      // application (idempotent) runs again instead of the event being kept as handled.
+      if (PAYOUT_TRANSFER_EVENTS.includes(event.type)) {
+        const outcome = await applyTransferEvent(db, transferFacts(object));
+        if (outcome === 'mismatch')
+          request.log.warn({ eventId: event.id, transferId: object.id }, 'transfer event does not match its payout');
+      }
       const accountId = event.account ?? (object.object === 'account' ? (object.id ?? null) : null);
       const routable = accountId !== null && onboardingStripeEventTypes.includes(event.type);
       const [stored] = await db

@@ -5,11 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { users } from '../../db/schema.js';
 import { closeStatement } from '../../domain/statements.js';
+import { payoutFor } from '../../domain/payouts.js';
 import { createPayoutProcess } from '../../processes/payouts.js';
 import { payoutWorkflowId } from '../../workflows/payout.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { connectedCreator } from '../support/platform-events.js';
 import { eq } from 'drizzle-orm';
+import { waitFor } from '../support/wait.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -132,5 +134,80 @@ describe('payouts', () => {
     expect(await result(c.userId)).toBe('paid');
     expect(await transfersOf(closed.id)).toEqual([expect.objectContaining({ id: made.id })]);
     expect((await ok(c.auth, 'GET', '/payouts')).items[0]).toMatchObject({ status: 'paid', transferId: made.id });
+  });
+
+  it('posts what Stripe reverses back to the ledger once, in any order, and owes it again', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.sale(50_000);
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    const [payout] = (await ok(c.auth, 'GET', '/payouts')).items;
+    const thisMonth = new Date().toISOString().slice(0, 7);
+    expect(await receivable(c.userId)).toBe(0);
+
+    await h.stripe.transfers.createReversal(payout.transferId, { amount: 15_000 });
+    await waitFor(async () => (await receivable(c.userId)) === 15_000, 'the partial reversal posted back');
+    expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({
+      status: 'paid',
+      reason: 'Stripe reversed 15000 of 35000 cents',
+    });
+    await h.stripe.transfers.createReversal(payout.transferId, { amount: 20_000 });
+    await waitFor(async () => (await receivable(c.userId)) === 35_000, 'the full reversal posted back');
+    expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({ status: 'reversed', reason: 'Stripe reversed the transfer' });
+
+    // Every transfer.reversed event again, oldest last (a redelivery, out of order): nothing more posts.
+    const events =
+      (await h.sql`select payload from stripe_events where type = 'transfer.reversed' and payload->'data'->'object'->>'id' = ${payout.transferId}`) as unknown as {
+        payload: unknown;
+      }[];
+    expect(events).toHaveLength(2);
+    for (const { payload } of events.reverse()) {
+      const body = JSON.stringify(payload);
+      const signature = h.stripe.webhooks.generateTestHeaderString({ payload: body, secret: h.config.STRIPE_WEBHOOK_SECRET });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/webhooks/stripe',
+        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+        payload: body,
+      });
+      expect(res.json()).toEqual({ received: true, duplicate: true });
+    }
+    expect(await receivable(c.userId)).toBe(35_000);
+    const journals =
+      await h.sql`select source from ledger_journals where creator_id = ${c.userId} and kind = 'payout_reversal' order by source`;
+    expect(journals.map((j) => j.source)).toEqual([
+      `transfer_reversal:${payout.transferId}:15000`,
+      `transfer_reversal:${payout.transferId}:35000`,
+    ]);
+    // Owed again: this month's earnings carry it as pending, outside commission; the reversed month shows paid.
+    expect(await ok(c.auth, 'GET', `/earnings?month=${thisMonth}`)).toMatchObject({
+      grossCents: 0,
+      commissionCents: 0,
+      pendingCents: 35_000,
+    });
+    expect(await ok(c.auth, 'GET', `/earnings?month=${MONTH}`)).toMatchObject({ paidCents: 35_000, pendingCents: 0 });
+  });
+
+  it('records a payout paid from the transfer.created webhook when its worker died before recording it', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.sale(40_000);
+    // What a worker killed right after Stripe answered leaves: a processing payout, and the transfer.
+    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const payout = await payoutFor(h.db, closed);
+    await h.sql`update payouts set status = 'processing' where id = ${payout.id}`;
+    const made = await h.stripe.transfers.create(
+      { amount: closed.payableCents, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` },
+      { idempotencyKey: `payout:${closed.id}:1` },
+    );
+    await waitFor(async () => (await ok(c.auth, 'GET', `/payouts/${payout.id}`)).status === 'paid', 'paid from the webhook');
+    expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({ transferId: made.id, amountCents: 28_000 });
+    expect(await receivable(c.userId)).toBe(0);
+    // A transfer of another amount into the same group is not this payout's: it changes nothing.
+    await h.stripe.transfers.create({ amount: 1, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({ status: 'paid', transferId: made.id });
+    expect(await receivable(c.userId)).toBe(0);
   });
 });
