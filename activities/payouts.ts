@@ -29,6 +29,18 @@ export const BALANCE_INSUFFICIENT = 'BalanceInsufficient';
 export const PAYOUT_CURRENCY = 'usd';
 /** Creators whose payouts one run of the monthly start handles per page. */
 const START_PAGE = 500;
+const HEARTBEAT_EVERY_MS = 2_000;
+
+/** Runs `work` heartbeating all along, so that a worker killed mid-call is noticed in seconds. */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const beat = setInterval(() => context.heartbeat(), HEARTBEAT_EVERY_MS);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
 
 export function createPayoutActivities({ db, stripe, client, config }: PayoutActivityDeps) {
   const process = createPayoutProcess(client, config);
@@ -37,30 +49,34 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
   return {
     /** Closes the creator's month (idempotent) and returns its payout. */
     async closeMonthForPayout({ creatorId, month }: { creatorId: string; month: string }): Promise<Payout> {
-      const { tiers } = await tiersFor(db, config.COMMISSION_TIERS, creatorId);
-      // A month not over, skipped or malformed will not close on a retry: fail the payout, not loop.
-      const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers }).catch((err: unknown) => {
-        if (err instanceof DomainError) throw ApplicationFailure.nonRetryable(err.message, 'MonthNotClosable');
-        throw err;
+      return heartbeating(async () => {
+        const { tiers } = await tiersFor(db, config.COMMISSION_TIERS, creatorId);
+        // A month not over, skipped or malformed will not close on a retry: fail the payout, not loop.
+        const statement = await closeStatement(db, { creatorId, month, currency: PAYOUT_CURRENCY, tiers }).catch((err: unknown) => {
+          if (err instanceof DomainError) throw ApplicationFailure.nonRetryable(err.message, 'MonthNotClosable');
+          throw err;
+        });
+        return payoutFor(db, statement);
       });
-      return payoutFor(db, statement);
     },
 
     /** Held, with the reason, unless the creator is activated and not restricted with payouts enabled. */
     async holdUnlessPayable({ payoutId }: { payoutId: string }): Promise<{ accountId: string } | { held: string }> {
-      const payout = await load(payoutId);
-      const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, payout.creatorId) });
-      const reason =
-        !profile || profile.status === 'onboarding' || !profile.stripeAccountId
-          ? 'the creator is not activated'
-          : profile.status === 'restricted'
-            ? 'the creator’s Stripe account is restricted'
-            : !profile.payoutsEnabled
-              ? 'payouts are not enabled on the creator’s Stripe account'
-              : null;
-      if (reason === null) return { accountId: profile!.stripeAccountId! };
-      await movePayout(db, payoutId, ['scheduled', 'processing', 'held', 'failed'], { status: 'held', reason });
-      return { held: reason };
+      return heartbeating(async () => {
+        const payout = await load(payoutId);
+        const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, payout.creatorId) });
+        const reason =
+          !profile || profile.status === 'onboarding' || !profile.stripeAccountId
+            ? 'the creator is not activated'
+            : profile.status === 'restricted'
+              ? 'the creator’s Stripe account is restricted'
+              : !profile.payoutsEnabled
+                ? 'payouts are not enabled on the creator’s Stripe account'
+                : null;
+        if (reason === null) return { accountId: profile!.stripeAccountId! };
+        await movePayout(db, payoutId, ['scheduled', 'processing', 'held', 'failed'], { status: 'held', reason });
+        return { held: reason };
+      });
     },
 
     /**
@@ -70,40 +86,42 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
      * guards against paying twice.
      */
     async transferPayout({ payoutId, accountId, attempt }: { payoutId: string; accountId: string; attempt: number }): Promise<Payout> {
-      const payout = await load(payoutId);
-      if (payout.status === 'paid') return payout;
-      await movePayout(db, payoutId, ['scheduled', 'held', 'failed'], { status: 'processing', reason: null });
-      if (payout.amountCents <= 0) return recordPaid(db, payout, 'none');
-      const group = transferGroupOf(payout.statementId);
-      const existing = (await stripe.transfers.list({ transfer_group: group, limit: 1 })).data[0];
-      let transfer = existing;
-      if (!transfer) {
-        try {
-          transfer = await stripe.transfers.create(
-            {
-              amount: payout.amountCents,
-              currency: payout.currency,
-              destination: accountId,
-              transfer_group: group,
-              description: `Statement ${payout.month}`,
-              metadata: { payoutId: payout.id, statementId: payout.statementId },
-            },
-            { idempotencyKey: transferKeyOf(payout.statementId, attempt) },
-          );
-        } catch (err) {
-          if (err instanceof Stripe.errors.StripeError && err.code === 'balance_insufficient') {
-            await movePayout(db, payoutId, ['processing'], { status: 'processing', reason: 'balance_insufficient' });
-            log.warn('payout waits for the platform balance', { payoutId, amountCents: payout.amountCents });
-            throw ApplicationFailure.nonRetryable('the platform’s Stripe balance cannot cover the transfer yet', BALANCE_INSUFFICIENT);
+      return heartbeating(async () => {
+        const payout = await load(payoutId);
+        if (payout.status === 'paid') return payout;
+        await movePayout(db, payoutId, ['scheduled', 'held', 'failed'], { status: 'processing', reason: null });
+        if (payout.amountCents <= 0) return recordPaid(db, payout, 'none');
+        const group = transferGroupOf(payout.statementId);
+        const existing = (await stripe.transfers.list({ transfer_group: group, limit: 1 })).data[0];
+        let transfer = existing;
+        if (!transfer) {
+          try {
+            transfer = await stripe.transfers.create(
+              {
+                amount: payout.amountCents,
+                currency: payout.currency,
+                destination: accountId,
+                transfer_group: group,
+                description: `Statement ${payout.month}`,
+                metadata: { payoutId: payout.id, statementId: payout.statementId },
+              },
+              { idempotencyKey: transferKeyOf(payout.statementId, attempt) },
+            );
+          } catch (err) {
+            if (err instanceof Stripe.errors.StripeError && err.code === 'balance_insufficient') {
+              await movePayout(db, payoutId, ['processing'], { status: 'processing', reason: 'balance_insufficient' });
+              log.warn('payout waits for the platform balance', { payoutId, amountCents: payout.amountCents });
+              throw ApplicationFailure.nonRetryable('the platform’s Stripe balance cannot cover the transfer yet', BALANCE_INSUFFICIENT);
+            }
+            if (err instanceof Stripe.errors.StripeInvalidRequestError) {
+              await movePayout(db, payoutId, ['processing'], { status: 'failed', reason: 'Stripe refused the transfer' });
+              throw ApplicationFailure.nonRetryable(`Stripe refused the transfer: ${err.code ?? err.type}`, 'TransferRefused');
+            }
+            throw err;
           }
-          if (err instanceof Stripe.errors.StripeInvalidRequestError) {
-            await movePayout(db, payoutId, ['processing'], { status: 'failed', reason: 'Stripe refused the transfer' });
-            throw ApplicationFailure.nonRetryable(`Stripe refused the transfer: ${err.code ?? err.type}`, 'TransferRefused');
-          }
-          throw err;
         }
-      }
-      return recordPaid(db, payout, transfer.id);
+        return recordPaid(db, payout, transfer.id);
+      });
     },
 
     /**

@@ -6,15 +6,19 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
 import type { PayoutActivities } from '../activities/payouts.js';
 
+// Each activity heartbeats while it runs (activities/payouts.ts), so a worker killed mid-call is
+// noticed within the heartbeat timeout and the activity retried elsewhere, not minutes later.
 const { closeMonthForPayout, holdUnlessPayable } = proxyActivities<PayoutActivities>({
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes' },
 });
 const { transferPayout } = proxyActivities<PayoutActivities>({
   // Stripe's own timeout (20 s) times its retries, with room.
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   retry: {
-    initialInterval: '10 seconds',
+    initialInterval: '2 seconds',
     maximumInterval: '10 minutes',
     nonRetryableErrorTypes: ['BalanceInsufficient', 'TransferRefused'],
   },

@@ -25,6 +25,8 @@ import type { Webhooks } from './webhooks.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const LINK_TTL_SECONDS = 300; // Stripe's account links expire after five minutes
+/** How long a withheld answer keeps its socket open before dropping it (callers time out sooner). */
+const WITHHELD_ANSWER_MS = 60_000;
 
 /** `publicUrl` is read per request: the server knows its own url only once it listens. */
 export function createApi({
@@ -209,10 +211,22 @@ export function createApi({
     }
     if (idempotencyKey)
       state.idempotency[scope] = { method, path: url.pathname, fingerprint, status, body, requestId, createdAt: Date.now() };
+    // The hang fault: the transfer is made, but its caller never hears so (until the socket is dropped).
+    const withheld = route.handler === transfers.createTransfer && status === 200 && transfers.withholdAnswer();
     if (method === 'POST') await persist();
     for (const entry of ctx.deliver) webhooks.scheduleDelivery(entry, 0);
+    if (withheld) {
+      logger?.info({ path: url.pathname }, 'Stripe stand-in withholds the answer to a transfer it made, on purpose');
+      setTimeout(() => res.destroy(), WITHHELD_ANSWER_MS).unref();
+      return;
+    }
     sendJson(res, status, body, headers);
   }
 
-  return { handleApi, fund: balances.fund, failNextTransfers: transfers.failNextTransfers };
+  return {
+    handleApi,
+    fund: balances.fund,
+    failNextTransfers: transfers.failNextTransfers,
+    hangNextTransfers: transfers.hangNextTransfers,
+  };
 }

@@ -11,6 +11,7 @@ import type { Transitions } from './transitions.js';
 export interface MoneyControls {
   fund(amount: number, currency?: string): Promise<unknown>;
   failNextTransfers(count: number): void;
+  hangNextTransfers(count: number): void;
 }
 
 const controlError = (res: ServerResponse, status: number, message: string, param?: string) =>
@@ -36,8 +37,13 @@ export function createControl({ store, transitions, money }: { store: Store; tra
       sendJson(res, 200, { balances: state.balances, faults: state.faults });
       return true;
     }
-    if (!['POST /_standin/balance/fund', 'POST /_standin/faults/balance-insufficient', 'POST /_standin/idempotency/forget'].includes(route))
-      return false;
+    const routes = [
+      'POST /_standin/balance/fund',
+      'POST /_standin/faults/balance-insufficient',
+      'POST /_standin/faults/transfer-hang',
+      'POST /_standin/idempotency/forget',
+    ];
+    if (!routes.includes(route)) return false;
     const body = await readJson(req);
     if (!body) {
       controlError(res, 400, 'Body must be a JSON object');
@@ -54,13 +60,14 @@ export function createControl({ store, transitions, money }: { store: Store; tra
       } catch (err) {
         controlError(res, 400, (err as Error).message);
       }
-    } else if (route === 'POST /_standin/faults/balance-insufficient') {
+    } else if (route === 'POST /_standin/faults/balance-insufficient' || route === 'POST /_standin/faults/transfer-hang') {
       const { count } = body;
       if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
-        controlError(res, 400, 'Body must be JSON {"count": <transfers to fail>}', 'count');
+        controlError(res, 400, 'Body must be JSON {"count": <transfers>}', 'count');
         return true;
       }
-      money.failNextTransfers(count);
+      if (route.endsWith('/transfer-hang')) money.hangNextTransfers(count);
+      else money.failNextTransfers(count);
       await persist();
       sendJson(res, 200, state.faults);
     } else {

@@ -56,6 +56,8 @@ export interface StripeStandin {
   fund(amount: number, currency?: string): Promise<Stripe.Balance>;
   /** The next `count` transfers fail with balance_insufficient whatever the balance (0 clears it). */
   failNextTransfers(count: number): Promise<void>;
+  /** The next `count` transfers are made but never answered: the caller dies or times out not knowing. */
+  hangNextTransfers(count: number): Promise<void>;
   /** Forgets saved idempotent answers (all, or one key's), as Stripe does after 24 hours; returns how many. */
   forgetIdempotencyKeys(key?: string): Promise<number>;
 }
@@ -74,9 +76,9 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
   const transitions = createTransitions({ store, webhooks, logger });
   const { complete, restrict, deauthorize } = transitions;
   let publicUrl = '';
-  const { handleApi, fund, failNextTransfers } = createApi({ store, webhooks, logger, publicUrl: () => publicUrl });
+  const { handleApi, fund, failNextTransfers, hangNextTransfers } = createApi({ store, webhooks, logger, publicUrl: () => publicUrl });
   const { onboardingPage, dashboardPage } = createPages({ store, transitions });
-  const control = createControl({ store, transitions, money: { fund, failNextTransfers } });
+  const control = createControl({ store, transitions, money: { fund, failNextTransfers, hangNextTransfers } });
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://standin');
@@ -115,6 +117,10 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
       failNextTransfers(count);
       await store.persist();
     },
+    async hangNextTransfers(count) {
+      hangNextTransfers(count);
+      await store.persist();
+    },
     async forgetIdempotencyKeys(key) {
       const forgotten = forgetIdempotencyKeys(store.state, key);
       await store.persist();
@@ -124,8 +130,8 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
       await webhooks.close();
       await new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
-        // The SDK keeps connections alive; drop the idle ones so close() doesn't wait on them.
-        server.closeIdleConnections();
+        // The SDK keeps connections alive, and a withheld answer (the hang fault) never ends: drop them.
+        server.closeAllConnections();
       });
       await store.flush();
     },

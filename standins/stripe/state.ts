@@ -94,8 +94,11 @@ export interface State {
   balances: Record<string, Record<string, Funds>>;
   /** By id, in creation order. */
   transfers: Record<string, StoredTransfer>;
-  /** Test faults: how many of the next transfers fail with balance_insufficient. */
-  faults: { balanceInsufficient: number };
+  /**
+   * Test faults: how many of the next transfers fail with balance_insufficient, and how many are
+   * made and then left unanswered (a caller that dies or times out before it hears the answer).
+   */
+  faults: { balanceInsufficient: number; hangAfterTransfer?: number };
 }
 
 export const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

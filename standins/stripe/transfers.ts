@@ -240,6 +240,19 @@ export function createTransfers({ store, webhooks, logger }: { store: Store; web
     state.faults.balanceInsufficient = count;
   }
 
+  /** Test fault: the next `count` transfers are made (funds moved, events sent) and their answer never comes. */
+  function hangNextTransfers(count: number) {
+    if (!Number.isSafeInteger(count) || count < 0) throw new Error('count must be a non-negative integer');
+    state.faults.hangAfterTransfer = count;
+  }
+
+  /** Whether the answer to a transfer just made is to be withheld (consumes one of the fault's count). */
+  function withholdAnswer(): boolean {
+    if (!state.faults.hangAfterTransfer) return false;
+    state.faults.hangAfterTransfer -= 1;
+    return true;
+  }
+
   const routes: ApiRoute[] = [
     ['POST', /^\/v1\/transfers$/, createTransfer],
     ['GET', /^\/v1\/transfers$/, listTransfers],
@@ -248,7 +261,7 @@ export function createTransfers({ store, webhooks, logger }: { store: Store; web
     ['GET', /^\/v1\/transfers\/([^/]+)\/reversals$/, listReversals],
     ['GET', /^\/v1\/transfers\/([^/]+)\/reversals\/([^/]+)$/, retrieveReversal],
   ];
-  return { routes, failNextTransfers };
+  return { routes, failNextTransfers, hangNextTransfers, withholdAnswer, createTransfer };
 }
 
 export type Transfers = ReturnType<typeof createTransfers>;
