@@ -102,6 +102,8 @@ const schema = z
     WORKER_TASK_QUEUES: commaList
       .pipe(z.array(z.enum(Object.keys(TaskQueues) as [keyof typeof TaskQueues, ...(keyof typeof TaskQueues)[]])).min(1))
       .optional(),
+    /** A workflow bundle built beforehand (bundleWorkflowCode): the worker starts in seconds instead of bundling. */
+    WORKFLOW_BUNDLE_PATH: z.string().min(1).optional(),
 
     JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
     JWT_ISSUER: z.string().default('ofm-social-os'),

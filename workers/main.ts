@@ -59,6 +59,7 @@ const workers = await createWorkers(
     email: createSesEmailSender(config),
     stripe: createStripeClient(config),
     metrics: metrics.domain,
+    workflowBundle: config.WORKFLOW_BUNDLE_PATH ? { codePath: config.WORKFLOW_BUNDLE_PATH } : undefined,
   },
   areas,
 );

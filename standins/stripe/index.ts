@@ -56,6 +56,8 @@ export interface StripeStandin {
   fund(amount: number, currency?: string): Promise<Stripe.Balance>;
   /** The next `count` transfers fail with balance_insufficient whatever the balance (0 clears it). */
   failNextTransfers(count: number): Promise<void>;
+  /** Webhooks running late: deliveries wait while held, and go out when released. */
+  holdWebhooks(hold: boolean): void;
   /** The next `count` transfers are made but never answered: the caller dies or times out not knowing. */
   hangNextTransfers(count: number): Promise<void>;
   /** Forgets saved idempotent answers (all, or one key's), as Stripe does after 24 hours; returns how many. */
@@ -117,6 +119,7 @@ export async function startStripeStandin(opts: StripeStandinOptions): Promise<St
       failNextTransfers(count);
       await store.persist();
     },
+    holdWebhooks: (hold) => webhooks.holdDeliveries(hold),
     async hangNextTransfers(count) {
       hangNextTransfers(count);
       await store.persist();

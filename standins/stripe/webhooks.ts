@@ -23,9 +23,15 @@ export function createWebhooks({ store, webhookUrl, webhookSecret, retryDelays, 
   const stopDeliveries = new AbortController();
   const retryTimers = new Set<NodeJS.Timeout>();
   const inFlight = new Set<Promise<void>>();
+  /** While set (a test fault: Stripe's webhooks running late), deliveries wait here instead. */
+  let held: State['events'][number][] | undefined;
 
   function scheduleDelivery(entry: State['events'][number], delayMs: number) {
     if (closing) return;
+    if (held) {
+      held.push(entry);
+      return;
+    }
     const timer = setTimeout(() => {
       retryTimers.delete(timer);
       const attempt = deliver(entry).finally(() => inFlight.delete(attempt));
@@ -108,6 +114,15 @@ export function createWebhooks({ store, webhookUrl, webhookSecret, retryDelays, 
   return {
     recordEvent,
     scheduleDelivery,
+    /** Holds deliveries (true) until released (false), when the held ones go out. */
+    holdDeliveries(hold: boolean) {
+      if (hold) held ??= [];
+      else {
+        const release = held ?? [];
+        held = undefined;
+        for (const entry of release) scheduleDelivery(entry, 0);
+      }
+    },
     /** Events a previous run had not managed to deliver go out again. */
     resumePending() {
       for (const entry of state.events) if (entry.delivery.status === 'pending' && webhookUrl) scheduleDelivery(entry, 0);

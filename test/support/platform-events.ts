@@ -25,3 +25,22 @@ export async function connectedCreator(h: Harness) {
   };
   return { userId, email, auth, event };
 }
+
+/**
+ * A connected creator who can be paid: a Stripe account the stand-in holds with KYC complete, and
+ * `status` on their profile (restricted: their payouts are held).
+ */
+export async function payableCreator(h: Harness, status: 'active' | 'restricted' = 'active') {
+  const creator = await connectedCreator(h);
+  const account = await h.stripe.accounts.create({
+    type: 'express',
+    country: 'US',
+    email: creator.email,
+    capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
+  });
+  await h.stripeStandin.complete(account.id);
+  await h.sql`insert into creator_profiles (user_id, status, stripe_account_id, payouts_enabled, charges_enabled)
+    values (${creator.userId}, ${status}, ${account.id}, true, true)
+    on conflict (user_id) do update set status = excluded.status, stripe_account_id = excluded.stripe_account_id, payouts_enabled = true`;
+  return { ...creator, accountId: account.id };
+}

@@ -9,7 +9,7 @@ import { payoutFor } from '../../domain/payouts.js';
 import { createPayoutProcess } from '../../processes/payouts.js';
 import { payoutWorkflowId } from '../../workflows/payout.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
-import { connectedCreator } from '../support/platform-events.js';
+import { payableCreator } from '../support/platform-events.js';
 import { eq } from 'drizzle-orm';
 import { waitFor } from '../support/wait.js';
 
@@ -21,21 +21,12 @@ afterAll(() => h?.close());
 const { call, ok } = apiCalls(() => h);
 const MONTH = '2026-10';
 
-/** A creator with a sandbox connection, a Stripe account the stand-in holds, and `status` on their profile. */
+/** A payable creator (test/support/platform-events.ts) with a poster of sales in MONTH. */
 async function creator(status: 'active' | 'restricted' = 'active') {
-  const { userId, email, auth, event } = await connectedCreator(h);
-  const account = await h.stripe.accounts.create({
-    type: 'express',
-    country: 'US',
-    email,
-    capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
-  });
-  await fetch(`${h.stripeStandin.url}/_standin/accounts/${account.id}/complete`, { method: 'POST' });
-  await h.sql`insert into creator_profiles (user_id, status, stripe_account_id, payouts_enabled, charges_enabled)
-    values (${userId}, ${status}, ${account.id}, true, true)
-    on conflict (user_id) do update set status = excluded.status, stripe_account_id = excluded.stripe_account_id, payouts_enabled = true`;
-  const sale = (amountCents: number) => event('purchase.created', { fanHandle: 'fan', amountCents, purchasedAt: `${MONTH}-10T10:00:00Z` });
-  return { userId, auth, accountId: account.id, sale };
+  const c = await payableCreator(h, status);
+  const sale = (amountCents: number) =>
+    c.event('purchase.created', { fanHandle: 'fan', amountCents, purchasedAt: `${MONTH}-10T10:00:00Z` });
+  return { ...c, sale };
 }
 
 const payouts = () => createPayoutProcess(h.temporal, h.config);
