@@ -3,14 +3,15 @@
 // PDF, and payouts with their admin retry and reconciliation (domain/commissions.ts,
 // domain/ledger.ts, domain/statements.ts, domain/payouts.ts; docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq, gt } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { payouts, users } from '../../db/schema.js';
 import { commissionOn, effectiveRate, tiersProblem } from '../../domain/commissions.js';
 import { clearTierOverride, overrideTiers, tiersFor } from '../../domain/commission-tiers.js';
 import { ledgerPage } from '../../domain/ledger.js';
-import { type Payout, payoutsOf, transferGroupOf } from '../../domain/payouts.js';
+import { platformAvailable, reconcileMonth } from '../../domain/payout-reconciliation.js';
+import { type Payout, type PayoutStatus, payoutsOf } from '../../domain/payouts.js';
 import { statementCsv, statementPdf } from '../../domain/statement-documents.js';
 import { earningsOf, type Statement, statementOf } from '../../domain/statements.js';
 import type { RouteDeps } from '../app.js';
@@ -304,44 +305,79 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
       onRequest: requireAdmin(db),
       schema: {
         tags: ['money'],
-        summary: 'Admin: a month’s payouts in the ledger against the transfers Stripe holds, and the platform balance',
+        summary: 'Admin: a month’s payouts in the ledger against the transfers Stripe holds, a page at a time, and the platform balance',
         security: bearerAuth,
-        querystring: Type.Object({ month: Month }, { additionalProperties: false }),
+        querystring: Type.Object(
+          {
+            month: Month,
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 100 })),
+            cursor: Type.Optional(Type.String({ format: 'uuid', description: 'nextCursor of the previous page' })),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object({
             month: Type.String(),
-            payouts: Type.Integer(),
-            paidCents: Type.Integer(),
-            transferredCents: Type.Integer(),
+            payouts: Type.Integer({ description: 'payouts on this page' }),
+            paidCents: Type.Integer({ description: 'what the ledger holds as paid for them, less reversals it posted' }),
+            transferredCents: Type.Integer({ description: 'what Stripe’s transfers for them hold, less reversals' }),
             mismatches: Type.Array(Type.Object({ payoutId: Type.String(), problem: Type.String() })),
             platformAvailable: Type.Array(Type.Object({ currency: Type.String(), amountCents: Type.Integer() })),
+            nextCursor: Nullable(Type.String()),
+          }),
+          ...errorResponses(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { month, limit = 100, cursor } = request.query;
+      const page = await reconcileMonth(db, stripe, { month, after: cursor, limit });
+      return { ...page, platformAvailable: await platformAvailable(stripe) };
+    },
+  );
+
+  app.get(
+    '/admin/payouts',
+    {
+      onRequest: requireAdmin(db),
+      schema: {
+        tags: ['money'],
+        summary: 'Admin: payouts of every creator by status (held and failed ones wait for a person), a page at a time',
+        security: bearerAuth,
+        querystring: Type.Object(
+          {
+            status: Type.Union(['scheduled', 'held', 'processing', 'paid', 'failed', 'reversed'].map((s) => Type.Literal(s))),
+            month: Type.Optional(Month),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+            cursor: Type.Optional(Type.String({ format: 'uuid', description: 'nextCursor of the previous page' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(Type.Intersect([PayoutView, Type.Object({ creatorId: Type.String() })])),
+            nextCursor: Nullable(Type.String()),
           }),
           ...errorResponses(400, 401, 403),
         },
       },
     },
     async (request) => {
-      const { month } = request.query;
-      const rows = await db.select().from(payouts).where(eq(payouts.month, month));
-      const mismatches: { payoutId: string; problem: string }[] = [];
-      let transferredCents = 0;
-      for (const p of rows.filter((r) => r.status === 'paid' && r.amountCents > 0)) {
-        const found = (await stripe.transfers.list({ transfer_group: transferGroupOf(p.statementId), limit: 10 })).data;
-        transferredCents += found.reduce((sum, t) => sum + t.amount - t.amount_reversed, 0);
-        if (found.length !== 1) mismatches.push({ payoutId: p.id, problem: `${found.length} transfers for its statement` });
-        else if (found[0]!.id !== p.transferId)
-          mismatches.push({ payoutId: p.id, problem: 'the recorded transfer is not the statement’s' });
-        else if (found[0]!.amount !== p.amountCents) mismatches.push({ payoutId: p.id, problem: 'the transfer’s amount differs' });
-      }
-      const balance = await stripe.balance.retrieve();
-      return {
-        month,
-        payouts: rows.length,
-        paidCents: rows.filter((r) => r.status === 'paid').reduce((sum, r) => sum + r.amountCents, 0),
-        transferredCents,
-        mismatches,
-        platformAvailable: balance.available.map((b) => ({ currency: b.currency, amountCents: b.amount })),
-      };
+      const { status, month, limit = 50, cursor } = request.query;
+      const rows = await db
+        .select()
+        .from(payouts)
+        .where(
+          and(
+            eq(payouts.status, status as PayoutStatus),
+            month ? eq(payouts.month, month) : undefined,
+            cursor ? gt(payouts.id, cursor) : undefined,
+          ),
+        )
+        .orderBy(asc(payouts.id))
+        .limit(limit + 1);
+      const items = rows.slice(0, limit).map((p) => ({ ...presentPayout(p), creatorId: p.creatorId }));
+      return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null };
     },
   );
 

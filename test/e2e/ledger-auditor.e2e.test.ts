@@ -8,10 +8,11 @@
 // checks: the entries sum to zero per currency, nothing payable is below zero (it is carried
 // instead), at most one transfer per statement (exactly one for a paid payout, of its amount), every
 // statement rebuilds to the same figures and hash, and what the ledger still owes each creator is
-// exactly what the statements say. AUDITOR_SEED=<n> replays a run.
+// exactly what the statements say, and the reconciliation agrees. AUDITOR_SEED=<n> replays a run.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort, type ManagedProcess, projectRoot, spawnManaged } from '../../dev/toolchain.js';
+import { reconcileMonth } from '../../domain/payout-reconciliation.js';
 import { rebuildStatement, type Statement } from '../../domain/statements.js';
 import { createPayoutProcess } from '../../processes/payouts.js';
 import { payoutWorkflowId } from '../../workflows/payout.js';
@@ -162,6 +163,19 @@ async function audit(creators: Creator[], step: string) {
     if ((payout?.status === 'paid' || payout?.status === 'reversed') && payout.amountCents > 0) {
       expect(transfers).toEqual([expect.objectContaining({ id: payout.transferId, amount: payout.amountCents })]);
     }
+  }
+
+  // The admin's reconciliation agrees: no payout of theirs out of line with Stripe.
+  const payoutIds = new Set((await h.sql`select id from payouts where creator_id = any(${ids}::uuid[])`).map((r) => r.id as string));
+  for (const month of new Set(statements.map((s) => s.month))) {
+    const mismatches = [];
+    for (let after: string | undefined; ; ) {
+      const page = await reconcileMonth(h.db, h.stripe, { month, after, limit: 200 });
+      mismatches.push(...page.mismatches.filter((m) => payoutIds.has(m.payoutId)));
+      if (!page.nextCursor) break;
+      after = page.nextCursor;
+    }
+    expect(mismatches, `${step}: ${month} reconciles`).toEqual([]);
   }
 
   // What the ledger still owes each creator is what the statements say: the last statement's
