@@ -5,8 +5,10 @@ import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users } from '../db/schema.js';
 import { releaseStaleLlmReservations } from '../domain/llm-budget.js';
+import { heldNowPayable } from '../domain/payouts.js';
 import type { Config } from '../lib/config.js';
 import { createOnboardingProcess, onboardingStripeEventTypes } from '../processes/onboarding.js';
+import { createPayoutProcess } from '../processes/payouts.js';
 
 export interface PurgeResult {
   emailTokens: number;
@@ -45,11 +47,15 @@ export interface MaintenanceDeps {
   db: Db;
   /** For the onboarding sweep's signals. */
   client: Client;
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX'>;
+  config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX' | 'PAYOUT_BALANCE_RETRY_SECONDS'>;
 }
+
+/** Held payouts retried per run of the sweep. */
+const HELD_PAYOUTS_BATCH = 200;
 
 export function createMaintenanceActivities({ db, client, config }: MaintenanceDeps) {
   const onboarding = createOnboardingProcess(client, config);
+  const payouts = createPayoutProcess(client, config);
   return {
     /**
      * Idempotent delete of tokens that expired more than `graceHours` ago, and of Idempotency-Key
@@ -150,6 +156,21 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
           ),
         );
       return result;
+    },
+
+    /**
+     * Held payouts of creators who can now be paid (their Stripe account was fixed) run again: the
+     * month's payout workflow, which pays once (it looks the transfer up before making one).
+     */
+    async retryHeldPayouts(): Promise<{ retried: number }> {
+      const context = Context.current();
+      let retried = 0;
+      for (const { creatorId, month } of await heldNowPayable(db, HELD_PAYOUTS_BATCH)) {
+        await payouts.retry(creatorId, month);
+        retried += 1;
+        context.heartbeat(retried);
+      }
+      return { retried };
     },
 
     /** LLM reservations that never settled (their worker died mid-call) stop holding budget. */

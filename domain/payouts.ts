@@ -1,9 +1,9 @@
 // Payouts (SPEC §7): one per closed statement, paid at most once by a Stripe transfer whose
 // idempotency key and transfer_group derive from the statement. Every transition is conditional on
 // the state it leaves, so a retried activity changes nothing twice.
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { payouts } from '../db/schema.js';
+import { creatorProfiles, payouts } from '../db/schema.js';
 import { postJournal } from './ledger.js';
 import type { Statement } from './statements.js';
 
@@ -135,6 +135,23 @@ export async function applyTransferEvent(db: Db, transfer: TransferFacts): Promi
   });
   return 'applied';
 }
+
+/** Held payouts whose creator can now be paid (activated, not restricted, payouts enabled), oldest first. */
+export const heldNowPayable = (db: Db, limit: number) =>
+  db
+    .select({ creatorId: payouts.creatorId, month: payouts.month })
+    .from(payouts)
+    .innerJoin(creatorProfiles, eq(creatorProfiles.userId, payouts.creatorId))
+    .where(
+      and(
+        eq(payouts.status, 'held'),
+        eq(creatorProfiles.status, 'active'),
+        eq(creatorProfiles.payoutsEnabled, true),
+        isNotNull(creatorProfiles.stripeAccountId),
+      ),
+    )
+    .orderBy(asc(payouts.updatedAt))
+    .limit(limit);
 
 export const payoutsOf = (db: Db, creatorId: string) =>
   db.select().from(payouts).where(eq(payouts.creatorId, creatorId)).orderBy(desc(payouts.month)).limit(120);

@@ -3,13 +3,19 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { Config } from '../lib/config.js';
 import { taskQueue } from '../lib/temporal.js';
-import { purgeExpiredTokensWorkflow, releaseLlmReservationsWorkflow, sweepOnboardingWorkflow } from '../workflows/maintenance.js';
+import {
+  purgeExpiredTokensWorkflow,
+  releaseLlmReservationsWorkflow,
+  retryHeldPayoutsWorkflow,
+  sweepOnboardingWorkflow,
+} from '../workflows/maintenance.js';
 import { sweepOutboxWorkflow } from '../workflows/send-queue.js';
 
 export const PURGE_TOKENS_SCHEDULE_ID = 'maintenance-purge-tokens';
 export const SWEEP_OUTBOX_SCHEDULE_ID = 'maintenance-sweep-outbox';
 export const SWEEP_ONBOARDING_SCHEDULE_ID = 'maintenance-sweep-onboarding';
 export const RELEASE_LLM_RESERVATIONS_SCHEDULE_ID = 'maintenance-release-llm-reservations';
+export const RETRY_HELD_PAYOUTS_SCHEDULE_ID = 'maintenance-retry-held-payouts';
 
 const schedules = [
   {
@@ -38,6 +44,13 @@ const schedules = [
     every: '5 minutes',
     workflowType: releaseLlmReservationsWorkflow,
     workflowId: 'maintenance:release-llm-reservations',
+    queue: 'maintenance',
+  },
+  {
+    scheduleId: RETRY_HELD_PAYOUTS_SCHEDULE_ID,
+    every: '10 minutes',
+    workflowType: retryHeldPayoutsWorkflow,
+    workflowId: 'maintenance:retry-held-payouts',
     queue: 'maintenance',
   },
 ] as const;

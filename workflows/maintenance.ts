@@ -6,6 +6,12 @@ const { purgeExpiredTokens, releaseStaleLlmReservations } = proxyActivities<Main
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 5 },
 });
+// A batch of workflow starts, heartbeated per start.
+const { retryHeldPayouts } = proxyActivities<MaintenanceActivities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
 // One batch of users and events, each signal bounded by a few seconds and heartbeated.
 const { sweepOnboarding } = proxyActivities<MaintenanceActivities>({
   startToCloseTimeout: '5 minutes',
@@ -29,4 +35,9 @@ export async function sweepOnboardingWorkflow(): Promise<OnboardingSweepResult> 
 /** Every 5 minutes (Schedule `maintenance-release-llm-reservations`): see domain/llm-budget.ts. */
 export async function releaseLlmReservationsWorkflow(): Promise<{ released: number }> {
   return releaseStaleLlmReservations();
+}
+
+/** Every 10 minutes (Schedule `maintenance-retry-held-payouts`): held payouts whose creator can now be paid run again. */
+export async function retryHeldPayoutsWorkflow(): Promise<{ retried: number }> {
+  return retryHeldPayouts();
 }

@@ -2,7 +2,10 @@
 // closes into its statement and is paid by one transfer, at most once whatever is retried; an
 // unpayable creator is held with the reason; a low platform balance is waited out; a transfer made
 // before a crash is found by its transfer_group once its idempotency key is gone.
+import type { Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMaintenanceActivities } from '../../activities/maintenance.js';
 import { users } from '../../db/schema.js';
 import { closeStatement } from '../../domain/statements.js';
 import { payoutFor } from '../../domain/payouts.js';
@@ -242,5 +245,29 @@ describe('payouts', () => {
       problem: `Stripe holds transfer ${stray.id} for a payout recorded scheduled`,
     });
     expect((await call(adminAuth, 'GET', `/payouts/reconciliation?month=${MONTH}&cursor=nope`)).statusCode).toBe(400);
+  });
+
+  it('runs a held payout again once its creator can be paid (the maintenance sweep)', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator('restricted');
+    await c.sale(8_000);
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('held');
+    // The shared test database holds other files' held payouts: the sweep's starts are recorded, and this one's is run here.
+    const started: string[] = [];
+    const recording = {
+      connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
+      workflow: { start: async (_type: unknown, o: { workflowId: string }) => started.push(o.workflowId) },
+    } as unknown as Client;
+    const { retryHeldPayouts } = createMaintenanceActivities({ db: h.db, client: recording, config: h.config });
+    const sweep = () => new MockActivityEnvironment().run(retryHeldPayouts);
+    await sweep();
+    expect(started).not.toContain(payoutWorkflowId(c.userId, MONTH));
+    await h.sql`update creator_profiles set status = 'active' where user_id = ${c.userId}`;
+    await sweep();
+    expect(started).toContain(payoutWorkflowId(c.userId, MONTH));
+    await payouts().retry(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    expect((await ok(c.auth, 'GET', '/payouts')).items[0]).toMatchObject({ status: 'paid', amountCents: 5_600 });
   });
 });
