@@ -12,7 +12,7 @@ import { tiersFor } from '../domain/commission-tiers.js';
 import { monthRange } from '../domain/ledger.js';
 import { movePayout, type Payout, payoutFor, recordPaid, transferGroupOf, transferKeyOf } from '../domain/payouts.js';
 import { DomainError } from '../domain/errors.js';
-import { closeStatement } from '../domain/statements.js';
+import { closeStatement, STATEMENT_KINDS } from '../domain/statements.js';
 import type { Config } from '../lib/config.js';
 import { createPayoutProcess } from '../processes/payouts.js';
 
@@ -80,23 +80,40 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
     },
 
     /**
-     * Pays the statement once; `balance_insufficient` is a failure the workflow waits out. Stripe
-     * keeps a failed answer under its idempotency key too, so each try after such a refusal (which
-     * made no transfer) comes with the next `attempt`; the lookup by transfer_group first is what
-     * guards against paying twice.
+     * Pays the statement once; `balance_insufficient` is a failure the workflow waits out. The
+     * payout's row stays locked from the lookup by transfer_group to the commit, so two executions
+     * (a stale one Temporal gave up on, a new run) never both find nothing and both create; a
+     * worker that dies drops its connection and the lock with it. A transfer already in the group
+     * is taken only if it is exactly the one this payout would make. The idempotency key is per run
+     * and try: Stripe keeps a refused answer under its key, so each try after a definite refusal
+     * (which made no transfer) takes a new one.
      */
     async transferPayout({ payoutId, accountId, attempt }: { payoutId: string; accountId: string; attempt: number }): Promise<Payout> {
-      return heartbeating(async () => {
-        const payout = await load(payoutId);
-        if (payout.status === 'paid') return payout;
-        await movePayout(db, payoutId, ['scheduled', 'held', 'failed'], { status: 'processing', reason: null });
-        if (payout.amountCents <= 0) return recordPaid(db, payout, 'none');
-        const group = transferGroupOf(payout.statementId);
-        const existing = (await stripe.transfers.list({ transfer_group: group, limit: 1 })).data[0];
-        let transfer = existing;
-        if (!transfer) {
+      const context = Context.current();
+      // A refusal is recorded on the payout and committed, then raised to the workflow.
+      const outcome = await heartbeating(() =>
+        db.transaction(async (tx): Promise<Payout | ApplicationFailure> => {
+          await tx.execute(sql`select id from payouts where id = ${payoutId} for update`);
+          const payout = (await tx.query.payouts.findFirst({ where: eq(payouts.id, payoutId) }))!;
+          if (payout.status === 'paid' || payout.status === 'reversed') return payout;
+          await movePayout(tx, payoutId, ['scheduled', 'held', 'failed'], { status: 'processing', reason: null });
+          if (payout.amountCents <= 0) return recordPaid(tx, payout, 'none');
+          const group = transferGroupOf(payout.statementId);
+          const found = (await stripe.transfers.list({ transfer_group: group, limit: 10 })).data;
+          const expected = (t: Stripe.Transfer) =>
+            t.amount === payout.amountCents && t.currency === payout.currency && t.destination === accountId;
+          if (found.length > 1 || (found.length === 1 && !expected(found[0]!))) {
+            await movePayout(tx, payoutId, ['processing'], {
+              status: 'failed',
+              reason: 'the statement’s transfer_group holds unexpected transfers',
+            });
+            return ApplicationFailure.nonRetryable(`transfer_group ${group} holds transfers this payout did not make`, 'TransferRefused');
+          }
+          if (found[0]) return recordPaid(tx, payout, found[0].id);
+          // Temporal gave up on this execution (a cancellation delivered by heartbeat): make nothing.
+          if (context.cancellationSignal.aborted) throw new Error('transfer cancelled before it was made');
           try {
-            transfer = await stripe.transfers.create(
+            const transfer = await stripe.transfers.create(
               {
                 amount: payout.amountCents,
                 currency: payout.currency,
@@ -105,58 +122,58 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
                 description: `Statement ${payout.month}`,
                 metadata: { payoutId: payout.id, statementId: payout.statementId },
               },
-              { idempotencyKey: transferKeyOf(payout.statementId, attempt) },
+              { idempotencyKey: transferKeyOf(payout.statementId, `${context.info.workflowExecution?.runId ?? 'standalone'}:${attempt}`) },
             );
+            return recordPaid(tx, payout, transfer.id);
           } catch (err) {
             if (err instanceof Stripe.errors.StripeError && err.code === 'balance_insufficient') {
-              await movePayout(db, payoutId, ['processing'], { status: 'processing', reason: 'balance_insufficient' });
+              await movePayout(tx, payoutId, ['processing'], { status: 'processing', reason: 'balance_insufficient' });
               log.warn('payout waits for the platform balance', { payoutId, amountCents: payout.amountCents });
-              throw ApplicationFailure.nonRetryable('the platform’s Stripe balance cannot cover the transfer yet', BALANCE_INSUFFICIENT);
+              return ApplicationFailure.nonRetryable('the platform’s Stripe balance cannot cover the transfer yet', BALANCE_INSUFFICIENT);
             }
             if (err instanceof Stripe.errors.StripeInvalidRequestError) {
-              await movePayout(db, payoutId, ['processing'], { status: 'failed', reason: 'Stripe refused the transfer' });
-              throw ApplicationFailure.nonRetryable(`Stripe refused the transfer: ${err.code ?? err.type}`, 'TransferRefused');
+              await movePayout(tx, payoutId, ['processing'], { status: 'failed', reason: 'Stripe refused the transfer' });
+              return ApplicationFailure.nonRetryable(`Stripe refused the transfer: ${err.code ?? err.type}`, 'TransferRefused');
             }
             throw err;
           }
-        }
-        return recordPaid(db, payout, transfer.id);
-      });
+        }),
+      );
+      if (outcome instanceof ApplicationFailure) throw outcome;
+      return outcome;
     },
 
     /**
      * The monthly Schedule's run: starts `payout:<creatorId>:<month>` for every creator with ledger
      * journals up to the month's end that no statement holds yet (a page at a time, heartbeating).
      */
-    async startMonthlyPayouts({ month }: { month?: string }): Promise<{ month: string; started: number }> {
-      const now = new Date();
-      const due = month ?? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+    async startMonthlyPayouts({ month: due }: { month: string }): Promise<{ month: string; started: number }> {
       if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(due)) throw ApplicationFailure.nonRetryable(`${due} is not a YYYY-MM month`, 'MonthNotClosable');
-      const context = Context.current();
-      let started = 0;
-      let after = '00000000-0000-0000-0000-000000000000';
-      for (;;) {
-        const rows = await db
-          .selectDistinct({ creatorId: ledgerJournals.creatorId })
-          .from(ledgerJournals)
-          .where(
-            and(
-              sql`${ledgerJournals.creatorId} > ${after}::uuid`,
-              eq(ledgerJournals.currency, PAYOUT_CURRENCY),
-              lt(ledgerJournals.occurredAt, monthRange(due).to),
-              inArray(ledgerJournals.kind, ['sale', 'refund', 'chargeback']),
-              notExists(db.select({ one: sql`1` }).from(statementJournals).where(eq(statementJournals.journalId, ledgerJournals.id))),
-            ),
-          )
-          .orderBy(ledgerJournals.creatorId)
-          .limit(START_PAGE);
-        for (const { creatorId } of rows) {
-          if (await process.start(creatorId, due)) started += 1;
-          context.heartbeat(creatorId);
+      return heartbeating(async () => {
+        let started = 0;
+        let after = '00000000-0000-0000-0000-000000000000';
+        for (;;) {
+          const rows = await db
+            .selectDistinct({ creatorId: ledgerJournals.creatorId })
+            .from(ledgerJournals)
+            .where(
+              and(
+                sql`${ledgerJournals.creatorId} > ${after}::uuid`,
+                eq(ledgerJournals.currency, PAYOUT_CURRENCY),
+                lt(ledgerJournals.occurredAt, monthRange(due).to),
+                inArray(ledgerJournals.kind, [...STATEMENT_KINDS]),
+                notExists(db.select({ one: sql`1` }).from(statementJournals).where(eq(statementJournals.journalId, ledgerJournals.id))),
+              ),
+            )
+            .orderBy(ledgerJournals.creatorId)
+            .limit(START_PAGE);
+          for (const { creatorId } of rows) {
+            if (await process.start(creatorId, due)) started += 1;
+          }
+          if (rows.length < START_PAGE) return { month: due, started };
+          after = rows[rows.length - 1]!.creatorId;
         }
-        if (rows.length < START_PAGE) return { month: due, started };
-        after = rows[rows.length - 1]!.creatorId;
-      }
+      });
     },
   };
 }

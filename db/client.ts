@@ -9,3 +9,5 @@ export function createDb(databaseUrl: string, options: { max?: number } = {}) {
 }
 
 export type Db = ReturnType<typeof createDb>['db'];
+/** A transaction of `Db`: what `db.transaction(async (tx) => …)` hands its callback. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

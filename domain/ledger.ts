@@ -11,11 +11,9 @@
 //   commission          the platform's share, debited when a statement closes
 //   payouts             what was transferred to the creator's Stripe account, less what Stripe
 //                       reversed (a reversal posts back to receivable: owed again, see statements.ts)
-import { and, desc, eq, lt, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { and, desc, eq, lt } from 'drizzle-orm';
+import type { Db, Tx } from '../db/client.js';
 import { ledgerEntries, ledgerJournals } from '../db/schema.js';
-
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export const REVENUE_TYPES = ['ppv', 'tip', 'subscription'] as const;
 export type RevenueType = (typeof REVENUE_TYPES)[number];
@@ -97,36 +95,6 @@ export interface MonthEarnings {
 export function monthRange(month: string): { from: Date; to: Date } {
   const [y, m] = month.split('-').map(Number) as [number, number];
   return { from: new Date(Date.UTC(y, m - 1, 1)), to: new Date(Date.UTC(y, m, 1)) };
-}
-
-/**
- * A month's money facts from the ledger: gross by type, refunds and chargebacks, and transfers
- * Stripe reversed (domain/statements.ts applies the commission and what was carried).
- */
-export async function monthSums(db: Db, creatorId: string, month: string, currency: string) {
-  const { from, to } = monthRange(month);
-  const rows = await db
-    .select({ account: ledgerEntries.account, kind: ledgerJournals.kind, sum: sql<string>`sum(${ledgerEntries.amountCents})` })
-    .from(ledgerEntries)
-    .innerJoin(ledgerJournals, eq(ledgerJournals.id, ledgerEntries.journalId))
-    .where(
-      and(
-        eq(ledgerJournals.creatorId, creatorId),
-        eq(ledgerJournals.currency, currency),
-        sql`${ledgerJournals.occurredAt} >= ${from.toISOString()}::timestamptz`,
-        lt(ledgerJournals.occurredAt, sql`${to.toISOString()}::timestamptz`),
-      ),
-    )
-    .groupBy(ledgerEntries.account, ledgerJournals.kind);
-  const balance = (account: string, kind?: string) =>
-    rows.filter((r) => r.account === account && (kind === undefined || r.kind === kind)).reduce((s, r) => s + Number(r.sum), 0);
-  const byType = Object.fromEntries(REVENUE_TYPES.map((t) => [t, -balance(`gross:${t}`)])) as Record<RevenueType, number>;
-  return {
-    grossCents: REVENUE_TYPES.reduce((sum, t) => sum + byType[t], 0),
-    refundsCents: balance('refunds') + balance('chargebacks'),
-    reversalsCents: balance('receivable', 'payout_reversal'),
-    byType,
-  };
 }
 
 /** The creator's entries, newest first, after the cursor (an entry id). */

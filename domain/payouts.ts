@@ -2,7 +2,7 @@
 // idempotency key and transfer_group derive from the statement. Every transition is conditional on
 // the state it leaves, so a retried activity changes nothing twice.
 import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import type { Db, Tx } from '../db/client.js';
 import { creatorProfiles, payouts } from '../db/schema.js';
 import { postJournal } from './ledger.js';
 import type { Statement } from './statements.js';
@@ -12,8 +12,8 @@ export type PayoutStatus = Payout['status'];
 
 /** The Stripe transfer_group of a statement: the one thing to look a transfer up by once its key expired. */
 export const transferGroupOf = (statementId: string) => `statement:${statementId}`;
-/** The idempotency key of a statement's transfer, per try after a refusal (Stripe keeps keys about 24 hours). */
-export const transferKeyOf = (statementId: string, attempt: number) => `payout:${statementId}:${attempt}`;
+/** The idempotency key of a statement's transfer, per run and try (Stripe keeps keys about 24 hours). */
+export const transferKeyOf = (statementId: string, tryId: string) => `payout:${statementId}:${tryId}`;
 
 /** The statement's payout, created `scheduled` the first time. */
 export async function payoutFor(db: Db, statement: Statement): Promise<Payout> {
@@ -31,7 +31,7 @@ export async function payoutFor(db: Db, statement: Statement): Promise<Payout> {
 }
 
 export async function movePayout(
-  db: Db,
+  db: Db | Tx,
   id: string,
   from: PayoutStatus[],
   set: { status: PayoutStatus; reason?: string | null; transferId?: string },
@@ -45,7 +45,7 @@ export async function movePayout(
 }
 
 /** Paid: the transfer's id recorded and the money posted out of what the platform owes, once. */
-export async function recordPaid(db: Db, payout: Payout, transferId: string): Promise<Payout> {
+export async function recordPaid(db: Db | Tx, payout: Payout, transferId: string): Promise<Payout> {
   return db.transaction(async (tx) => {
     const [row] = await tx
       .update(payouts)
@@ -73,6 +73,7 @@ export interface TransferFacts {
   amount: number;
   amount_reversed: number;
   currency: string;
+  destination: string | null;
   transfer_group: string | null;
 }
 
@@ -84,14 +85,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
  * that yet, and what Stripe reversed is posted back to the ledger once (the receivable owes it
  * again, in the next statement); fully reversed, the payout is `reversed`. A transfer that is not a
  * payout's (another group, another amount, a second transfer for one statement) changes nothing:
- * the reconciliation shows it.
+ * the reconciliation shows it. So does a transfer to another account than the creator's.
  */
 export async function applyTransferEvent(db: Db, transfer: TransferFacts): Promise<'applied' | 'not_a_payout' | 'mismatch'> {
   const statementId = transfer.transfer_group?.startsWith('statement:') ? transfer.transfer_group.slice('statement:'.length) : '';
   if (!UUID.test(statementId)) return 'not_a_payout';
   let payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, statementId) });
   if (!payout) return 'not_a_payout';
+  const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, payout.creatorId) });
   if (
+    !profile?.stripeAccountId ||
+    transfer.destination !== profile.stripeAccountId ||
     transfer.amount !== payout.amountCents ||
     transfer.currency !== payout.currency ||
     (payout.transferId !== null && payout.transferId !== 'none' && payout.transferId !== transfer.id)

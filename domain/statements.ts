@@ -15,7 +15,7 @@ import type { Db } from '../db/client.js';
 import { payouts, type StatementContent, statementJournals, statements } from '../db/schema.js';
 import { commissionOn, type Tier } from './commissions.js';
 import { DomainError } from './errors.js';
-import { type MonthEarnings, monthRange, monthSums, postJournal, REVENUE_TYPES } from './ledger.js';
+import { type MonthEarnings, monthRange, postJournal, REVENUE_TYPES } from './ledger.js';
 
 export type Statement = typeof statements.$inferSelect;
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -82,6 +82,12 @@ export function figuresOf(content: StatementContent, carriedInCents: number): { 
   const contentHash = createHash('sha256').update(canonicalJson({ content, figures })).digest('hex');
   return { figures, contentHash };
 }
+
+/** The journals the creator's statement of `month` takes: facts up to its end that no statement holds yet. */
+const unstatedUpTo = (creatorId: string, month: string, currency: string) =>
+  sql`j.creator_id = ${creatorId} and j.currency = ${currency} and j.occurred_at < ${monthRange(month).to.toISOString()}::timestamptz
+    and j.kind in ${sql.raw(`(${STATEMENT_KINDS.map((k) => `'${k}'`).join(', ')})`)}
+    and not exists (select 1 from statement_journals sj where sj.journal_id = j.id)`;
 
 /** Each journal's effect on what the platform owes the creator: + for a sale, − for money given back. */
 async function journalLines(db: Db | Tx, where: ReturnType<typeof sql>): Promise<StatementContent['lines']> {
@@ -153,12 +159,7 @@ export async function closeStatement(db: Db, r: { creatorId: string; month: stri
       where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
       orderBy: desc(statements.month),
     });
-    const lines = await journalLines(
-      tx,
-      sql`j.creator_id = ${creatorId} and j.currency = ${currency} and j.occurred_at < ${monthRange(month).to.toISOString()}::timestamptz
-        and j.kind in ${sql.raw(`(${STATEMENT_KINDS.map((k) => `'${k}'`).join(', ')})`)}
-        and not exists (select 1 from statement_journals sj where sj.journal_id = j.id)`,
-    );
+    const lines = await journalLines(tx, unstatedUpTo(creatorId, month, currency));
     const content = contentOf(creatorId, month, currency, r.tiers, lines);
     const { figures, contentHash } = figuresOf(content, previous?.carriedOutCents ?? 0);
     const [statement] = await tx
@@ -191,8 +192,8 @@ export async function rebuildStatement(db: Db, statement: Statement): Promise<{ 
 }
 
 /**
- * A month's earnings (GET /earnings): a closed month's statement, or for an open month the ledger's
- * figures so far with what the last closed statement carried in; paid is what its payout transferred.
+ * A month's earnings (GET /earnings): a closed month's statement, or for an open month the statement
+ * it would get if it closed now; paid is what its payout transferred.
  */
 export async function earningsOf(db: Db, creatorId: string, month: string, currency: string, tiers: Tier[]): Promise<MonthEarnings> {
   const closed = await statementOf(db, creatorId, month, currency);
@@ -213,12 +214,26 @@ export async function earningsOf(db: Db, creatorId: string, month: string, curre
       byType: closed.content.byType as MonthEarnings['byType'],
     };
   }
-  const { byType, ...sums } = await monthSums(db, creatorId, month, currency);
   const previous = await db.query.statements.findFirst({
     where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
     orderBy: desc(statements.month),
   });
-  const figures = monthFigures({ ...sums, carriedInCents: previous?.carriedOutCents ?? 0 }, tiers);
+  // An open month: its own facts no statement holds, and when it is the next to close (the month
+  // before is closed) also the late facts of closed months, which its statement will take.
+  const { from } = monthRange(month);
+  const nextToClose = previous !== undefined && monthRange(previous.month).to.getTime() === from.getTime();
+  const rows = await db.execute<{ kind: string; revenue_type: string | null; amount_cents: string }>(sql`
+    select j.kind, j.revenue_type, sum(e.amount_cents)::bigint as amount_cents
+    from ledger_journals j join ledger_entries e on e.journal_id = j.id and e.account = 'receivable'
+    where ${unstatedUpTo(creatorId, month, currency)} and (${nextToClose}::boolean or j.occurred_at >= ${from.toISOString()}::timestamptz)
+    group by j.kind, j.revenue_type`);
+  const sum = (kinds: string[], revenueType?: string) =>
+    rows
+      .filter((r) => kinds.includes(r.kind) && (revenueType === undefined || r.revenue_type === revenueType))
+      .reduce((s, r) => s + Number(r.amount_cents), 0);
+  const byType = Object.fromEntries(REVENUE_TYPES.map((t) => [t, sum(['sale'], t)])) as MonthEarnings['byType'];
+  const sums = { grossCents: sum(['sale']), refundsCents: 0 - sum(['refund', 'chargeback']), reversalsCents: sum(['payout_reversal']) };
+  const figures = monthFigures({ ...sums, carriedInCents: nextToClose ? previous.carriedOutCents : 0 }, tiers);
   return {
     month,
     currency,

@@ -3,7 +3,7 @@
 // transfer. A platform balance too low for the transfer is waited out: the workflow sleeps (a
 // durable timer) and tries again, the payout showing `balance_insufficient` meanwhile. Paid at
 // most once whatever crashes or retries happen (activities/payouts.ts says how).
-import { ActivityFailure, ApplicationFailure, proxyActivities, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { PayoutActivities } from '../activities/payouts.js';
 
 // Each activity heartbeats while it runs (activities/payouts.ts), so a worker killed mid-call is
@@ -14,8 +14,8 @@ const { closeMonthForPayout, holdUnlessPayable } = proxyActivities<PayoutActivit
   retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes' },
 });
 const { transferPayout } = proxyActivities<PayoutActivities>({
-  // Stripe's own timeout (20 s) times its retries, with room.
-  startToCloseTimeout: '2 minutes',
+  // Stripe's own timeout (20 s) times its tries, for the lookup and the creation, with room.
+  startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '10 seconds',
   retry: {
     initialInterval: '2 seconds',
@@ -23,11 +23,11 @@ const { transferPayout } = proxyActivities<PayoutActivities>({
     nonRetryableErrorTypes: ['BalanceInsufficient', 'TransferRefused'],
   },
 });
-/** The monthly Schedule's run: starts the month's payouts. */
+/** The monthly Schedule's run: starts the month's payouts, retried until it has (an outage on the 1st must not skip a month). */
 const { startMonthlyPayouts } = proxyActivities<PayoutActivities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '1 minute',
-  retry: { maximumAttempts: 5 },
+  retry: { initialInterval: '10 seconds', maximumInterval: '10 minutes' },
 });
 
 export const payoutWorkflowId = (creatorId: string, month: string) => `payout:${creatorId}:${month}`;
@@ -57,5 +57,8 @@ export async function payoutWorkflow({ creatorId, month, balanceRetryMs }: Payou
 
 /** Every month (Schedule `payouts-monthly`, the 1st at 06:00 UTC): a payout per creator for the month before. */
 export async function monthlyPayoutsWorkflow(input?: { month?: string }): Promise<{ month: string; started: number }> {
-  return startMonthlyPayouts({ month: input?.month });
+  // The month before the one this run started in (the Schedule's firing), whenever its activity runs.
+  const started = workflowInfo().startTime;
+  const previous = new Date(Date.UTC(started.getUTCFullYear(), started.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+  return startMonthlyPayouts({ month: input?.month ?? previous });
 }

@@ -283,7 +283,7 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
       onRequest: requireAdmin(db),
       schema: {
         tags: ['money'],
-        summary: 'Admin: run a held or failed payout again (a paid one is never paid twice)',
+        summary: 'Admin: run a held, failed or stuck processing payout again (a paid one is never paid twice)',
         security: bearerAuth,
         params: IdParams,
         response: { 202: PayoutView, ...errorResponses(400, 401, 403, 404, 409, 503) },
@@ -292,8 +292,10 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
     async (request, reply) => {
       const payout = await db.query.payouts.findFirst({ where: eq(payouts.id, request.params.id) });
       if (!payout) throw notFound('payout');
-      if (payout.status !== 'held' && payout.status !== 'failed')
-        throw new ApiError(409, 'invalid_state', `only a held or failed payout can be retried; this one is ${payout.status}`);
+      // Processing too: a run that ended (terminated) after Stripe made the transfer, its webhook lost, is
+      // repaired by the run's lookup; a run still open is joined, not doubled.
+      if (payout.status !== 'held' && payout.status !== 'failed' && payout.status !== 'processing')
+        throw new ApiError(409, 'invalid_state', `only a held, failed or processing payout can be retried; this one is ${payout.status}`);
       await payoutProcess.retry(payout.creatorId, payout.month);
       return reply.status(202).send(presentPayout(payout));
     },

@@ -32,6 +32,7 @@ function transferFacts(object: Record<string, unknown>): TransferFacts {
     amount: int(object.amount),
     amount_reversed: int(object.amount_reversed),
     currency: typeof object.currency === 'string' ? object.currency : '',
+    destination: typeof object.destination === 'string' ? object.destination : null,
     transfer_group: typeof object.transfer_group === 'string' ? object.transfer_group : null,
   };
 }
@@ -73,7 +74,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, {
       const object = event.data.object as { object?: string; id?: string };
       // Money first, then the event stored: a failure answers 5xx, Stripe redelivers, and the
       // application (idempotent) runs again instead of the event being kept as handled.
-      if (PAYOUT_TRANSFER_EVENTS.includes(event.type)) {
+      // The platform's own transfers only: a connected account's events (`account` set) are not payouts.
+      if (PAYOUT_TRANSFER_EVENTS.includes(event.type) && !event.account) {
         const outcome = await applyTransferEvent(db, transferFacts(object));
         if (outcome === 'mismatch')
           request.log.warn({ eventId: event.id, transferId: object.id }, 'transfer event does not match its payout');

@@ -88,6 +88,13 @@ describe('statements', () => {
     // A refund of August's sale, posted after August closed, plus October's chargeback: October owes nothing.
     await c.event('refund.created', { fanHandle: 'a', amountCents: 10_000, refundedAt: '2026-08-20T10:00:00Z' });
     await c.event('purchase.created', { fanHandle: 'a', amountCents: 1_000, purchasedAt: '2026-09-03T10:00:00Z' });
+    // Open, September shows what its statement will take: August's late refund too.
+    expect(await ok(c.auth, 'GET', '/earnings?month=2026-09')).toMatchObject({
+      grossCents: 1_000,
+      refundsCents: 10_000,
+      netCents: -9_000,
+      pendingCents: 0,
+    });
     const september = await c.close('2026-09');
     expect(september).toMatchObject({
       grossCents: 1_000,

@@ -6,9 +6,11 @@ import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMaintenanceActivities } from '../../activities/maintenance.js';
+import { createPayoutActivities } from '../../activities/payouts.js';
+import { postJournal } from '../../domain/ledger.js';
 import { users } from '../../db/schema.js';
 import { closeStatement } from '../../domain/statements.js';
-import { payoutFor } from '../../domain/payouts.js';
+import { payoutFor, recordPaid } from '../../domain/payouts.js';
 import { createPayoutProcess } from '../../processes/payouts.js';
 import { payoutWorkflowId } from '../../workflows/payout.js';
 import { apiCalls, bearer, login, register, startHarness, type Harness } from '../support/harness.js';
@@ -269,5 +271,110 @@ describe('payouts', () => {
     await payouts().retry(c.userId, MONTH);
     expect(await result(c.userId)).toBe('paid');
     expect((await ok(c.auth, 'GET', '/payouts')).items[0]).toMatchObject({ status: 'paid', amountCents: 5_600 });
+  });
+
+  it('answers signed transfer events of odd shapes with 200 and changes nothing', async () => {
+    const c = await creator();
+    await c.sale(9_000);
+    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const payout = await payoutFor(h.db, closed);
+    const group = `statement:${closed.id}`;
+    const objects: unknown[] = [
+      { object: 'transfer', id: 'tr_x', amount: 6_300, amount_reversed: 0, currency: 'usd', transfer_group: 'statement:not-a-uuid' },
+      {
+        object: 'transfer',
+        id: 'tr_x',
+        amount: 6_300,
+        amount_reversed: 0,
+        currency: 'usd',
+        transfer_group: `statement:${crypto.randomUUID()}`,
+      },
+      { object: 'transfer', id: 'tr_x', amount: '6300', amount_reversed: 0, currency: 'usd', transfer_group: group },
+      { object: 'transfer', id: 'tr_x', amount: 6_300, amount_reversed: 0, currency: 'eur', transfer_group: group },
+      { object: 'transfer', id: 'tr_x', amount: 6_300, amount_reversed: -5, currency: 'usd', transfer_group: group, reversals: null },
+      { object: 'transfer', id: 7, amount: 1e300, amount_reversed: 'all', currency: null, transfer_group: ['x'] },
+    ];
+    for (const [i, object] of objects.entries()) {
+      const body = JSON.stringify({
+        id: `evt_odd_${closed.id}_${i}`,
+        object: 'event',
+        type: i % 2 ? 'transfer.reversed' : 'transfer.created',
+        data: { object },
+      });
+      const signature = h.stripe.webhooks.generateTestHeaderString({ payload: body, secret: h.config.STRIPE_WEBHOOK_SECRET });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/webhooks/stripe',
+        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+        payload: body,
+      });
+      expect(res.statusCode, JSON.stringify(object)).toBe(200);
+    }
+    // The event with a string amount and the one with a negative reversal carry nothing a payout can take.
+    const [row] = await h.sql`select status, transfer_id from payouts where id = ${payout.id}`;
+    expect(row).toMatchObject({ status: 'scheduled', transfer_id: null });
+    expect(await receivable(c.userId)).toBe(6_300);
+  });
+
+  it('fails a payout whose transfer_group holds a transfer it did not make, and makes none', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.sale(10_000);
+    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    // Someone else's transfer into the statement's group (an operator's partial payment): not this payout's.
+    await h.stripe.transfers.create({ amount: 100, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` });
+    await payouts().start(c.userId, MONTH);
+    await expect(result(c.userId)).rejects.toThrow();
+    expect((await ok(c.auth, 'GET', '/payouts')).items[0]).toMatchObject({
+      status: 'failed',
+      reason: 'the statement’s transfer_group holds unexpected transfers',
+      transferId: null,
+    });
+    expect(await transfersOf(closed.id)).toHaveLength(1);
+    expect(await receivable(c.userId)).toBe(7_000);
+  });
+
+  it('starts the month of a creator whose only new fact is a reversal, and pays the reversed amount again', async () => {
+    await h.stripeStandin.fund(1_000_000, 'usd');
+    const c = await creator();
+    await c.event('purchase.created', { fanHandle: 'fan', amountCents: 10_000, purchasedAt: '2026-09-10T10:00:00Z' });
+    const september = await closeStatement(h.db, {
+      creatorId: c.userId,
+      month: '2026-09',
+      currency: 'usd',
+      tiers: h.config.COMMISSION_TIERS,
+    });
+    await recordPaid(h.db, await payoutFor(h.db, september), 'tr_september');
+    // Stripe took 3,000 of September's transfer back in October.
+    await postJournal(h.db, {
+      creatorId: c.userId,
+      source: 'transfer_reversal:tr_september:3000',
+      kind: 'payout_reversal',
+      currency: 'usd',
+      occurredAt: new Date('2026-10-15T00:00:00Z'),
+      lines: [
+        { account: 'payouts', amountCents: -3_000 },
+        { account: 'receivable', amountCents: 3_000 },
+      ],
+    });
+    const started: string[] = [];
+    const recording = {
+      connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
+      workflow: { start: async (_type: unknown, o: { workflowId: string }) => started.push(o.workflowId) },
+    } as unknown as Client;
+    const { startMonthlyPayouts } = createPayoutActivities({ db: h.db, stripe: h.stripe, client: recording, config: h.config });
+    await new MockActivityEnvironment().run(startMonthlyPayouts, { month: MONTH });
+    expect(started).toContain(payoutWorkflowId(c.userId, MONTH));
+    await payouts().start(c.userId, MONTH);
+    expect(await result(c.userId)).toBe('paid');
+    const [october] = (await ok(c.auth, 'GET', '/payouts')).items;
+    expect(october).toMatchObject({ month: MONTH, amountCents: 3_000, status: 'paid' });
+    expect(await ok(c.auth, 'GET', `/statements/${MONTH}`)).toMatchObject({
+      grossCents: 0,
+      commissionCents: 0,
+      reversalsCents: 3_000,
+      payableCents: 3_000,
+    });
+    expect(await receivable(c.userId)).toBe(0);
   });
 });
