@@ -29,6 +29,8 @@ export const BALANCE_INSUFFICIENT = 'BalanceInsufficient';
 export const PAYOUT_CURRENCY = 'usd';
 /** Creators whose payouts one run of the monthly start handles per page. */
 const START_PAGE = 500;
+/** Workflow starts in flight at once: each is a round trip to Temporal. */
+const STARTS_IN_FLIGHT = 16;
 const HEARTBEAT_EVERY_MS = 2_000;
 
 /** Runs `work` heartbeating all along, so that a worker killed mid-call is noticed in seconds. */
@@ -167,8 +169,9 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
             )
             .orderBy(ledgerJournals.creatorId)
             .limit(START_PAGE);
-          for (const { creatorId } of rows) {
-            if (await process.start(creatorId, due)) started += 1;
+          for (let i = 0; i < rows.length; i += STARTS_IN_FLIGHT) {
+            const batch = rows.slice(i, i + STARTS_IN_FLIGHT);
+            started += (await Promise.all(batch.map(({ creatorId }) => process.start(creatorId, due)))).filter(Boolean).length;
           }
           if (rows.length < START_PAGE) return { month: due, started };
           after = rows[rows.length - 1]!.creatorId;

@@ -46,7 +46,7 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
   messaging: 6, // send batches: one per creator at a time, covering its platforms
   campaigns: 4, // recipient materialisation and accounting
   ai: 4, // LLM calls (each waits on the provider, up to its timeout) around short writes
-  money: 2, // statements and Stripe transfers, one creator at a time each
+  money: 8, // statements and Stripe transfers (each waits on Stripe, its row locked): payouts of 8 creators at once
 };
 
 export type WorkerArea = keyof typeof TaskQueues;
