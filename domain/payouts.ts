@@ -1,7 +1,7 @@
 // Payouts (SPEC §7): one per closed statement, paid at most once by a Stripe transfer whose
 // idempotency key and transfer_group derive from the statement. Every transition is conditional on
 // the state it leaves, so a retried activity changes nothing twice.
-import { and, asc, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, or, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { creatorProfiles, payouts } from '../db/schema.js';
 import { postJournal } from './ledger.js';
@@ -157,5 +157,16 @@ export const heldNowPayable = (db: Db, limit: number) =>
     .orderBy(asc(payouts.updatedAt))
     .limit(limit);
 
-export const payoutsOf = (db: Db, creatorId: string) =>
-  db.select().from(payouts).where(eq(payouts.creatorId, creatorId)).orderBy(desc(payouts.month)).limit(120);
+/** The creator's payouts, newest month first (then by id), after the cursor's (month, id). */
+export const payoutsOf = (db: Db, creatorId: string, limit: number, after?: { value: string; id: string }) =>
+  db
+    .select()
+    .from(payouts)
+    .where(
+      and(
+        eq(payouts.creatorId, creatorId),
+        after ? or(lt(payouts.month, after.value), and(eq(payouts.month, after.value), gt(payouts.id, after.id))) : undefined,
+      ),
+    )
+    .orderBy(desc(payouts.month), asc(payouts.id))
+    .limit(limit);

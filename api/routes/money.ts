@@ -18,7 +18,7 @@ import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
 import { requireAdmin } from '../authenticate.js';
-import { PageQuery } from '../pagination.js';
+import { decodeCursor, PageQuery, page } from '../pagination.js';
 import { bearerAuth, errorResponses, Nullable } from '../schemas.js';
 
 const Cents = Type.Integer({ minimum: -1_000_000_000_00, maximum: 1_000_000_000_00 });
@@ -248,12 +248,21 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
     {
       schema: {
         tags: ['money'],
-        summary: 'The caller’s payouts, newest month first',
+        summary: 'The caller’s payouts, newest month first, cursor-paginated',
         security: bearerAuth,
-        response: { 200: Type.Object({ items: Type.Array(PayoutView) }), ...errorResponses(401) },
+        querystring: Type.Object(PageQuery, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(PayoutView), nextCursor: Nullable(Type.String()) }), ...errorResponses(400, 401) },
       },
     },
-    async (request) => ({ items: (await payoutsOf(db, caller(request).userId)).map(presentPayout) }),
+    async (request) => {
+      const { limit = 50, cursor } = request.query;
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (after && (typeof after.value !== 'string' || !/^\d{4}-(0[1-9]|1[0-2])$/.test(after.value)))
+        throw new ApiError(400, 'invalid_cursor', 'cursor does not belong to this list');
+      const rows = await payoutsOf(db, caller(request).userId, limit + 1, after as { value: string; id: string } | undefined);
+      const { items, nextCursor } = page(rows, limit, (p) => p.month);
+      return { items: items.map(presentPayout), nextCursor };
+    },
   );
 
   const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });

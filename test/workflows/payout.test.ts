@@ -375,6 +375,18 @@ describe('payouts', () => {
       reversalsCents: 3_000,
       payableCents: 3_000,
     });
+    // Cursor pages, newest month first.
+    const first = await ok(c.auth, 'GET', '/payouts?limit=1');
+    expect(first.items.map((p: { month: string }) => p.month)).toEqual([MONTH]);
+    const second = await ok(c.auth, 'GET', `/payouts?limit=1&cursor=${first.nextCursor}`);
+    expect(second).toMatchObject({ items: [{ month: '2026-09', transferId: 'tr_september' }], nextCursor: null });
+    for (const bad of [
+      'cursor=nope',
+      'limit=0',
+      'limit=201',
+      `cursor=${Buffer.from(JSON.stringify([5, crypto.randomUUID()])).toString('base64url')}`,
+    ])
+      expect((await call(c.auth, 'GET', `/payouts?${bad}`)).statusCode, bad).toBe(400);
     expect(await receivable(c.userId)).toBe(0);
   });
 });
