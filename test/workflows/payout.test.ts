@@ -45,6 +45,42 @@ const receivable = async (creatorId: string) =>
     )[0]!.b,
   );
 
+/** A creator with a sale in MONTH, the month closed into its statement (what a payout run starts from). */
+async function closedMonth(saleCents: number) {
+  const c = await creator();
+  await c.sale(saleCents);
+  const closed = await closeOf(c.userId, MONTH);
+  return { c, closed };
+}
+const closeOf = (creatorId: string, month: string) =>
+  closeStatement(h.db, { creatorId, month, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+
+/** A signed-in admin. */
+async function signedInAdmin() {
+  const admin = await register(h);
+  await h.db.update(users).set({ role: 'admin' }).where(eq(users.id, admin.userId));
+  return bearer((await login(h, admin.email)).accessToken);
+}
+
+/** A Temporal client that records the workflow ids it is asked to start (the shared database holds other files' creators). */
+function recordingClient(started: string[]) {
+  return {
+    connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
+    workflow: { start: async (_type: unknown, o: { workflowId: string }) => started.push(o.workflowId) },
+  } as unknown as Client;
+}
+
+/** Posts a Stripe event signed with the webhook secret to the API, as Stripe would. */
+function postStripeEvent(body: string) {
+  const signature = h.stripe.webhooks.generateTestHeaderString({ payload: body, secret: h.config.STRIPE_WEBHOOK_SECRET });
+  return h.app.inject({
+    method: 'POST',
+    url: '/api/v1/webhooks/stripe',
+    headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+    payload: body,
+  });
+}
+
 describe('payouts', () => {
   it('closes the month and pays its net once, by one transfer derived from the statement', async () => {
     await h.stripeStandin.fund(10_000_000, 'usd');
@@ -90,9 +126,7 @@ describe('payouts', () => {
     expect((await call(c.auth, 'POST', `/payouts/${payout.id}/retry`)).json().error.code).toBe('forbidden');
     expect((await call(c.auth, 'GET', `/payouts/reconciliation?month=${MONTH}`)).statusCode).toBe(403);
     expect((await call(c.auth, 'GET', '/admin/payouts?status=held')).statusCode).toBe(403);
-    const admin = await register(h);
-    await h.db.update(users).set({ role: 'admin' }).where(eq(users.id, admin.userId));
-    const adminAuth = bearer((await login(h, admin.email)).accessToken);
+    const adminAuth = await signedInAdmin();
     // The admin finds it among the held payouts, a page at a time.
     const held: { id: string; creatorId: string }[] = [];
     for (let cursor = ''; ; ) {
@@ -132,7 +166,7 @@ describe('payouts', () => {
     await c.sale(30_000);
     // What a worker killed between the transfer and the commit leaves: a closed statement, a
     // scheduled payout and a transfer at Stripe, and a day later no key to replay it.
-    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const closed = await closeOf(c.userId, MONTH);
     const made = await h.stripe.transfers.create(
       { amount: closed.payableCents, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` },
       { idempotencyKey: `payout:${closed.id}:1` },
@@ -171,14 +205,7 @@ describe('payouts', () => {
       }[];
     expect(events).toHaveLength(2);
     for (const { payload } of events.reverse()) {
-      const body = JSON.stringify(payload);
-      const signature = h.stripe.webhooks.generateTestHeaderString({ payload: body, secret: h.config.STRIPE_WEBHOOK_SECRET });
-      const res = await h.app.inject({
-        method: 'POST',
-        url: '/api/v1/webhooks/stripe',
-        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-        payload: body,
-      });
+      const res = await postStripeEvent(JSON.stringify(payload));
       expect(res.json()).toEqual({ received: true, duplicate: true });
     }
     expect(await receivable(c.userId)).toBe(35_000);
@@ -202,7 +229,7 @@ describe('payouts', () => {
     const c = await creator();
     await c.sale(40_000);
     // What a worker killed right after Stripe answered leaves: a processing payout, and the transfer.
-    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const closed = await closeOf(c.userId, MONTH);
     const payout = await payoutFor(h.db, closed);
     await h.sql`update payouts set status = 'processing' where id = ${payout.id}`;
     const made = await h.stripe.transfers.create(
@@ -221,9 +248,7 @@ describe('payouts', () => {
 
   it('reconciliation flags a transfer Stripe holds for a payout the ledger does not hold as paid', async () => {
     await h.stripeStandin.fund(1_000_000, 'usd');
-    const c = await creator();
-    await c.sale(12_000);
-    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const { c, closed } = await closedMonth(12_000);
     const payout = await payoutFor(h.db, closed);
     // Not the payout's amount: the webhook leaves the payout as it is, and the reconciliation shows it.
     const stray = await h.stripe.transfers.create({
@@ -232,9 +257,7 @@ describe('payouts', () => {
       destination: c.accountId,
       transfer_group: `statement:${closed.id}`,
     });
-    const admin = await register(h);
-    await h.db.update(users).set({ role: 'admin' }).where(eq(users.id, admin.userId));
-    const adminAuth = bearer((await login(h, admin.email)).accessToken);
+    const adminAuth = await signedInAdmin();
     const mismatches: { payoutId: string; problem: string }[] = [];
     for (let cursor = ''; ; ) {
       const page = await ok(adminAuth, 'GET', `/payouts/reconciliation?month=${MONTH}&limit=200${cursor}`);
@@ -257,10 +280,7 @@ describe('payouts', () => {
     expect(await result(c.userId)).toBe('held');
     // The shared test database holds other files' held payouts: the sweep's starts are recorded, and this one's is run here.
     const started: string[] = [];
-    const recording = {
-      connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
-      workflow: { start: async (_type: unknown, o: { workflowId: string }) => started.push(o.workflowId) },
-    } as unknown as Client;
+    const recording = recordingClient(started);
     const { retryHeldPayouts } = createMaintenanceActivities({ db: h.db, client: recording, config: h.config });
     const sweep = () => new MockActivityEnvironment().run(retryHeldPayouts);
     await sweep();
@@ -274,9 +294,7 @@ describe('payouts', () => {
   });
 
   it('answers signed transfer events of odd shapes with 200 and changes nothing', async () => {
-    const c = await creator();
-    await c.sale(9_000);
-    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const { c, closed } = await closedMonth(9_000);
     const payout = await payoutFor(h.db, closed);
     const group = `statement:${closed.id}`;
     const objects: unknown[] = [
@@ -301,13 +319,7 @@ describe('payouts', () => {
         type: i % 2 ? 'transfer.reversed' : 'transfer.created',
         data: { object },
       });
-      const signature = h.stripe.webhooks.generateTestHeaderString({ payload: body, secret: h.config.STRIPE_WEBHOOK_SECRET });
-      const res = await h.app.inject({
-        method: 'POST',
-        url: '/api/v1/webhooks/stripe',
-        headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-        payload: body,
-      });
+      const res = await postStripeEvent(body);
       expect(res.statusCode, JSON.stringify(object)).toBe(200);
     }
     // The event with a string amount and the one with a negative reversal carry nothing a payout can take.
@@ -318,9 +330,7 @@ describe('payouts', () => {
 
   it('fails a payout whose transfer_group holds a transfer it did not make, and makes none', async () => {
     await h.stripeStandin.fund(1_000_000, 'usd');
-    const c = await creator();
-    await c.sale(10_000);
-    const closed = await closeStatement(h.db, { creatorId: c.userId, month: MONTH, currency: 'usd', tiers: h.config.COMMISSION_TIERS });
+    const { c, closed } = await closedMonth(10_000);
     // Someone else's transfer into the statement's group (an operator's partial payment): not this payout's.
     await h.stripe.transfers.create({ amount: 100, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` });
     await payouts().start(c.userId, MONTH);
@@ -358,10 +368,7 @@ describe('payouts', () => {
       ],
     });
     const started: string[] = [];
-    const recording = {
-      connection: { withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn() },
-      workflow: { start: async (_type: unknown, o: { workflowId: string }) => started.push(o.workflowId) },
-    } as unknown as Client;
+    const recording = recordingClient(started);
     const { startMonthlyPayouts } = createPayoutActivities({ db: h.db, stripe: h.stripe, client: recording, config: h.config });
     await new MockActivityEnvironment().run(startMonthlyPayouts, { month: MONTH });
     expect(started).toContain(payoutWorkflowId(c.userId, MONTH));
