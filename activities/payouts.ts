@@ -95,6 +95,10 @@ export function createPayoutActivities({ db, stripe, client, config }: PayoutAct
       // A refusal is recorded on the payout and committed, then raised to the workflow.
       const outcome = await heartbeating(() =>
         db.transaction(async (tx): Promise<Payout | ApplicationFailure> => {
+          // A holder that froze without dying keeps the lock: wait 30 s for it (then retry), and let
+          // Postgres end a session idle in its transaction longer than list + create can take.
+          await tx.execute(sql`set local lock_timeout = '30s'`);
+          await tx.execute(sql`set local idle_in_transaction_session_timeout = '4min'`);
           await tx.execute(sql`select id from payouts where id = ${payoutId} for update`);
           const payout = (await tx.query.payouts.findFirst({ where: eq(payouts.id, payoutId) }))!;
           if (payout.status === 'paid' || payout.status === 'reversed') return payout;

@@ -3,6 +3,7 @@
 // the state it leaves, so a retried activity changes nothing twice.
 import { and, asc, desc, eq, gt, inArray, isNotNull, lt, or, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
+import { DomainError } from './errors.js';
 import { creatorProfiles, payouts } from '../db/schema.js';
 import { postJournal } from './ledger.js';
 import type { Statement } from './statements.js';
@@ -90,7 +91,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export async function applyTransferEvent(db: Db, transfer: TransferFacts): Promise<'applied' | 'not_a_payout' | 'mismatch'> {
   const statementId = transfer.transfer_group?.startsWith('statement:') ? transfer.transfer_group.slice('statement:'.length) : '';
   if (!UUID.test(statementId)) return 'not_a_payout';
-  let payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, statementId) });
+  const payout = await db.query.payouts.findFirst({ where: eq(payouts.statementId, statementId) });
   if (!payout) return 'not_a_payout';
   const profile = await db.query.creatorProfiles.findFirst({ where: eq(creatorProfiles.userId, payout.creatorId) });
   if (
@@ -101,43 +102,60 @@ export async function applyTransferEvent(db: Db, transfer: TransferFacts): Promi
     (payout.transferId !== null && payout.transferId !== 'none' && payout.transferId !== transfer.id)
   )
     return 'mismatch';
-  if (payout.status !== 'paid' && payout.status !== 'reversed') payout = await recordPaid(db, payout, transfer.id);
-  if (transfer.amount_reversed <= 0) return 'applied';
-  await db.transaction(async (tx) => {
-    // One reversal posting at a time per payout: each posts what the cumulative amount adds.
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payout:${payout.id}`}, 0))`);
-    const [{ posted }] = (await tx.execute(sql`
-      select coalesce(sum(e.amount_cents), 0)::bigint as posted
-      from ledger_journals j join ledger_entries e on e.journal_id = j.id and e.account = 'receivable'
-      where j.creator_id = ${payout.creatorId} and j.kind = 'payout_reversal' and j.source like ${`transfer_reversal:${transfer.id}:%`}`)) as unknown as [
-      { posted: string },
-    ];
-    const more = Math.min(transfer.amount_reversed, transfer.amount) - Number(posted);
-    if (more > 0)
-      await postJournal(tx, {
-        creatorId: payout.creatorId,
-        source: `transfer_reversal:${transfer.id}:${transfer.amount_reversed}`,
-        kind: 'payout_reversal',
-        currency: payout.currency,
-        occurredAt: new Date(),
-        lines: [
-          { account: 'payouts', amountCents: -more },
-          { account: 'receivable', amountCents: more },
-        ],
-      });
-    // From the ledger, not this event: an older event arriving late cannot undo a newer one.
-    const reversed = Number(posted) + Math.max(more, 0);
-    const full = reversed >= transfer.amount;
-    await tx
-      .update(payouts)
-      .set({
-        status: full ? 'reversed' : 'paid',
-        reason: full ? 'Stripe reversed the transfer' : `Stripe reversed ${reversed} of ${transfer.amount} cents`,
-        updatedAt: sql`now()`,
-      })
-      .where(and(eq(payouts.id, payout.id), inArray(payouts.status, ['paid', 'reversed'])));
-  });
+  await db
+    .transaction(async (tx) => {
+      // The payout's row may be locked by its transfer in flight (activities/payouts.ts): wait a
+      // little, not with a connection of the API's pool for as long as Stripe takes.
+      await tx.execute(sql`set local lock_timeout = '2s'`);
+      const paid = payout.status === 'paid' || payout.status === 'reversed' ? payout : await recordPaid(tx, payout, transfer.id);
+      if (transfer.amount_reversed > 0) await postReversal(tx, paid, transfer);
+    })
+    .catch((err: unknown) => {
+      const code = (err as { code?: string; cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code;
+      if (code === LOCK_NOT_AVAILABLE)
+        throw new DomainError('unavailable', 'payout_busy', 'the payout is being paid; send the event again shortly');
+      throw err;
+    });
   return 'applied';
+}
+
+/** Postgres: lock_timeout passed. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** What Stripe reversed of the payout's transfer, posted back once per cumulative amount (in a transaction). */
+async function postReversal(tx: Tx, payout: Payout, transfer: TransferFacts): Promise<void> {
+  // One reversal posting at a time per payout: each posts what the cumulative amount adds.
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`payout:${payout.id}`}, 0))`);
+  const [{ posted }] = (await tx.execute(sql`
+    select coalesce(sum(e.amount_cents), 0)::bigint as posted
+    from ledger_journals j join ledger_entries e on e.journal_id = j.id and e.account = 'receivable'
+    where j.creator_id = ${payout.creatorId} and j.kind = 'payout_reversal' and j.source like ${`transfer_reversal:${transfer.id}:%`}`)) as unknown as [
+    { posted: string },
+  ];
+  const more = Math.min(transfer.amount_reversed, transfer.amount) - Number(posted);
+  if (more > 0)
+    await postJournal(tx, {
+      creatorId: payout.creatorId,
+      source: `transfer_reversal:${transfer.id}:${transfer.amount_reversed}`,
+      kind: 'payout_reversal',
+      currency: payout.currency,
+      occurredAt: new Date(),
+      lines: [
+        { account: 'payouts', amountCents: -more },
+        { account: 'receivable', amountCents: more },
+      ],
+    });
+  // From the ledger, not this event: an older event arriving late cannot undo a newer one.
+  const reversed = Number(posted) + Math.max(more, 0);
+  const full = reversed >= transfer.amount;
+  await tx
+    .update(payouts)
+    .set({
+      status: full ? 'reversed' : 'paid',
+      reason: full ? 'Stripe reversed the transfer' : `Stripe reversed ${reversed} of ${transfer.amount} cents`,
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(payouts.id, payout.id), inArray(payouts.status, ['paid', 'reversed'])));
 }
 
 /** Held payouts whose creator can now be paid (activated, not restricted, payouts enabled), oldest first. */

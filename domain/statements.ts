@@ -218,10 +218,17 @@ export async function earningsOf(db: Db, creatorId: string, month: string, curre
     where: and(eq(statements.creatorId, creatorId), eq(statements.currency, currency), lt(statements.month, month)),
     orderBy: desc(statements.month),
   });
-  // An open month: its own facts no statement holds, and when it is the next to close (the month
-  // before is closed) also the late facts of closed months, which its statement will take.
+  // An open month: its own facts no statement holds, and when it is the next to close (no open month
+  // with facts lies between it and the last statement) also the late facts of closed months, which
+  // its statement will take, and what the last statement carried.
   const { from } = monthRange(month);
-  const nextToClose = previous !== undefined && monthRange(previous.month).to.getTime() === from.getTime();
+  const between = previous
+    ? await db.execute(sql`select 1 from ledger_journals j
+        where ${unstatedUpTo(creatorId, month, currency)} and j.occurred_at >= ${monthRange(previous.month).to.toISOString()}::timestamptz
+          and j.occurred_at < ${from.toISOString()}::timestamptz
+        limit 1`)
+    : [];
+  const nextToClose = previous !== undefined && between.length === 0;
   const rows = await db.execute<{ kind: string; revenue_type: string | null; amount_cents: string }>(sql`
     select j.kind, j.revenue_type, sum(e.amount_cents)::bigint as amount_cents
     from ledger_journals j join ledger_entries e on e.journal_id = j.id and e.account = 'receivable'

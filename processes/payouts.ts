@@ -54,7 +54,8 @@ export function createPayoutProcess(client: Client, config: Pick<Config, 'TEMPOR
         await client.schedule.create({
           scheduleId: PAYOUTS_SCHEDULE_ID,
           spec: { calendars: [{ dayOfMonth: 1, hour: 6, minute: 0 }] },
-          policies: { overlap: ScheduleOverlapPolicy.SKIP },
+          // Starts are idempotent: a month whose run still retries must not make the next one wait a month.
+          policies: { overlap: ScheduleOverlapPolicy.ALLOW_ALL },
           action: {
             type: 'startWorkflow',
             workflowType: monthlyPayoutsWorkflow,

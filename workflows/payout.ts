@@ -5,6 +5,7 @@
 // most once whatever crashes or retries happen (activities/payouts.ts says how).
 import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { PayoutActivities } from '../activities/payouts.js';
+import { ScheduledStartTime } from './search-attributes.js';
 
 // Each activity heartbeats while it runs (activities/payouts.ts), so a worker killed mid-call is
 // noticed within the heartbeat timeout and the activity retried elsewhere, not minutes later.
@@ -57,8 +58,10 @@ export async function payoutWorkflow({ creatorId, month, balanceRetryMs }: Payou
 
 /** Every month (Schedule `payouts-monthly`, the 1st at 06:00 UTC): a payout per creator for the month before. */
 export async function monthlyPayoutsWorkflow(input?: { month?: string }): Promise<{ month: string; started: number }> {
-  // The month before the one this run started in (the Schedule's firing), whenever its activity runs.
-  const started = workflowInfo().startTime;
+  // The month before the Schedule's firing (its nominal time: a backfill of a missed month gives that
+  // month's), else before this run's start; never the clock when the activity happens to run.
+  const info = workflowInfo();
+  const started = info.typedSearchAttributes.get(ScheduledStartTime) ?? info.startTime;
   const previous = new Date(Date.UTC(started.getUTCFullYear(), started.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
   return startMonthlyPayouts({ month: input?.month ?? previous });
 }

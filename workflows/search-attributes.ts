@@ -3,6 +3,8 @@
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 
 export const UserId = defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD);
+/** Set by Temporal on a run a Schedule started: the time it was due (backfills included). */
+export const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
 export const OnboardingStep = defineSearchAttributeKey('OnboardingStep', SearchAttributeType.KEYWORD);
 export const CreatorId = defineSearchAttributeKey('CreatorId', SearchAttributeType.KEYWORD);
 export const CampaignId = defineSearchAttributeKey('CampaignId', SearchAttributeType.KEYWORD);

@@ -396,4 +396,39 @@ describe('payouts', () => {
       expect((await call(c.auth, 'GET', `/payouts?${bad}`)).statusCode, bad).toBe(400);
     expect(await receivable(c.userId)).toBe(0);
   });
+
+  it('answers 503 to a transfer event while the payout’s transfer is in flight, and applies it when sent again', async () => {
+    const { c, closed } = await closedMonth(5_000);
+    const payout = await payoutFor(h.db, closed);
+    const body = JSON.stringify({
+      id: `evt_busy_${closed.id}`,
+      object: 'event',
+      type: 'transfer.created',
+      data: {
+        object: {
+          object: 'transfer',
+          id: 'tr_busy',
+          amount: 3_500,
+          amount_reversed: 0,
+          currency: 'usd',
+          destination: c.accountId,
+          transfer_group: `statement:${closed.id}`,
+        },
+      },
+    });
+    // What transferPayout holds while it waits on Stripe: the payout's row.
+    const holder = await h.sql.reserve();
+    try {
+      await holder`begin`;
+      await holder`select id from payouts where id = ${payout.id} for update`;
+      const busy = await postStripeEvent(body);
+      expect(busy.statusCode).toBe(503);
+      expect(busy.json().error.code).toBe('payout_busy');
+      await holder`rollback`;
+    } finally {
+      holder.release();
+    }
+    expect((await postStripeEvent(body)).json()).toEqual({ received: true, duplicate: false });
+    expect((await ok(c.auth, 'GET', `/payouts/${payout.id}`)).status).toBe('paid');
+  });
 });
