@@ -175,6 +175,17 @@ export const heldNowPayable = (db: Db, limit: number) =>
     .orderBy(asc(payouts.updatedAt))
     .limit(limit);
 
+/** Every creator's payouts in `status` (an admin's list), optionally of one month, by id after `after`. */
+export const payoutsByStatus = (db: Db, r: { status: PayoutStatus; month?: string; after?: string; limit: number }) =>
+  db
+    .select()
+    .from(payouts)
+    .where(
+      and(eq(payouts.status, r.status), r.month ? eq(payouts.month, r.month) : undefined, r.after ? gt(payouts.id, r.after) : undefined),
+    )
+    .orderBy(asc(payouts.id))
+    .limit(r.limit);
+
 /** The creator's payouts, newest month first (then by id), after the cursor's (month, id). */
 export const payoutsOf = (db: Db, creatorId: string, limit: number, after?: { value: string; id: string }) =>
   db

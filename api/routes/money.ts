@@ -3,7 +3,7 @@
 // PDF, and payouts with their admin retry and reconciliation (domain/commissions.ts,
 // domain/ledger.ts, domain/statements.ts, domain/payouts.ts; docs/DECISIONS.md "Money").
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, eq, gt } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { payouts, users } from '../../db/schema.js';
@@ -11,7 +11,7 @@ import { commissionOn, effectiveRate, tiersProblem } from '../../domain/commissi
 import { clearTierOverride, overrideTiers, tiersFor } from '../../domain/commission-tiers.js';
 import { ledgerPage } from '../../domain/ledger.js';
 import { platformAvailable, reconcileMonth } from '../../domain/payout-reconciliation.js';
-import { type Payout, type PayoutStatus, payoutsOf } from '../../domain/payouts.js';
+import { type Payout, type PayoutStatus, payoutsByStatus, payoutsOf } from '../../domain/payouts.js';
 import { statementCsv, statementPdf } from '../../domain/statement-documents.js';
 import { earningsOf, type Statement, statementOf } from '../../domain/statements.js';
 import type { RouteDeps } from '../app.js';
@@ -375,18 +375,7 @@ export const moneyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { d
     },
     async (request) => {
       const { status, month, limit = 50, cursor } = request.query;
-      const rows = await db
-        .select()
-        .from(payouts)
-        .where(
-          and(
-            eq(payouts.status, status as PayoutStatus),
-            month ? eq(payouts.month, month) : undefined,
-            cursor ? gt(payouts.id, cursor) : undefined,
-          ),
-        )
-        .orderBy(asc(payouts.id))
-        .limit(limit + 1);
+      const rows = await payoutsByStatus(db, { status: status as PayoutStatus, month, after: cursor, limit: limit + 1 });
       const items = rows.slice(0, limit).map((p) => ({ ...presentPayout(p), creatorId: p.creatorId }));
       return { items, nextCursor: rows.length > limit ? items.at(-1)!.id : null };
     },

@@ -240,8 +240,19 @@ describe('payouts', () => {
     expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({ transferId: made.id, amountCents: 28_000 });
     expect(await receivable(c.userId)).toBe(0);
     // A transfer of another amount into the same group is not this payout's: it changes nothing.
-    await h.stripe.transfers.create({ amount: 1, currency: 'usd', destination: c.accountId, transfer_group: `statement:${closed.id}` });
-    await new Promise((r) => setTimeout(r, 500));
+    const stray = await h.stripe.transfers.create({
+      amount: 1,
+      currency: 'usd',
+      destination: c.accountId,
+      transfer_group: `statement:${closed.id}`,
+    });
+    // Its transfer.created is stored once applied (or found not to apply).
+    await waitFor(
+      async () =>
+        (await h.sql`select 1 from stripe_events where type = 'transfer.created' and payload->'data'->'object'->>'id' = ${stray.id}`)
+          .length > 0,
+      'the stray transfer’s webhook handled',
+    );
     expect(await ok(c.auth, 'GET', `/payouts/${payout.id}`)).toMatchObject({ status: 'paid', transferId: made.id });
     expect(await receivable(c.userId)).toBe(0);
   });
