@@ -1,22 +1,34 @@
-// The CSV import's side effects: read the next chunk of records from the stored file, upsert the
-// fans and record the row errors, all committed together with the checkpoint. One activity call
-// works through chunks for up to a time budget and heartbeats each committed checkpoint. Safe to
-// repeat: a chunk that did not commit is read and written again from the same checkpoint.
-import { createReadStream } from 'node:fs';
+// The CSV import's side effects: read the stored upload from the committed checkpoint, parse and
+// check its records chunk by chunk, and commit each chunk's fans and row errors together with the
+// checkpoint. One activity call works through chunks for up to a time budget, parsing the next
+// chunk while the database writes the one before (the second core), and heartbeats each committed
+// checkpoint. Safe to repeat: a chunk that did not commit is read and written again from the same
+// checkpoint, and a chunk whose checkpoint another attempt already moved writes nothing.
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Context, log } from '@temporalio/activity';
-import { parse } from 'csv-parse';
-import { and, eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { CsvError, parse, type Parser } from 'csv-parse';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../db/client.js';
 import { fanImportErrors, fanImports } from '../db/schema.js';
 import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../domain/fan-csv.js';
+import { deleteUpload, readUpload } from '../domain/import-uploads.js';
 
 /** Records per chunk: one transaction, one heartbeat. */
-export const IMPORT_CHUNK_ROWS = 2_000;
+export const IMPORT_CHUNK_ROWS = 10_000;
+/** A chunk also ends once its records hold this many characters, so that long records keep memory bounded. */
+const IMPORT_CHUNK_CHARS = 8 * 2 ** 20;
 /**
- * How long one activity call keeps taking chunks before it returns to the workflow (then at least
- * one more chunk may start): bounds the call for its startToClose timeout in workflows/fan-import.ts.
+ * The longest record read: a longer one ends the import as failed (no fan export has one). Below
+ * it, a record with an overlong cell is a row error (domain/fan-csv.ts MAX_CELL_CHARS).
  */
-export const IMPORT_CALL_BUDGET_MS = 30_000;
+export const MAX_RECORD_CHARS = 2 ** 20;
+/**
+ * How long one activity call keeps taking chunks before it returns to the workflow, which then
+ * calls again from the queue: bounds the call for its startToClose timeout in workflows/fan-import.ts
+ * and lets other creators' imports take the queue's slots in between.
+ */
+export const IMPORT_CALL_BUDGET_MS = 10_000;
 
 /** The committed checkpoint, sent as heartbeat details (visible on the pending activity in the UI). */
 export interface ImportCheckpoint {
@@ -24,137 +36,177 @@ export interface ImportCheckpoint {
   processedRows: number;
 }
 
-interface ChunkResult extends ImportCheckpoint {
+interface Chunk {
+  /** The header record, in the first chunk of an import. */
+  header?: string[];
+  records: string[][];
+  /** Byte offset just after the chunk's last record: the checkpoint once it commits. */
+  endByte: number;
+  atEnd: boolean;
+  /** Why the file cannot be read past this chunk (it ends the import as failed). */
+  malformed?: string;
+}
+
+interface Committed extends ImportCheckpoint {
   done: boolean;
   /** False when another attempt had already moved the checkpoint: this one wrote nothing. */
   advanced: boolean;
 }
 
-interface ChunkRead {
-  header?: { record: string[]; endByte: number };
-  records: { record: string[]; endByte: number }[];
-  atEnd: boolean;
+function openParser(db: Db, importId: string, offset: number): Parser {
+  const parser = parse({
+    bom: offset === 0,
+    info: true,
+    encoding: 'utf8',
+    relax_column_count: true,
+    // A quote inside an unquoted cell (Bob "the builder") is text, as spreadsheets read it.
+    relax_quotes: true,
+    skip_empty_lines: true,
+    max_record_size: MAX_RECORD_CHARS,
+  });
+  // pipeline, not pipe: a failed read of the upload fails the parser too instead of leaving it waiting.
+  pipeline(Readable.from(readUpload(db, importId, offset)), parser).catch(() => {});
+  return parser;
 }
 
-/** Reads up to `limit` records starting at `offset` (a record boundary), with where each ends. */
-async function readChunk(path: string, offset: number, limit: number, withHeader: boolean): Promise<ChunkRead> {
-  const parser = createReadStream(path, { start: offset }).pipe(
-    parse({ bom: offset === 0, info: true, relax_column_count: true, skip_empty_lines: true, encoding: 'utf8' }),
-  );
-  const read: ChunkRead = { records: [], atEnd: true };
-  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
-    if (withHeader && !read.header) {
-      read.header = { record, endByte: offset + info.bytes };
-      continue;
+/** What a reader is told when the parser gives up on the file at `row`. */
+function malformedReason(err: CsvError, row: number): string {
+  const why =
+    err.code === 'CSV_MAX_RECORD_SIZE'
+      ? `a record longer than ${MAX_RECORD_CHARS} characters`
+      : err.code === 'CSV_QUOTE_NOT_CLOSED'
+        ? 'a quoted cell that is never closed'
+        : `not valid CSV (${err.code})`;
+  return `Row ${row}: ${why}; the rows before it were imported, none after it`;
+}
+
+/** The upload's records from `offset` (a record boundary), in chunks. */
+async function* readChunks(
+  parser: Parser,
+  offset: number,
+  { withHeader, firstRow }: { withHeader: boolean; firstRow: number },
+): AsyncGenerator<Chunk> {
+  let chunk: Chunk = { records: [], endByte: offset, atEnd: false };
+  let chars = 0;
+  let rows = firstRow;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
+      chunk.endByte = offset + info.bytes;
+      if (withHeader) {
+        chunk.header = record;
+        withHeader = false;
+        continue;
+      }
+      chunk.records.push(record);
+      rows++;
+      for (const cell of record) chars += cell.length;
+      if (chunk.records.length >= IMPORT_CHUNK_ROWS || chars >= IMPORT_CHUNK_CHARS) {
+        yield chunk;
+        chunk = { records: [], endByte: chunk.endByte, atEnd: false };
+        chars = 0;
+      }
     }
-    if (read.records.length >= limit) {
-      read.atEnd = false;
-      break;
-    }
-    read.records.push({ record, endByte: offset + info.bytes });
+  } catch (err) {
+    if (!(err instanceof CsvError)) throw err;
+    yield { ...chunk, atEnd: true, malformed: malformedReason(err, rows) };
+    return;
   }
-  parser.destroy();
-  return read;
+  yield { ...chunk, atEnd: true };
+}
+
+/** A chunk's records checked: fans to merge and row errors (rows as a spreadsheet numbers them). */
+function checkRecords(importId: string, records: string[][], columns: ColumnMap, firstRow: number) {
+  const errors: { importId: string; row: number; error: string }[] = [];
+  // Within a chunk the last occurrence of a handle wins (one statement cannot upsert a row twice).
+  const byHandle = new Map<string, ParsedFan>();
+  records.forEach((record, i) => {
+    const parsed = parseFanRecord(record, columns);
+    if (parsed.ok) byHandle.set(parsed.fan.handle, parsed.fan);
+    else errors.push({ importId, row: firstRow + i, error: parsed.error });
+  });
+  return { fans: [...byHandle.values()], errors };
+}
+
+/** Upserts the fans by (creator, platform, handle) with the merge rules; counts inserted and updated. */
+async function mergeFans(tx: Tx, creatorId: string, fans: ParsedFan[]): Promise<{ inserted: number; updated: number }> {
+  if (fans.length === 0) return { inserted: 0, updated: 0 };
+  // One statement with the chunk as one JSON parameter: far cheaper to send and plan than
+  // thousands of scalar parameters.
+  const chunkJson = JSON.stringify(fans.map((f) => ({ ...f, valueCents: f.valueCents ?? 0 })));
+  const [counts] = await tx.execute<{ inserted: number; updated: number }>(sql`
+      with merged as (
+        insert into fans as f (creator_id, platform, handle, name, email, subscription_tier, value_cents, last_seen_at)
+        select ${creatorId}::uuid, 'onlyfans', r.handle, r.name, r.email, r."subscriptionTier", r."valueCents", r."lastSeenAt"
+          from json_to_recordset(${chunkJson}::json)
+            as r(handle text, name text, email text, "subscriptionTier" text, "valueCents" bigint, "lastSeenAt" timestamptz)
+        on conflict (creator_id, platform, handle) where deleted_at is null do update set
+          -- empty cells keep what the CRM already knows; spend and last seen only grow
+          name = coalesce(excluded.name, f.name),
+          email = coalesce(excluded.email, f.email),
+          subscription_tier = coalesce(excluded.subscription_tier, f.subscription_tier),
+          value_cents = greatest(excluded.value_cents, f.value_cents),
+          last_seen_at = greatest(excluded.last_seen_at, f.last_seen_at),
+          updated_at = now()
+        -- nothing new in the row: no write, counted as skipped
+        where (excluded.name is not null and excluded.name is distinct from f.name)
+           or (excluded.email is not null and excluded.email is distinct from f.email)
+           or (excluded.subscription_tier is not null and excluded.subscription_tier is distinct from f.subscription_tier)
+           or excluded.value_cents > f.value_cents
+           or excluded.last_seen_at > f.last_seen_at or (excluded.last_seen_at is not null and f.last_seen_at is null)
+        returning (xmax = 0) as inserted)
+      select count(*) filter (where inserted)::int as inserted, count(*) filter (where not inserted)::int as updated from merged`);
+  return counts ?? { inserted: 0, updated: 0 };
 }
 
 export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGET_MS }: { db: Db; callBudgetMs?: number }) {
-  /** Reads and commits the chunk after the committed checkpoint. */
-  async function importChunk(importId: string): Promise<ChunkResult> {
-    const imp = await db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
-    if (!imp || imp.status === 'completed' || imp.status === 'failed') {
-      return { done: true, advanced: false, byteOffset: imp?.byteOffset ?? 0, processedRows: imp?.processedRows ?? 0 };
-    }
+  /** Ends the import as failed with a reason for its owner; its upload is deleted with it. */
+  async function failImport(tx: Db | Tx, importId: string, reason: string) {
+    await tx
+      .update(fanImports)
+      .set({ status: 'failed', failureReason: reason, completedAt: sql`now()`, updatedAt: sql`now()` })
+      .where(and(eq(fanImports.id, importId), inArray(fanImports.status, ['queued', 'running'])));
+    await deleteUpload(tx, importId);
+  }
 
-    const chunk = await readChunk(imp.filePath, imp.byteOffset, IMPORT_CHUNK_ROWS, imp.columns === null);
-    let columns = imp.columns as ColumnMap | null;
-    const records = chunk.records;
-    if (chunk.header) {
-      const mapped = mapHeader(chunk.header.record);
-      if (!mapped.ok) {
-        await db
-          .update(fanImports)
-          .set({ status: 'failed', failureReason: mapped.error, completedAt: sql`now()`, updatedAt: sql`now()` })
-          .where(eq(fanImports.id, importId));
-        return { done: true, advanced: true, byteOffset: imp.byteOffset, processedRows: 0 };
-      }
-      columns = mapped.columns;
-    }
-    if (!columns) throw new Error(`import ${importId} has no column map`);
-
-    // Parse; within a chunk the last occurrence of a handle wins and earlier ones are skipped
-    // (one statement cannot upsert the same row twice).
-    const firstRow = imp.processedRows + 2;
-    const errors: { importId: string; row: number; error: string }[] = [];
-    const byHandle = new Map<string, ParsedFan>();
-    records.forEach(({ record }, i) => {
-      const parsed = parseFanRecord(record, columns!);
-      if (parsed.ok) byHandle.set(parsed.fan.handle, parsed.fan);
-      else errors.push({ importId, row: firstRow + i, error: parsed.error });
-    });
-    const endByte = records.at(-1)?.endByte ?? chunk.header?.endByte ?? imp.byteOffset;
-    const done = chunk.atEnd;
-
+  /**
+   * Commits one chunk if the checkpoint is still `from`: its fans, row errors and counts, and the
+   * new checkpoint; the last chunk completes (or, unreadable, fails) the import and deletes the upload.
+   */
+  async function commitChunk(
+    imp: { id: string; creatorId: string },
+    chunk: Chunk,
+    columns: ColumnMap,
+    from: ImportCheckpoint,
+  ): Promise<Committed> {
+    const checked = checkRecords(imp.id, chunk.records, columns, from.processedRows + 2);
+    const after = { byteOffset: chunk.endByte, processedRows: from.processedRows + chunk.records.length };
     const advanced = await db.transaction(async (tx) => {
       // The checkpoint moves only if it is still where this chunk started: a duplicate run of
       // the same chunk (a retry racing a slow first attempt) writes nothing.
       const [claimed] = await tx
         .update(fanImports)
-        .set({
-          columns,
-          status: done ? 'completed' : 'running',
-          byteOffset: endByte,
-          processedRows: sql`${fanImports.processedRows} + ${records.length}`,
-          errorCount: sql`${fanImports.errorCount} + ${errors.length}`,
-          updatedAt: sql`now()`,
-          completedAt: done ? sql`now()` : null,
-        })
-        .where(and(eq(fanImports.id, importId), eq(fanImports.byteOffset, imp.byteOffset)))
+        .set({ columns, byteOffset: after.byteOffset, processedRows: after.processedRows, updatedAt: sql`now()` })
+        .where(and(eq(fanImports.id, imp.id), eq(fanImports.byteOffset, from.byteOffset), eq(fanImports.status, 'running')))
         .returning({ id: fanImports.id });
       if (!claimed) return false;
-      let inserted = 0;
-      let updated = 0;
-      const rows = [...byHandle.values()];
-      if (rows.length > 0) {
-        // One statement with the chunk as one JSON parameter: far cheaper to send and plan than
-        // thousands of scalar parameters (measured: about 3x the rows per second).
-        const chunkJson = JSON.stringify(rows.map((f) => ({ ...f, valueCents: f.valueCents ?? 0 })));
-        const result = await tx.execute<{ inserted: boolean }>(sql`
-            insert into fans as f (creator_id, platform, handle, name, email, subscription_tier, value_cents, last_seen_at)
-            select ${imp.creatorId}::uuid, 'onlyfans', r.handle, r.name, r.email, r."subscriptionTier", r."valueCents", r."lastSeenAt"
-              from json_to_recordset(${chunkJson}::json)
-                as r(handle text, name text, email text, "subscriptionTier" text, "valueCents" bigint, "lastSeenAt" timestamptz)
-            on conflict (creator_id, platform, handle) where deleted_at is null do update set
-              -- empty cells keep what the CRM already knows; spend and last seen only grow
-              name = coalesce(excluded.name, f.name),
-              email = coalesce(excluded.email, f.email),
-              subscription_tier = coalesce(excluded.subscription_tier, f.subscription_tier),
-              value_cents = greatest(excluded.value_cents, f.value_cents),
-              last_seen_at = greatest(excluded.last_seen_at, f.last_seen_at),
-              updated_at = now()
-            -- nothing new in the row: no write, counted as skipped
-            where (excluded.name is not null and excluded.name is distinct from f.name)
-               or (excluded.email is not null and excluded.email is distinct from f.email)
-               or (excluded.subscription_tier is not null and excluded.subscription_tier is distinct from f.subscription_tier)
-               or excluded.value_cents > f.value_cents
-               or excluded.last_seen_at > f.last_seen_at or (excluded.last_seen_at is not null and f.last_seen_at is null)
-            returning (xmax = 0) as inserted`);
-        inserted = result.filter((r) => r.inserted).length;
-        updated = result.length - inserted;
-      }
-      const skipped = records.length - errors.length - inserted - updated;
-      if (errors.length) await tx.insert(fanImportErrors).values(errors).onConflictDoNothing();
+      const { inserted, updated } = await mergeFans(tx, imp.creatorId, checked.fans);
+      if (checked.errors.length) await tx.insert(fanImportErrors).values(checked.errors).onConflictDoNothing();
       await tx
         .update(fanImports)
         .set({
           inserted: sql`${fanImports.inserted} + ${inserted}`,
           updated: sql`${fanImports.updated} + ${updated}`,
-          skipped: sql`${fanImports.skipped} + ${skipped}`,
+          skipped: sql`${fanImports.skipped} + ${chunk.records.length - checked.errors.length - inserted - updated}`,
+          errorCount: sql`${fanImports.errorCount} + ${checked.errors.length}`,
+          ...(chunk.atEnd && !chunk.malformed ? { status: 'completed' as const, completedAt: sql`now()` } : {}),
         })
-        .where(eq(fanImports.id, importId));
+        .where(eq(fanImports.id, imp.id));
+      if (chunk.malformed) await failImport(tx, imp.id, chunk.malformed);
+      else if (chunk.atEnd) await deleteUpload(tx, imp.id);
       return true;
     });
-    if (done && advanced) log.info('fan import completed', { importId });
-    return { done, advanced, byteOffset: endByte, processedRows: imp.processedRows + records.length };
+    if (chunk.atEnd && advanced) log.info('fan import ended', { importId: imp.id, malformed: chunk.malformed });
+    return { ...after, done: chunk.atEnd, advanced };
   }
 
   return {
@@ -164,20 +216,63 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
      */
     async importFanCsvChunk({ importId }: { importId: string }): Promise<{ done: boolean; processedRows: number }> {
       const ctx = Context.current();
+      const imp = await db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) });
+      if (!imp || imp.status === 'completed' || imp.status === 'failed') return { done: true, processedRows: imp?.processedRows ?? 0 };
       // Postgres holds the checkpoint; the last heartbeat only says how far the attempt before got.
       if (ctx.info.attempt > 1)
         log.info('fan import resumed', { importId, attempt: ctx.info.attempt, lastHeartbeat: ctx.info.heartbeatDetails });
+      if (imp.status === 'queued')
+        await db
+          .update(fanImports)
+          .set({ status: 'running', startedAt: sql`now()`, updatedAt: sql`now()` })
+          .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'queued'), isNull(fanImports.startedAt)));
+
       const started = Date.now();
-      for (;;) {
-        const chunk = await importChunk(importId);
-        ctx.heartbeat({ byteOffset: chunk.byteOffset, processedRows: chunk.processedRows } satisfies ImportCheckpoint);
+      let columns = imp.columns as ColumnMap | null;
+      let from: ImportCheckpoint = { byteOffset: imp.byteOffset, processedRows: imp.processedRows };
+      let last: Committed = { ...from, done: false, advanced: true };
+      let inFlight: Promise<Committed> | undefined;
+      // Waits for the chunk being written; false when this call should stop taking chunks.
+      const settle = async () => {
+        if (!inFlight) return true;
+        last = await inFlight;
+        inFlight = undefined;
+        ctx.heartbeat({ byteOffset: last.byteOffset, processedRows: last.processedRows } satisfies ImportCheckpoint);
         // A lost race means another attempt is on this import: leave the rest to the workflow's next call.
-        if (chunk.done || !chunk.advanced || Date.now() - started >= callBudgetMs) {
-          return { done: chunk.done, processedRows: chunk.processedRows };
+        return !last.done && last.advanced;
+      };
+
+      const parser = openParser(db, importId, imp.byteOffset);
+      try {
+        for await (const chunk of readChunks(parser, imp.byteOffset, { withHeader: columns === null, firstRow: imp.processedRows + 2 })) {
+          if (chunk.header) {
+            const mapped = mapHeader(chunk.header);
+            if (!mapped.ok) {
+              await failImport(db, importId, mapped.error);
+              return { done: true, processedRows: 0 };
+            }
+            columns = mapped.columns;
+          }
+          // This chunk was parsed while the one before was written; that one must commit first.
+          // A cancelled workflow (delivered with a heartbeat) stops between chunks.
+          if (!(await settle()) || ctx.cancellationSignal.aborted) break;
+          inFlight = commitChunk(imp, chunk, columns!, from);
+          inFlight.catch(() => {}); // awaited by settle(); this only keeps a failure from being "unhandled" meanwhile
+          from = { byteOffset: chunk.endByte, processedRows: from.processedRows + chunk.records.length };
+          if (chunk.atEnd || Date.now() - started >= callBudgetMs) break;
         }
-        // The workflow was cancelled (delivered with a heartbeat): stop between chunks.
-        ctx.cancellationSignal.throwIfAborted();
+        await settle();
+      } finally {
+        parser.destroy();
+        await inFlight?.catch(() => {});
       }
+      ctx.cancellationSignal.throwIfAborted();
+      return { done: last.done, processedRows: last.processedRows };
+    },
+
+    /** After the import's activity gave up (workflows/fan-import.ts): the import fails, visibly. */
+    async failFanImport({ importId, reason }: { importId: string; reason: string }): Promise<void> {
+      await db.transaction((tx) => failImport(tx, importId, reason));
     },
   };
 }

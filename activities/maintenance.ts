@@ -4,6 +4,7 @@ import { and, asc, eq, inArray, isNull, lt, notExists, or, sql, type SQL } from 
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users } from '../db/schema.js';
+import { purgeAbandonedUploads } from '../domain/import-uploads.js';
 import { releaseStaleLlmReservations } from '../domain/llm-budget.js';
 import { heldNowPayable } from '../domain/payouts.js';
 import type { Config } from '../lib/config.js';
@@ -15,6 +16,7 @@ export interface PurgeResult {
   refreshTokens: number;
   idempotencyKeys: number;
   rateLimitCounters: number;
+  importUploads: number;
 }
 
 export interface OnboardingSweepResult {
@@ -68,11 +70,13 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
       const idempotency = await db.execute(sql`delete from idempotency_keys where created_at < ${cutoff}`);
       // Rate-limit windows (domain/rate-limits.ts) last at most an hour: older ones count nothing.
       const counters = await db.execute(sql`delete from rate_limit_counters where window_start < now() - interval '2 hours'`);
+      const importUploads = await purgeAbandonedUploads(db, graceHours);
       return {
         emailTokens: email.count,
         refreshTokens: refresh.count,
         idempotencyKeys: idempotency.count,
         rateLimitCounters: counters.count,
+        importUploads,
       };
     },
 

@@ -42,7 +42,9 @@ const ALIASES: Record<FanCsvField, readonly string[]> = {
 };
 
 // "Display Name" = "display_name" = "DisplayName" = " Display-Name "; a unit suffix like "(USD)" is dropped.
+// A cell too long to be a column name matches none (and never reaches the regular expressions).
 function normalizeHeader(cell: string): string {
+  if (cell.length > 200) return '';
   return cell
     .replace(/^\uFEFF/, '')
     .replace(/\(.*\)/g, '')
@@ -78,7 +80,22 @@ export function mapHeader(header: string[]): Result<{ columns: ColumnMap }> {
   return { ok: true, columns };
 }
 
+/**
+ * The longest cell of a known column that is read further (the field limits below are shorter). A
+ * hostile file's cell of hundreds of thousands of characters is refused here in time linear in its
+ * length, before any rule or regular expression sees it.
+ */
+export const MAX_CELL_CHARS = 1_000;
+/** Money and dates are short: a longer cell is not one, whatever it holds. */
+const MAX_AMOUNT_OR_DATE_CHARS = 100;
+
 export function parseFanRecord(record: string[], columns: ColumnMap): Result<{ fan: ParsedFan }> {
+  for (const field of FAN_CSV_FIELDS) {
+    const index = columns[field];
+    const raw = index === undefined ? undefined : record[index];
+    const max = field === 'valueCents' || field === 'lastSeenAt' ? MAX_AMOUNT_OR_DATE_CHARS : MAX_CELL_CHARS;
+    if (raw !== undefined && raw.length > max) return { ok: false, error: `${LABELS[field]}: longer than ${max} characters` };
+  }
   if (record.every((c) => c.trim() === '')) return { ok: false, error: 'empty row' };
 
   // A decoder puts U+FFFD where the file had non-UTF-8 bytes; the value would be silently corrupt.
@@ -149,8 +166,10 @@ export function parseFanRecord(record: string[], columns: ColumnMap): Result<{ f
 const EMAIL = /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i;
 
 const CURRENCY_CODES = 'USD|EUR|GBP|CAD|AUD|NZD|CHF|JPY|SEK|NOK|DKK|PLN|CZK|BRL|MXN|INR|ZAR';
-// Optional currency before and/or after: "$", "US$", "USD ", " €", " EUR". The number part is checked below.
-const MONEY = new RegExp(`^(?:(?:${CURRENCY_CODES})\\s*|[A-Z]{0,2}\\p{Sc}\\s*)?([\\d.,'\\s]*?)\\s*(?:\\p{Sc}|${CURRENCY_CODES})?$`, 'iu');
+// Optional currency before and/or after: "$", "US$", "USD ", " €", " EUR". The number part (spaces
+// around it included, trimmed by the caller) is checked below. One greedy class between two bounded
+// affixes: no two quantifiers compete for the same characters, so matching time is linear.
+const MONEY = new RegExp(`^(?:${CURRENCY_CODES}|[A-Z]{0,2}\\p{Sc})?([\\d.,'\\s]*)(?:\\p{Sc}|${CURRENCY_CODES})?$`, 'iu');
 
 /** Integer cents, or why not. Exported for the tests and for any other money cell. */
 export function parseMoneyCents(raw: string): number | 'negative' | 'invalid' | 'too large' {
@@ -160,7 +179,7 @@ export function parseMoneyCents(raw: string): number | 'negative' | 'invalid' | 
   const sign = /^\((.*)\)$/.exec(s) ?? /^([^\d\u2212-]*)[\u2212-](.*)$/.exec(s) ?? /^(.*\d[^\d\u2212-]*)[\u2212-]$/.exec(s);
   const negative = sign !== null;
   if (sign) s = sign.slice(1).join('');
-  const number = MONEY.exec(s.trim())?.[1];
+  const number = MONEY.exec(s.trim())?.[1]?.trim();
   if (!number) return 'invalid';
 
   // The decimal separator is the last "," or "." followed by exactly 1-2 digits at the end; anything else
@@ -182,7 +201,7 @@ const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 
 // An optional time after the date: `T10:00`, ` 10:00:05.123 pm`, `, at 9:30 UTC`, with an offset.
 const TIME =
   String.raw`(?:(?:T|,?\s+(?:at\s+)?)(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?` +
-  String.raw`\s*(am|pm)?\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?)?`;
+  String.raw`(?:\s*(am|pm))?(?:\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?`;
 const ISO = new RegExp(String.raw`^(\d{4})-(\d{2})-(\d{2})${TIME}$`, 'i');
 // US order: OnlyFans is a US company and its exports write 11/01/2026 for November 1st.
 const US = new RegExp(String.raw`^(\d{1,2})/(\d{1,2})/(\d{4})${TIME}$`, 'i');

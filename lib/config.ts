@@ -147,7 +147,7 @@ const schema = z
     // running) a creator may have at once; beyond: 409 too_many_open_campaigns / too_many_open_imports.
     MAX_OPEN_CAMPAIGNS_PER_CREATOR: z.coerce.number().int().positive().default(50),
     MAX_OPEN_IMPORTS_PER_CREATOR: z.coerce.number().int().positive().default(3),
-    // Largest CSV import accepted; files are streamed to DATA_DIR/imports, never held in memory.
+    // Largest CSV import accepted; files are streamed into Postgres (fan_import_uploads), never held in memory.
     IMPORT_MAX_BYTES: z.coerce
       .number()
       .int()

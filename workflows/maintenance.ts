@@ -19,7 +19,7 @@ const { sweepOnboarding } = proxyActivities<MaintenanceActivities>({
   retry: { maximumAttempts: 3 },
 });
 
-/** Deletes email and refresh tokens 24 h after they expired, and day-old Idempotency-Key records. */
+/** Deletes email and refresh tokens 24 h after they expired, day-old Idempotency-Key records, and abandoned import uploads. */
 export async function purgeExpiredTokensWorkflow(): Promise<PurgeResult> {
   return purgeExpiredTokens({ graceHours: 24 });
 }

@@ -1,15 +1,13 @@
-// SPEC §3 CSV import: the upload is streamed to DATA_DIR/imports (never whole in memory) and a
-// `csv-import:<id>` workflow works through it; GET /imports/:id shows progress and row errors.
+// SPEC §3 CSV import: the upload is streamed into Postgres (domain/import-uploads.ts, never whole in
+// memory, never on the API's disk) and a `csv-import:<id>` workflow works through it on any worker;
+// GET /imports/:id shows progress and row errors.
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, asc, count, eq, inArray } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
+import { deleteUpload, storeUpload } from '../../domain/import-uploads.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
@@ -29,7 +27,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         tags: ['crm'],
         summary: 'Upload an OnlyFans fan export (multipart field `file`); the import runs as a workflow',
         description:
-          `Streams the file to storage (at most ${config.IMPORT_MAX_BYTES} bytes), ` +
+          `Streams the file into the database (at most ${config.IMPORT_MAX_BYTES} bytes), ` +
           'then 202 with the import id to follow at GET /imports/{id}.',
         security: bearerAuth,
         consumes: ['multipart/form-data'],
@@ -60,23 +58,19 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
       const importId = randomUUID();
       const creatorId = caller(request).userId;
-      const dir = path.join(config.DATA_DIR, 'imports');
-      const filePath = path.join(dir, `${importId}.csv`);
-      await mkdir(dir, { recursive: true });
       let stored = false;
       try {
-        await pipeline(file.file, createWriteStream(filePath));
+        const fileBytes = await storeUpload(db, importId, file.file);
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
-        const fileBytes = file.file.bytesRead;
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        await db.insert(fanImports).values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), filePath, fileBytes });
+        await db.insert(fanImports).values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), fileBytes });
         stored = true;
         await fanImport.start({ importId, creatorId });
       } catch (err) {
         // Nothing is left behind for an upload the client is told failed: no file, and no import
         // row that would stay `queued` forever (a workflow started anyway finds no row and ends).
         if (stored) await db.delete(fanImports).where(eq(fanImports.id, importId));
-        await rm(filePath, { force: true });
+        await deleteUpload(db, importId);
         throw err;
       }
       return reply.status(202).send({ importId, status: 'queued' as const });
@@ -95,6 +89,11 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
           200: Type.Object({
             status: Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('completed'), Type.Literal('failed')]),
             processedRows: Type.Integer(),
+            bytesProcessed: Type.Integer({ description: 'bytes of the file read so far (of bytesTotal)' }),
+            bytesTotal: Type.Integer(),
+            rowsPerSecond: Type.Union([Type.Number(), Type.Null()], {
+              description: 'rows processed per second since a worker took the import (until it ended); null before',
+            }),
             failureReason: Type.Union([Type.String(), Type.Null()]),
             summary: Type.Object({
               totalRows: Type.Integer(),
@@ -120,9 +119,13 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         .where(eq(fanImportErrors.importId, imp.id))
         .orderBy(asc(fanImportErrors.row))
         .limit(ERRORS_SHOWN);
+      const seconds = imp.startedAt ? ((imp.completedAt ?? new Date()).getTime() - imp.startedAt.getTime()) / 1000 : null;
       return {
         status: imp.status,
         processedRows: imp.processedRows,
+        bytesProcessed: imp.byteOffset,
+        bytesTotal: imp.fileBytes,
+        rowsPerSecond: seconds !== null ? Math.round(imp.processedRows / Math.max(seconds, 0.001)) : null,
         failureReason: imp.failureReason,
         summary: {
           totalRows: imp.processedRows,

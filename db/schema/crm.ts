@@ -1,6 +1,19 @@
 // The fan CRM: fans and CSV imports.
 import { sql } from 'drizzle-orm';
-import { bigint, index, integer, primaryKey, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  customType,
+  index,
+  integer,
+  primaryKey,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 import { users } from './accounts.js';
 import { createdAt } from './columns.js';
@@ -59,7 +72,6 @@ export const fanImports = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     status: importStatus('status').notNull().default('queued'),
     fileName: text('file_name'),
-    filePath: text('file_path').notNull(),
     fileBytes: bigint('file_bytes', { mode: 'number' }).notNull(),
     // Column index of each field, from the header (null until the header is read).
     columns: jsonb('columns').$type<Record<string, number | undefined>>(),
@@ -72,9 +84,32 @@ export const fanImports = pgTable(
     failureReason: text('failure_reason'),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    // When a worker first took the import: the start of its rows-per-second figure.
+    startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),
   },
   (t) => [index('fan_imports_creator_idx').on(t.creatorId, t.createdAt)],
+);
+
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
+
+/**
+ * The uploaded file of an import, in pieces of about a MiB in upload order, so that any worker on
+ * any machine reads it (domain/import-uploads.ts). Written before the import row exists (hence no
+ * foreign key); deleted with the import's last chunk or its failure, and by the hourly purge when
+ * an upload was abandoned. `data` is stored uncompressed (migration 0018): CSV compresses, but
+ * pglz costs more CPU than the bytes it saves here.
+ */
+export const fanImportUploads = pgTable(
+  'fan_import_uploads',
+  {
+    importId: uuid('import_id').notNull(),
+    // Offset of the piece's first byte in the file.
+    startByte: bigint('start_byte', { mode: 'number' }).notNull(),
+    data: bytea('data').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.startByte] })],
 );
 
 /** Rejected rows of an import: row numbers as a spreadsheet shows them (the header is row 1). */

@@ -1,15 +1,13 @@
 // The import activity against the real database: chunks resume from the committed checkpoint, each
-// committed chunk is heartbeated with its checkpoint, and a chunk run twice at once (a retry racing
-// a slow first attempt) writes its rows only once.
+// committed chunk is heartbeated with its checkpoint, a chunk run twice at once (a retry racing a
+// slow first attempt) writes its rows only once, and the stored upload is read across its pieces
+// and deleted when the import ends.
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFanImportActivities, IMPORT_CHUNK_ROWS } from '../../activities/fan-import.js';
-import { fanImports, fans } from '../../db/schema.js';
-import { projectRoot } from '../../dev/toolchain.js';
+import { createFanImportActivities, IMPORT_CHUNK_ROWS, MAX_RECORD_CHARS } from '../../activities/fan-import.js';
+import { fanImportErrors, fanImports, fanImportUploads, fans } from '../../db/schema.js';
 import { register, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -18,21 +16,25 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-async function newImport(rows: number) {
+/** An import of `content`, stored in pieces of `pieceBytes` (small ones cut records and characters apart). */
+async function storedImport(content: string, pieceBytes = 64 * 1024) {
   const { userId } = await register(h);
+  const bytes = Buffer.from(content);
+  const importId = randomUUID();
+  for (let at = 0; at < bytes.length; at += pieceBytes)
+    await h.db.insert(fanImportUploads).values({ importId, startByte: at, data: bytes.subarray(at, at + pieceBytes) });
+  await h.db.insert(fanImports).values({ id: importId, creatorId: userId, fileBytes: bytes.length });
+  return { importId, userId };
+}
+
+function newImport(rows: number) {
   const lines = ['Username,Display Name,Total Spent'];
   for (let i = 0; i < rows; i++) lines.push(`fan_${i},"Fan, number ${i}","$${i}.50"`);
-  const dir = path.join(projectRoot, '.data', 'test', 'imports');
-  await mkdir(dir, { recursive: true });
-  const filePath = path.join(dir, `${randomUUID()}.csv`);
-  const content = `${lines.join('\r\n')}\r\n`;
-  await writeFile(filePath, content);
-  const [imp] = await h.db
-    .insert(fanImports)
-    .values({ creatorId: userId, filePath, fileBytes: Buffer.byteLength(content) })
-    .returning();
-  return { importId: imp!.id, userId };
+  return storedImport(`${lines.join('\r\n')}\r\n`);
 }
+
+const uploadLeft = async (importId: string) =>
+  (await h.db.select({ n: count() }).from(fanImportUploads).where(eq(fanImportUploads.importId, importId)))[0]!.n;
 
 /** One attempt of the activity that takes one chunk per call, in a context of its own. */
 const attempt = (importId: string, env = new MockActivityEnvironment()) =>
@@ -92,6 +94,60 @@ describe('fan import activity', () => {
       status: 'running',
       processedRows: IMPORT_CHUNK_ROWS,
     });
+  });
+
+  it('reads the upload across pieces that cut records and characters apart, then deletes it', async () => {
+    const csv = 'Username,Display Name\r\nzoë,"Zoë, ""the"" first"\r\nrenée,Renée 🎉\r\n';
+    const { importId, userId } = await storedImport(csv, 5);
+    expect(await uploadLeft(importId)).toBeGreaterThan(5);
+    expect(await attempt(importId)).toEqual({ done: true, processedRows: 2 });
+    const names = await h.db.select({ handle: fans.handle, name: fans.name }).from(fans).where(eq(fans.creatorId, userId));
+    expect(names.sort((a, b) => a.handle.localeCompare(b.handle))).toEqual([
+      { handle: 'renée', name: 'Renée 🎉' },
+      { handle: 'zoë', name: 'Zoë, "the" first' },
+    ]);
+    expect(await uploadLeft(importId)).toBe(0);
+  });
+
+  it('fails the import at a record the parser cannot read, keeping the rows before it and deleting the upload', async () => {
+    const { importId, userId } = await storedImport('Username\nalpha\nbeta\n"gamma\ndelta\n');
+    expect(await attempt(importId)).toEqual({ done: true, processedRows: 2 });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
+      status: 'failed',
+      failureReason: 'Row 4: a quoted cell that is never closed; the rows before it were imported, none after it',
+      inserted: 2,
+    });
+    expect((await h.db.select({ handle: fans.handle }).from(fans).where(eq(fans.creatorId, userId))).map((f) => f.handle).sort()).toEqual([
+      'alpha',
+      'beta',
+    ]);
+    expect(await uploadLeft(importId)).toBe(0);
+  });
+
+  it('reports overlong cells as row errors and fails at a record over MAX_RECORD_CHARS', async () => {
+    const { importId } = await storedImport(
+      `Username,Total Spent\nalpha,${'9'.repeat(300_000)}\nbeta,$1\ngamma,${'x'.repeat(MAX_RECORD_CHARS + 1)}\n`,
+    );
+    expect(await attempt(importId)).toEqual({ done: true, processedRows: 2 });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
+      status: 'failed',
+      failureReason: expect.stringMatching(/^Row 4: a record longer than/),
+      inserted: 1,
+      errorCount: 1,
+    });
+    expect(
+      await h.db
+        .select({ row: fanImportErrors.row, error: fanImportErrors.error })
+        .from(fanImportErrors)
+        .where(eq(fanImportErrors.importId, importId)),
+    ).toEqual([{ row: 2, error: 'Total Spent: longer than 100 characters' }]);
+  });
+
+  it('fails an import whose header has no Username column, and deletes its upload', async () => {
+    const { importId } = await storedImport('Name,Email\nA,a@example.com\n');
+    expect(await attempt(importId)).toEqual({ done: true, processedRows: 0 });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({ status: 'failed' });
+    expect(await uploadLeft(importId)).toBe(0);
   });
 
   it('writes a chunk once when two attempts run it at the same time', async () => {

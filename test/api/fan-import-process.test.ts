@@ -1,9 +1,10 @@
 // The csv-import process as the API drives it: the workflow is `csv-import:<importId>` with the
 // creator's CreatorId search attribute, a repeated start finds the import instead of running it
-// twice, and an upload Temporal could not take leaves no import behind that stays `queued`.
+// twice, and an upload Temporal could not take leaves no import behind that stays `queued`, nor its file.
+import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../api/app.js';
@@ -72,11 +73,17 @@ describe('csv-import process', () => {
     await new Promise((resolve) => closed.close(resolve));
     const temporal = new Client({ connection: Connection.lazy({ address }), namespace: h.config.TEMPORAL_NAMESPACE });
     const app = await buildApp({ config: h.config, db: h.db, temporal, stripe: h.stripe, logger: createLogger(h.config, 'test') });
+    const marker = `marker_${randomUUID()}`;
     try {
-      const res = await upload(app, token);
+      const res = await upload(app, token, `${CSV}${marker},M\n`);
       expect(res.statusCode, res.body).toBe(503);
       expect(res.json().error.code).toBe('dependency_unavailable');
       expect(await h.db.select().from(fanImports).where(eq(fanImports.creatorId, userId))).toEqual([]);
+      // Nor any piece of the upload.
+      const [pieces] = await h.db.execute<{ n: number }>(
+        sql`select count(*)::int as n from fan_import_uploads where position(convert_to(${marker}, 'UTF8') in data) > 0`,
+      );
+      expect(pieces!.n).toBe(0);
     } finally {
       await app.close();
       await temporal.connection.close().catch(() => {});

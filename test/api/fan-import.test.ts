@@ -1,8 +1,8 @@
 // CSV import end to end through the API, the csv-import workflow and Postgres, with the kinds of
 // files real exports produce.
-import { and, eq } from 'drizzle-orm';
+import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fans } from '../../db/schema.js';
+import { fanImportUploads, fans } from '../../db/schema.js';
 import { bearer, login, register, startHarness, type Harness } from '../support/harness.js';
 import { waitFor } from '../support/wait.js';
 
@@ -10,7 +10,7 @@ let h: Harness;
 let token: string;
 let userId: string;
 beforeAll(async () => {
-  h = await startHarness({ env: { IMPORT_MAX_BYTES: '200000' } });
+  h = await startHarness({ env: { IMPORT_MAX_BYTES: '4000000' } });
   const user = await register(h);
   userId = user.userId;
   token = (await login(h, user.email)).accessToken;
@@ -37,19 +37,23 @@ async function upload(content: Buffer | string, as = token) {
   });
 }
 
-async function importCsv(content: Buffer | string) {
-  const res = await upload(content);
+async function importCsv(content: Buffer | string, as = token) {
+  const res = await upload(content, as);
   expect(res.statusCode, res.body).toBe(202);
   const { importId } = res.json();
   return waitFor(
     async () => {
-      const status = (await h.app.inject({ url: `/api/v1/imports/${importId}`, headers: bearer(token) })).json();
+      const status = (await h.app.inject({ url: `/api/v1/imports/${importId}`, headers: bearer(as) })).json();
       return status.status === 'completed' || status.status === 'failed' ? { importId, ...status } : undefined;
     },
     'import to finish',
     60_000,
   );
 }
+
+/** Pieces of the import's upload still stored (none once it has ended). */
+const uploadLeft = async (importId: string) =>
+  (await h.db.select({ n: count() }).from(fanImportUploads).where(eq(fanImportUploads.importId, importId)))[0]!.n;
 
 const fan = (handle: string) => h.db.query.fans.findFirst({ where: and(eq(fans.creatorId, userId), eq(fans.handle, handle)) });
 const HEADER = 'Username,Display Name,Email,Subscription Tier,Total Spent,Last Seen';
@@ -62,9 +66,13 @@ describe('CSV import', () => {
       'beta,Bob,,,"€99,50",\r\n' +
       '@gamma,"Gam ""G"" Ma",g@example.com,basic,12,2026-10-01\r\n';
     const result = await importCsv(csv);
+    expect(await uploadLeft(result.importId)).toBe(0);
     expect(result).toMatchObject({
       status: 'completed',
       processedRows: 3,
+      bytesProcessed: Buffer.byteLength(csv),
+      bytesTotal: Buffer.byteLength(csv),
+      rowsPerSecond: expect.any(Number),
       summary: { totalRows: 3, successfulInserts: 3, updated: 0, skipped: 0, errors: 0 },
       errors: [],
     });
@@ -111,8 +119,9 @@ describe('CSV import', () => {
   it('fails an import without a Username column, and refuses bad uploads', async () => {
     const failed = await importCsv('Name,Email\nA,a@example.com\n');
     expect(failed).toMatchObject({ status: 'failed', failureReason: expect.stringMatching(/Username/i) });
+    expect(await uploadLeft(failed.importId)).toBe(0);
 
-    expect((await upload('x'.repeat(200_001))).statusCode).toBe(413);
+    expect((await upload('x'.repeat(4_000_001))).statusCode).toBe(413);
     expect((await upload('')).statusCode).toBe(400);
     const json = await h.app.inject({
       method: 'POST',
@@ -132,6 +141,19 @@ describe('CSV import', () => {
         })
       ).statusCode,
     ).toBe(400);
+  });
+
+  it('settles a file of overlong cells in seconds, as rows in error, while another creator imports', async () => {
+    const other = (await login(h, (await register(h)).email)).accessToken;
+    const long = (n: number) => `${n}${'9'.repeat(300_000)}`;
+    const hostile = `${HEADER}\n${[1, 2, 3].map((n) => `long_${n},,,,${long(n)},${long(n)}`).join('\n')}\nshort,S,,,$1,\n`;
+    const started = Date.now();
+    const [settled, small] = await Promise.all([importCsv(hostile), importCsv(`${HEADER}\nneighbour,N,,,,\n`, other)]);
+    // Minutes before cells were capped; the bound leaves room for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(settled).toMatchObject({ status: 'completed', summary: { successfulInserts: 1, errors: 3 } });
+    expect(settled.errors).toEqual([2, 3, 4].map((row) => ({ row, error: 'Total Spent: longer than 100 characters' })));
+    expect(small).toMatchObject({ status: 'completed', summary: { successfulInserts: 1 } });
   });
 
   it('shows an import only to its owner', async () => {

@@ -131,6 +131,15 @@ describe('parseFanRecord', () => {
     ['a replacement character', ['alice', 'Al\uFFFDce'], 'Display Name: invalid UTF-8 bytes'],
     ['a NUL byte', ['ali\u0000ce'], 'Username: contains a NUL byte'],
     ['bad bytes in an ignored column', ['alice', '', '', '', '', '', '\uFFFD'], 'Column 7: invalid UTF-8 bytes'],
+    // Hostile cells are refused on their length before any rule reads them.
+    ['an amount of 300,000 characters', ['alice', '', '', '', '1 '.repeat(150_000)], 'Total Spent: longer than 100 characters'],
+    [
+      'a date of 300,000 characters',
+      ['alice', '', '', '', '', `2026-01-01 10:00${' '.repeat(300_000)}x`],
+      'Last Seen: longer than 100 characters',
+    ],
+    ['a handle of 300,000 characters', ['a'.repeat(300_000)], 'Username: longer than 1000 characters'],
+    ['a long cell before a bad one', ['alice', 'n'.repeat(5_000), 'not-an-email'], 'Display Name: longer than 1000 characters'],
   ])('refuses %s', (_, record, error) => {
     expect(parseFanRecord(record, standard)).toEqual({ ok: false, error });
   });

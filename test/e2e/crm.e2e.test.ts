@@ -25,9 +25,13 @@ let base: string;
 let sandboxUrl: string;
 const database = createDb(inject('databaseUrl'), { max: 2 });
 
-const start = (name: string, entry: string) =>
-  spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], { cwd: projectRoot, env });
-const startWorker = () => (worker = start('worker', 'workers/main.ts'));
+const start = (name: string, entry: string, extraEnv: NodeJS.ProcessEnv = {}) =>
+  spawnManaged(name, process.execPath, ['--import', 'tsx', path.join(projectRoot, entry)], {
+    cwd: projectRoot,
+    env: { ...env, ...extraEnv },
+  });
+// A data folder of its own: API and worker share only Postgres and Temporal, as on two machines.
+const startWorker = () => (worker = start('worker', 'workers/main.ts', { DATA_DIR: `${env.DATA_DIR}-worker` }));
 const http = (...args: Parameters<ReturnType<typeof apiClient>>) => apiClient(base)(...args);
 
 /** The processes run on the default (development) credentials key. */
@@ -148,9 +152,9 @@ describe('send queue with the worker killed mid-send', () => {
 
 describe('CSV import with the worker killed mid-import', () => {
   it(
-    'imports every row once',
+    'imports every row once, the worker on a data folder of its own',
     async () => {
-      const ROWS = 30_000;
+      const ROWS = 150_000;
       const { userId, token } = await creator();
       const lines = ['Username,Display Name,Total Spent'];
       for (let i = 0; i < ROWS; i++) lines.push(`csv_${i},"Fan ${i}","$1,${String(i % 1000).padStart(3, '0')}.00"`);
@@ -185,6 +189,8 @@ describe('CSV import with the worker killed mid-import', () => {
       });
       const [count] = await database.sql<{ n: number }[]>`select count(*)::int as n from fans where creator_id = ${userId}`;
       expect(count!.n).toBe(ROWS);
+      const [left] = await database.sql<{ n: number }[]>`select count(*)::int as n from fan_import_uploads where import_id = ${importId}`;
+      expect(left!.n).toBe(0);
     },
     E2E_TIMEOUT_MS,
   );

@@ -8,7 +8,18 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createMaintenanceActivities } from '../../activities/maintenance.js';
-import { creatorProfiles, emailTokens, fans, messages, onboardingStatus, refreshTokens, stripeEvents, users } from '../../db/schema.js';
+import {
+  creatorProfiles,
+  emailTokens,
+  fanImports,
+  fanImportUploads,
+  fans,
+  messages,
+  onboardingStatus,
+  refreshTokens,
+  stripeEvents,
+  users,
+} from '../../db/schema.js';
 import { taskQueue } from '../../lib/temporal.js';
 import {
   ensureMaintenanceSchedules,
@@ -77,6 +88,32 @@ describe('maintenance', () => {
         ),
       );
     expect(leftRefresh.map((r) => r.id)).toEqual([refresh[1]!.id]);
+  });
+
+  it('deletes the pieces of an upload abandoned a day ago, and keeps those of an import still running', async () => {
+    const { userId } = await register(h);
+    const abandoned = randomUUID(); // an API that died mid-upload: pieces, no import
+    const [running] = await h.db
+      .insert(fanImports)
+      .values({ creatorId: userId, fileBytes: 4, status: 'running' })
+      .returning({ id: fanImports.id });
+    const fresh = randomUUID(); // an upload under way right now
+    const dayOld = sql`now() - interval '25 hours'`;
+    await h.db.insert(fanImportUploads).values([
+      { importId: abandoned, startByte: 0, data: Buffer.from('a,b\n'), createdAt: dayOld },
+      { importId: running!.id, startByte: 0, data: Buffer.from('a,b\n'), createdAt: dayOld },
+      { importId: fresh, startByte: 0, data: Buffer.from('a,b\n') },
+    ]);
+    const result = await h.temporal.workflow.execute(purgeExpiredTokensWorkflow, {
+      taskQueue: taskQueue(h.config, 'maintenance'),
+      workflowId: `maintenance:purge-tokens:${randomUUID()}`,
+    });
+    expect(result.importUploads).toBeGreaterThanOrEqual(1);
+    const left = await h.db
+      .select({ importId: fanImportUploads.importId })
+      .from(fanImportUploads)
+      .where(inArray(fanImportUploads.importId, [abandoned, running!.id, fresh]));
+    expect(left.map((r) => r.importId).sort()).toEqual([running!.id, fresh].sort());
   });
 
   it('is scheduled hourly by a Temporal Schedule that workers create once', async () => {
