@@ -4,15 +4,15 @@
 // chunk while the database writes the one before (the second core), and heartbeats each committed
 // checkpoint. Safe to repeat: a chunk that did not commit is read and written again from the same
 // checkpoint, and a chunk whose checkpoint another attempt already moved writes nothing.
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Context, log } from '@temporalio/activity';
-import { CsvError, parse, type Parser } from 'csv-parse';
+import { finished } from 'node:stream/promises';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { CsvError, parse } from 'csv-parse';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { fanImportErrors, fanImports } from '../db/schema.js';
 import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../domain/fan-csv.js';
 import { deleteUpload, readUpload } from '../domain/import-uploads.js';
+import { IMPORT_MAX_ATTEMPTS, IMPORT_POISONED } from '../workflows/fan-import.js';
 
 /** Records per chunk: one transaction, one heartbeat. */
 export const IMPORT_CHUNK_ROWS = 10_000;
@@ -23,6 +23,12 @@ const IMPORT_CHUNK_CHARS = 8 * 2 ** 20;
  * it, a record with an overlong cell is a row error (domain/fan-csv.ts MAX_CELL_CHARS).
  */
 export const MAX_RECORD_CHARS = 2 ** 20;
+/**
+ * The most cells a record may have: the character limit above counts cell contents only, so a line
+ * of a million commas would otherwise become a record of a million empty cells.
+ */
+export const MAX_RECORD_CELLS = 1_000;
+
 /**
  * How long one activity call keeps taking chunks before it returns to the workflow, which then
  * calls again from the queue: bounds the call for its startToClose timeout in workflows/fan-import.ts
@@ -53,65 +59,133 @@ interface Committed extends ImportCheckpoint {
   advanced: boolean;
 }
 
-function openParser(db: Db, importId: string, offset: number): Parser {
+class TooManyCells extends Error {}
+
+/** Parsed records in file order, each with the byte offset just after it; or why parsing stopped. */
+type ParsedItem = { record: string[]; bytes: number } | { failure: CsvError | TooManyCells };
+
+/**
+ * The upload's records from `offset` (a record boundary). The parser is fed by hand and hands each
+ * record over synchronously as it parses it (`on_record`), so that a parse error never loses the
+ * records before it: a stream would discard those it still buffered when it errs, and which ones
+ * depended on timing. Memory stays bounded: one slice of input and the records parsed from it.
+ */
+async function* parseRecords(db: Db, imp: { id: string; fileBytes: number }, offset: number): AsyncGenerator<ParsedItem> {
+  let parsed: { record: string[]; bytes: number }[] = [];
+  let failure: unknown;
   const parser = parse({
     bom: offset === 0,
-    info: true,
     encoding: 'utf8',
+    // Any of the three line endings, whatever the first record used: a resumed parse (which starts
+    // mid-file) splits records exactly as the parse from the start did.
+    record_delimiter: ['\r\n', '\n', '\r'],
     relax_column_count: true,
     // A quote inside an unquoted cell (Bob "the builder") is text, as spreadsheets read it.
     relax_quotes: true,
     skip_empty_lines: true,
     max_record_size: MAX_RECORD_CHARS,
+    cast: (value, { index }) => {
+      if (index >= MAX_RECORD_CELLS) throw new TooManyCells();
+      return value;
+    },
+    on_record: (record: string[], { bytes }) => {
+      parsed.push({ record, bytes });
+      return null; // taken here; nothing goes through the stream
+    },
   });
-  // pipeline, not pipe: a failed read of the upload fails the parser too instead of leaving it waiting.
-  pipeline(Readable.from(readUpload(db, importId, offset)), parser).catch(() => {});
-  return parser;
+  parser.on('error', (err) => {
+    failure ??= err;
+  });
+  parser.resume(); // its readable side stays empty; this lets it end
+  // A parse error surfaces as the stream's error event, on a later tick than the records before it.
+  const drain = async function* (): AsyncGenerator<ParsedItem> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const ready = parsed;
+    parsed = [];
+    yield* ready;
+    if (failure !== undefined) {
+      if (failure instanceof CsvError || failure instanceof TooManyCells) yield { failure };
+      else throw failure;
+    }
+  };
+  try {
+    for await (const slice of readUpload(db, imp.id, offset, imp.fileBytes)) {
+      parser.write(slice);
+      for await (const item of drain()) {
+        yield item;
+        if ('failure' in item) return;
+      }
+    }
+    parser.end();
+    await finished(parser).catch(() => {}); // its error is `failure`
+    for await (const item of drain()) yield item;
+  } finally {
+    parser.destroy();
+  }
 }
 
 /** What a reader is told when the parser gives up on the file at `row`. */
-function malformedReason(err: CsvError, row: number): string {
+function malformedReason(err: CsvError | TooManyCells, row: number): string {
   const why =
-    err.code === 'CSV_MAX_RECORD_SIZE'
-      ? `a record longer than ${MAX_RECORD_CHARS} characters`
-      : err.code === 'CSV_QUOTE_NOT_CLOSED'
-        ? 'a quoted cell that is never closed'
-        : `not valid CSV (${err.code})`;
+    err instanceof TooManyCells
+      ? `more than ${MAX_RECORD_CELLS} cells`
+      : err.code === 'CSV_MAX_RECORD_SIZE'
+        ? `more than ${MAX_RECORD_CHARS} characters in its cells`
+        : err.code === 'CSV_QUOTE_NOT_CLOSED'
+          ? 'a quoted cell that is never closed'
+          : `not valid CSV (${err.code})`;
   return `Row ${row}: ${why}; the rows before it were imported, none after it`;
+}
+
+// SQLSTATE classes of an outage rather than of the data: connection (08), transaction rollback
+// such as a deadlock (40), resources (53), operator intervention such as a restart (57), system (58).
+const OUTAGE_SQLSTATE = /^(08|40|53|57|58)/;
+
+/**
+ * An error that would fail again on the same rows: thrown by the code or refused by Postgres for the
+ * data. A lost connection (postgres.js codes like CONNECTION_CLOSED or ECONNREFUSED) or an outage
+ * class is not, whatever the attempt: an import waits out a database restart however long it takes.
+ */
+export function failsOnTheData(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return true;
+  return /^[0-9A-Z]{5}$/.test(code) && !OUTAGE_SQLSTATE.test(code);
 }
 
 /** The upload's records from `offset` (a record boundary), in chunks. */
 async function* readChunks(
-  parser: Parser,
+  records: AsyncIterable<ParsedItem>,
   offset: number,
   { withHeader, firstRow }: { withHeader: boolean; firstRow: number },
 ): AsyncGenerator<Chunk> {
   let chunk: Chunk = { records: [], endByte: offset, atEnd: false };
   let chars = 0;
-  let rows = firstRow;
-  try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
-      chunk.endByte = offset + info.bytes;
-      if (withHeader) {
-        chunk.header = record;
-        withHeader = false;
-        continue;
-      }
-      chunk.records.push(record);
-      rows++;
-      for (const cell of record) chars += cell.length;
-      if (chunk.records.length >= IMPORT_CHUNK_ROWS || chars >= IMPORT_CHUNK_CHARS) {
-        yield chunk;
-        chunk = { records: [], endByte: chunk.endByte, atEnd: false };
-        chars = 0;
-      }
+  // The row number of the next record (the header is row 1).
+  let row = withHeader ? 1 : firstRow;
+  for await (const item of records) {
+    if ('failure' in item) {
+      yield { ...chunk, atEnd: true, malformed: malformedReason(item.failure, row) };
+      return;
     }
-  } catch (err) {
-    if (!(err instanceof CsvError)) throw err;
-    yield { ...chunk, atEnd: true, malformed: malformedReason(err, rows) };
-    return;
+    const { record, bytes } = item;
+    chunk.endByte = offset + bytes;
+    row++;
+    if (withHeader) {
+      chunk.header = record;
+      withHeader = false;
+      continue;
+    }
+    chunk.records.push(record);
+    chars += record.length; // one for each cell, so that many empty cells count too
+    for (const cell of record) chars += cell.length;
+    if (chunk.records.length >= IMPORT_CHUNK_ROWS || chars >= IMPORT_CHUNK_CHARS) {
+      yield chunk;
+      chunk = { records: [], endByte: chunk.endByte, atEnd: false };
+      chars = 0;
+    }
   }
-  yield { ...chunk, atEnd: true };
+  // A file of blank lines (or nothing but a byte order mark) has no header to map.
+  yield { ...chunk, atEnd: true, ...(withHeader ? { malformed: 'The file has no header row' } : {}) };
 }
 
 /** A chunk's records checked: fans to merge and row errors (rows as a spreadsheet numbers them). */
@@ -139,6 +213,8 @@ async function mergeFans(tx: Tx, creatorId: string, fans: ParsedFan[]): Promise<
         select ${creatorId}::uuid, 'onlyfans', r.handle, r.name, r.email, r."subscriptionTier", r."valueCents", r."lastSeenAt"
           from json_to_recordset(${chunkJson}::json)
             as r(handle text, name text, email text, "subscriptionTier" text, "valueCents" bigint, "lastSeenAt" timestamptz)
+         -- one lock order for every writer of these fans: two imports of one creator cannot deadlock
+         order by r.handle
         on conflict (creator_id, platform, handle) where deleted_at is null do update set
           -- empty cells keep what the CRM already knows; spend and last seen only grow
           name = coalesce(excluded.name, f.name),
@@ -185,7 +261,13 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
       // the same chunk (a retry racing a slow first attempt) writes nothing.
       const [claimed] = await tx
         .update(fanImports)
-        .set({ columns, byteOffset: after.byteOffset, processedRows: after.processedRows, updatedAt: sql`now()` })
+        // The last chunk takes the checkpoint to the end of the file (past any trailing blank lines).
+        .set({
+          columns,
+          byteOffset: chunk.atEnd ? sql`${fanImports.fileBytes}` : after.byteOffset,
+          processedRows: after.processedRows,
+          updatedAt: sql`now()`,
+        })
         .where(and(eq(fanImports.id, imp.id), eq(fanImports.byteOffset, from.byteOffset), eq(fanImports.status, 'running')))
         .returning({ id: fanImports.id });
       if (!claimed) return false;
@@ -242,13 +324,13 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
         return !last.done && last.advanced;
       };
 
-      const parser = openParser(db, importId, imp.byteOffset);
+      const records = parseRecords(db, imp, imp.byteOffset);
       try {
-        for await (const chunk of readChunks(parser, imp.byteOffset, { withHeader: columns === null, firstRow: imp.processedRows + 2 })) {
+        for await (const chunk of readChunks(records, imp.byteOffset, { withHeader: columns === null, firstRow: imp.processedRows + 2 })) {
           if (chunk.header) {
             const mapped = mapHeader(chunk.header);
             if (!mapped.ok) {
-              await failImport(db, importId, mapped.error);
+              await db.transaction((tx) => failImport(tx, importId, mapped.error));
               return { done: true, processedRows: 0 };
             }
             columns = mapped.columns;
@@ -262,8 +344,17 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
           if (chunk.atEnd || Date.now() - started >= callBudgetMs) break;
         }
         await settle();
+      } catch (err) {
+        // The same rows failing again and again (not an outage): the import fails for its owner.
+        if (ctx.info.attempt >= IMPORT_MAX_ATTEMPTS && failsOnTheData(err)) {
+          throw ApplicationFailure.nonRetryable(
+            `row ${last.processedRows + 2} and after failed ${ctx.info.attempt} attempts: ${err instanceof Error ? err.message : String(err)}`,
+            IMPORT_POISONED,
+          );
+        }
+        throw err;
       } finally {
-        parser.destroy();
+        await records.return(undefined); // closes the parser and the upload's reader
         await inFlight?.catch(() => {});
       }
       ctx.cancellationSignal.throwIfAborted();

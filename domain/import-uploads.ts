@@ -37,13 +37,20 @@ export async function storeUpload(db: Db, importId: string, file: AsyncIterable<
 }
 
 /**
- * The stored file from byte `from` to its end, a piece at a time, handed on in slices of
- * `sliceBytes`: a parser takes a slice in one synchronous run, so small slices let the database's
- * answers (a chunk being written meanwhile) through between them.
+ * The stored file of `fileBytes` bytes from byte `from` to its end, a piece at a time, handed on in
+ * slices of `sliceBytes`: a parser takes a slice in one synchronous run, so small slices let the
+ * database's answers (a chunk being written meanwhile) through between them. Throws where a piece
+ * is missing: a file cut short must not read as one that ended.
  */
-export async function* readUpload(db: Db, importId: string, from: number, sliceBytes = 64 * 1024): AsyncGenerator<Buffer> {
+export async function* readUpload(
+  db: Db,
+  importId: string,
+  from: number,
+  fileBytes: number,
+  sliceBytes = 64 * 1024,
+): AsyncGenerator<Buffer> {
   let at = from;
-  for (;;) {
+  while (at < fileBytes) {
     // The piece holding byte `at`: the last one that starts at or before it.
     const [piece] = await db
       .select({ startByte: fanImportUploads.startByte, data: fanImportUploads.data })
@@ -51,7 +58,8 @@ export async function* readUpload(db: Db, importId: string, from: number, sliceB
       .where(and(eq(fanImportUploads.importId, importId), sql`${fanImportUploads.startByte} <= ${at}`))
       .orderBy(sql`${fanImportUploads.startByte} desc`)
       .limit(1);
-    if (!piece || at >= piece.startByte + piece.data.length) return;
+    if (!piece || at >= piece.startByte + piece.data.length)
+      throw new Error(`the upload of import ${importId} has no byte ${at} of ${fileBytes}: its pieces are gone`);
     for (let i = at - piece.startByte; i < piece.data.length; i += sliceBytes) yield piece.data.subarray(i, i + sliceBytes);
     at = piece.startByte + piece.data.length;
   }

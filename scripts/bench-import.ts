@@ -79,6 +79,8 @@ try {
       await fetch(`${stack.base}/api/v1/imports/${importId}`, { headers: { authorization: `Bearer ${token}` } })
     ).json()) as Status;
     if (status.status === 'completed' || status.status === 'failed') break;
+    const gone = Object.entries(stack.pids).find(([, pid]) => rss(pid) === 0);
+    if (gone) throw new Error(`${gone[0]} exited while the import ran (${status.processedRows} rows done)`);
     await new Promise((r) => setTimeout(r, 100));
   }
   const total = seconds(t0);

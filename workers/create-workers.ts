@@ -52,9 +52,14 @@ export const ACTIVITY_SLOTS: Record<keyof typeof TaskQueues, number> = {
 export type WorkerArea = keyof typeof TaskQueues;
 export const ALL_AREAS = Object.keys(TaskQueues) as WorkerArea[];
 
-/** Connections for a worker process's pool: one per activity slot of the queues it serves. */
+/** Connections one activity of an area holds at once, where more than one. */
+const CONNECTIONS_PER_ACTIVITY: Partial<Record<WorkerArea, number>> = {
+  crm: 2, // an import reads its upload on one while it writes the chunk before on the other
+};
+
+/** Connections for a worker process's pool: enough for every activity slot of the queues it serves. */
 export const workerDbPoolSize = (areas: readonly WorkerArea[] = ALL_AREAS): number =>
-  areas.reduce((sum, area) => sum + ACTIVITY_SLOTS[area], 0);
+  areas.reduce((sum, area) => sum + ACTIVITY_SLOTS[area] * (CONNECTIONS_PER_ACTIVITY[area] ?? 1), 0);
 
 /**
  * Bundles the workflow code on a thread of its own: webpack's few hundred MiB of heap are freed with

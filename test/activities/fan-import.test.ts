@@ -6,7 +6,16 @@ import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { and, count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFanImportActivities, IMPORT_CHUNK_ROWS, MAX_RECORD_CHARS } from '../../activities/fan-import.js';
+import { ApplicationFailure } from '@temporalio/common';
+import postgres from 'postgres';
+import {
+  createFanImportActivities,
+  failsOnTheData,
+  IMPORT_CHUNK_ROWS,
+  MAX_RECORD_CELLS,
+  MAX_RECORD_CHARS,
+} from '../../activities/fan-import.js';
+import { IMPORT_MAX_ATTEMPTS, IMPORT_POISONED } from '../../workflows/fan-import.js';
 import { fanImportErrors, fanImports, fanImportUploads, fans } from '../../db/schema.js';
 import { register, startHarness, type Harness } from '../support/harness.js';
 
@@ -37,7 +46,7 @@ const uploadLeft = async (importId: string) =>
   (await h.db.select({ n: count() }).from(fanImportUploads).where(eq(fanImportUploads.importId, importId)))[0]!.n;
 
 /** One attempt of the activity that takes one chunk per call, in a context of its own. */
-const attempt = (importId: string, env = new MockActivityEnvironment()) =>
+const attempt = (importId: string, env = new MockActivityEnvironment({ attempt: 1 })) =>
   env.run(createFanImportActivities({ db: h.db, callBudgetMs: 0 }).importFanCsvChunk, { importId }) as Promise<{
     done: boolean;
     processedRows: number;
@@ -131,7 +140,7 @@ describe('fan import activity', () => {
     expect(await attempt(importId)).toEqual({ done: true, processedRows: 2 });
     expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
       status: 'failed',
-      failureReason: expect.stringMatching(/^Row 4: a record longer than/),
+      failureReason: `Row 4: more than ${MAX_RECORD_CHARS} characters in its cells; the rows before it were imported, none after it`,
       inserted: 1,
       errorCount: 1,
     });
@@ -141,6 +150,51 @@ describe('fan import activity', () => {
         .from(fanImportErrors)
         .where(eq(fanImportErrors.importId, importId)),
     ).toEqual([{ row: 2, error: 'Total Spent: longer than 100 characters' }]);
+  });
+
+  it('fails the import at a record of more than MAX_RECORD_CELLS cells (a line of commas)', async () => {
+    const { importId } = await storedImport(`Username\nalpha\n${','.repeat(2_000_000)}\nbeta\n`);
+    expect(await attempt(importId)).toEqual({ done: true, processedRows: 1 });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({
+      status: 'failed',
+      failureReason: `Row 3: more than ${MAX_RECORD_CELLS} cells; the rows before it were imported, none after it`,
+      inserted: 1,
+    });
+  });
+
+  it('fails a file of blank lines for want of a header, and names row 1 for an unreadable header', async () => {
+    const blank = await storedImport('\r\n\r\n\n');
+    await attempt(blank.importId);
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, blank.importId) })).toMatchObject({
+      status: 'failed',
+      failureReason: 'The file has no header row',
+    });
+    const unclosed = await storedImport('"Username\nalpha\n');
+    await attempt(unclosed.importId);
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, unclosed.importId) })).toMatchObject({
+      failureReason: expect.stringMatching(/^Row 1: a quoted cell that is never closed/),
+    });
+  });
+
+  it('retries a file whose pieces are gone, and calls it poisoned at IMPORT_MAX_ATTEMPTS', async () => {
+    const { importId } = await newImport(10);
+    await h.db.delete(fanImportUploads).where(eq(fanImportUploads.importId, importId));
+    await expect(attempt(importId)).rejects.toThrow(/pieces are gone/);
+    const last = attempt(importId, new MockActivityEnvironment({ attempt: IMPORT_MAX_ATTEMPTS }));
+    await expect(last).rejects.toBeInstanceOf(ApplicationFailure);
+    await expect(last).rejects.toMatchObject({ type: IMPORT_POISONED, nonRetryable: true });
+  });
+
+  it('tells errors of the data from outages', async () => {
+    const refused = postgres('postgres://postgres@127.0.0.1:1/none', { connect_timeout: 2, onnotice: () => {} });
+    const outage = await refused`select 1`.catch((err: unknown) => err);
+    await refused.end();
+    const data = await h.sql`select 1 / 0`.catch((err: unknown) => err);
+    expect(failsOnTheData(outage)).toBe(false);
+    expect(failsOnTheData(Object.assign(new Error('deadlock detected'), { code: '40P01' }))).toBe(false);
+    expect(failsOnTheData(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(false);
+    expect(failsOnTheData(data)).toBe(true);
+    expect(failsOnTheData(new RangeError('Invalid string length'))).toBe(true);
   });
 
   it('fails an import whose header has no Username column, and deletes its upload', async () => {

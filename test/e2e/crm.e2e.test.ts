@@ -154,7 +154,7 @@ describe('CSV import with the worker killed mid-import', () => {
   it(
     'imports every row once, the worker on a data folder of its own',
     async () => {
-      const ROWS = 150_000;
+      const ROWS = 100_000;
       const { userId, token } = await creator();
       const lines = ['Username,Display Name,Total Spent'];
       for (let i = 0; i < ROWS; i++) lines.push(`csv_${i},"Fan ${i}","$1,${String(i % 1000).padStart(3, '0')}.00"`);
