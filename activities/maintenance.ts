@@ -16,7 +16,7 @@ export interface PurgeResult {
   refreshTokens: number;
   idempotencyKeys: number;
   rateLimitCounters: number;
-  importUploads: number;
+  abandonedImports: number;
 }
 
 export interface OnboardingSweepResult {
@@ -70,13 +70,13 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
       const idempotency = await db.execute(sql`delete from idempotency_keys where created_at < ${cutoff}`);
       // Rate-limit windows (domain/rate-limits.ts) last at most an hour: older ones count nothing.
       const counters = await db.execute(sql`delete from rate_limit_counters where window_start < now() - interval '2 hours'`);
-      const importUploads = await purgeAbandonedUploads(db, graceHours);
+      const abandonedImports = await purgeAbandonedUploads(db, graceHours);
       return {
         emailTokens: email.count,
         refreshTokens: refresh.count,
         idempotencyKeys: idempotency.count,
         rateLimitCounters: counters.count,
-        importUploads,
+        abandonedImports,
       };
     },
 

@@ -12,9 +12,10 @@ import { fanImportUploads } from '../db/schema.js';
 export const UPLOAD_PIECE_BYTES = 1 << 20;
 
 /**
- * Stores `file` for `importId`, piece by piece as it arrives; returns its size in bytes. Each piece
- * commits on its own, so no connection waits on a slow client; the caller deletes the pieces when
- * the upload fails (and the hourly purge takes those of an upload that was never finished).
+ * Stores `file` for the `uploading` import `importId`, piece by piece as it arrives; returns its
+ * size in bytes. Each piece commits on its own, so no connection waits on a slow client; a failed
+ * upload's pieces go with its import row (foreign key, on delete cascade), and the hourly purge
+ * takes those of an upload whose API died mid-way.
  */
 export async function storeUpload(db: Db, importId: string, file: AsyncIterable<Buffer>): Promise<number> {
   let stored = 0;
@@ -71,13 +72,22 @@ export async function deleteUpload(db: Db | Tx, importId: string): Promise<void>
 }
 
 /**
- * Deletes the pieces of uploads abandoned more than `graceHours` ago: an API that died mid-upload
- * left pieces without an import, and an import that is neither queued nor running needs none.
+ * The hourly purge (`maintenance-purge-tokens`) of imports abandoned more than `graceHours` ago,
+ * with their uploads: an upload whose API died mid-way (still `uploading`) is deleted; an import
+ * queued or running that has not moved since (its workflow terminated, or no worker for that long)
+ * ends failed; and no import that has ended keeps a piece of its file. Returns the imports touched.
  */
 export async function purgeAbandonedUploads(db: Db, graceHours: number): Promise<number> {
-  const result = await db.execute(sql`
-    delete from fan_import_uploads u
-     where u.created_at < now() - make_interval(hours => ${graceHours})
-       and not exists (select 1 from fan_imports i where i.id = u.import_id and i.status in ('queued', 'running'))`);
-  return result.count;
+  const cutoff = sql`now() - make_interval(hours => ${graceHours})`;
+  return db.transaction(async (tx) => {
+    const uploads = await tx.execute(sql`delete from fan_imports where status = 'uploading' and created_at < ${cutoff}`);
+    const stalled = await tx.execute(sql`
+      update fan_imports set status = 'failed', completed_at = now(), updated_at = now(),
+             failure_reason = 'The import stopped making progress; the rows before it stopped were imported. Upload the file again.'
+       where status in ('queued', 'running') and updated_at < ${cutoff}`);
+    await tx.execute(sql`
+      delete from fan_import_uploads u using fan_imports i
+       where i.id = u.import_id and i.status in ('completed', 'failed')`);
+    return uploads.count + stalled.count;
+  });
 }

@@ -4,14 +4,28 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, count, eq, inArray } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
-import { deleteUpload, storeUpload } from '../../domain/import-uploads.js';
+import { storeUpload } from '../../domain/import-uploads.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
 import { bearerAuth, errorResponses } from '../schemas.js';
+
+/**
+ * The upload as it arrives, refused at once if it starts with a UTF-16 byte order mark: the import
+ * reads UTF-8 (a BOM of that is fine), and a parse resumed mid-file could not know the encoding.
+ */
+async function* refuseUtf16(file: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let first = true;
+  for await (const bytes of file) {
+    if (first && bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)))
+      throw new ApiError(400, 'validation_failed', 'the file is UTF-16; export it as CSV in UTF-8');
+    first = false;
+    yield bytes;
+  }
+}
 
 /** Row errors returned with the status (all of them are kept in fan_import_errors). */
 const ERRORS_SHOWN = 1_000;
@@ -39,17 +53,18 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
-      // Checked before the upload is stored; a count, then the insert, so concurrent uploads of one
-      // creator at the cap can overshoot it by their number (a bound on work, not an exact quota).
+      // Uploads in flight count too (their rows are `uploading`), so a creator cannot stream more
+      // files into the database at once than this. A count, then the insert: concurrent uploads of
+      // one creator at the cap can overshoot it by their number (a bound on work, not an exact quota).
       const [{ open } = { open: 0 }] = await db
         .select({ open: count() })
         .from(fanImports)
-        .where(and(eq(fanImports.creatorId, caller(request).userId), inArray(fanImports.status, ['queued', 'running'])));
+        .where(and(eq(fanImports.creatorId, caller(request).userId), inArray(fanImports.status, ['uploading', 'queued', 'running'])));
       if (open >= config.MAX_OPEN_IMPORTS_PER_CREATOR)
         throw new ApiError(
           409,
           'too_many_open_imports',
-          `at most ${config.MAX_OPEN_IMPORTS_PER_CREATOR} imports queued or running at once`,
+          `at most ${config.MAX_OPEN_IMPORTS_PER_CREATOR} imports uploading, queued or running at once`,
           {
             max: config.MAX_OPEN_IMPORTS_PER_CREATOR,
           },
@@ -58,19 +73,22 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
       const importId = randomUUID();
       const creatorId = caller(request).userId;
-      let stored = false;
+      await db
+        .insert(fanImports)
+        .values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), fileBytes: 0, status: 'uploading' });
       try {
-        const fileBytes = await storeUpload(db, importId, file.file);
+        const fileBytes = await storeUpload(db, importId, refuseUtf16(file.file));
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        await db.insert(fanImports).values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), fileBytes });
-        stored = true;
+        await db
+          .update(fanImports)
+          .set({ status: 'queued', fileBytes, updatedAt: sql`now()` })
+          .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')));
         await fanImport.start({ importId, creatorId });
       } catch (err) {
-        // Nothing is left behind for an upload the client is told failed: no file, and no import
-        // row that would stay `queued` forever (a workflow started anyway finds no row and ends).
-        if (stored) await db.delete(fanImports).where(eq(fanImports.id, importId));
-        await deleteUpload(db, importId);
+        // Nothing is left behind for an upload the client is told failed: the row goes and its
+        // stored pieces with it (a workflow started anyway finds no row and ends).
+        await db.delete(fanImports).where(eq(fanImports.id, importId));
         throw err;
       }
       return reply.status(202).send({ importId, status: 'queued' as const });
@@ -112,7 +130,8 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       const imp = await db.query.fanImports.findFirst({
         where: and(eq(fanImports.id, request.params.id), eq(fanImports.creatorId, caller(request).userId)),
       });
-      if (!imp) throw notFound('import');
+      // An upload still streaming in is not an import yet (its creator has no id for it).
+      if (!imp || imp.status === 'uploading') throw notFound('import');
       const errors = await db
         .select({ row: fanImportErrors.row, error: fanImportErrors.error })
         .from(fanImportErrors)

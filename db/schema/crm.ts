@@ -18,7 +18,9 @@ import {
 import { users } from './accounts.js';
 import { createdAt } from './columns.js';
 
-export const importStatus = pgEnum('import_status', ['queued', 'running', 'completed', 'failed']);
+// `uploading`: the file is still streaming in (the row exists first so that the open-imports cap
+// counts uploads in flight); never shown to the creator, who has no id for it yet.
+export const importStatus = pgEnum('import_status', ['uploading', 'queued', 'running', 'completed', 'failed']);
 
 export const fans = pgTable(
   'fans',
@@ -98,15 +100,17 @@ const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
 /**
  * The uploaded file of an import, in pieces of about a MiB in upload order, so that any worker on
- * any machine reads it (domain/import-uploads.ts). Written before the import row exists (hence no
- * foreign key); deleted with the import's last chunk or its failure, and by the hourly purge when
- * an upload was abandoned. `data` is stored uncompressed (migration 0018): CSV compresses, but
- * pglz costs more CPU than the bytes it saves here.
+ * any machine reads it (domain/import-uploads.ts). Deleted with the import's last chunk or its
+ * failure, with the import row (a refused upload), and by the hourly purge with an upload that was
+ * abandoned. `data` is stored uncompressed (migration 0019): CSV compresses, but pglz costs more
+ * CPU than the bytes it saves here.
  */
 export const fanImportUploads = pgTable(
   'fan_import_uploads',
   {
-    importId: uuid('import_id').notNull(),
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => fanImports.id, { onDelete: 'cascade' }),
     // Offset of the piece's first byte in the file.
     startByte: bigint('start_byte', { mode: 'number' }).notNull(),
     data: bytea('data').notNull(),

@@ -30,9 +30,9 @@ async function storedImport(content: string, pieceBytes = 64 * 1024) {
   const { userId } = await register(h);
   const bytes = Buffer.from(content);
   const importId = randomUUID();
+  await h.db.insert(fanImports).values({ id: importId, creatorId: userId, fileBytes: bytes.length });
   for (let at = 0; at < bytes.length; at += pieceBytes)
     await h.db.insert(fanImportUploads).values({ importId, startByte: at, data: bytes.subarray(at, at + pieceBytes) });
-  await h.db.insert(fanImports).values({ id: importId, creatorId: userId, fileBytes: bytes.length });
   return { importId, userId };
 }
 

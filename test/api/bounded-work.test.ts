@@ -184,6 +184,13 @@ describe('open work per creator', () => {
     expect(refused.statusCode, refused.body).toBe(409);
     expect(refused.json().error.code).toBe('too_many_open_imports');
     await h.db.update(fanImports).set({ status: 'failed' }).where(eq(fanImports.id, first.json().importId));
+    // An upload still streaming in counts as open: a creator cannot stream many files into the database at once.
+    const [uploading] = await h.db
+      .insert(fanImports)
+      .values({ creatorId: c.userId, fileBytes: 0, status: 'uploading' })
+      .returning({ id: fanImports.id });
+    expect((await upload()).statusCode).toBe(409);
+    await h.db.delete(fanImports).where(eq(fanImports.id, uploading!.id));
     expect((await upload()).statusCode).toBe(202);
   });
 });

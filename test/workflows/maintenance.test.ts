@@ -90,30 +90,39 @@ describe('maintenance', () => {
     expect(leftRefresh.map((r) => r.id)).toEqual([refresh[1]!.id]);
   });
 
-  it('deletes the pieces of an upload abandoned a day ago, and keeps those of an import still running', async () => {
+  it('purges imports abandoned a day ago with their uploads, and keeps those under way', async () => {
     const { userId } = await register(h);
-    const abandoned = randomUUID(); // an API that died mid-upload: pieces, no import
-    const [running] = await h.db
-      .insert(fanImports)
-      .values({ creatorId: userId, fileBytes: 4, status: 'running' })
-      .returning({ id: fanImports.id });
-    const fresh = randomUUID(); // an upload under way right now
     const dayOld = sql`now() - interval '25 hours'`;
-    await h.db.insert(fanImportUploads).values([
-      { importId: abandoned, startByte: 0, data: Buffer.from('a,b\n'), createdAt: dayOld },
-      { importId: running!.id, startByte: 0, data: Buffer.from('a,b\n'), createdAt: dayOld },
-      { importId: fresh, startByte: 0, data: Buffer.from('a,b\n') },
-    ]);
+    const imported = async (status: 'uploading' | 'running', old: boolean) => {
+      const [row] = await h.db
+        .insert(fanImports)
+        .values({ creatorId: userId, fileBytes: 4, status, ...(old ? { createdAt: dayOld, updatedAt: dayOld } : {}) })
+        .returning({ id: fanImports.id });
+      await h.db.insert(fanImportUploads).values({ importId: row!.id, startByte: 0, data: Buffer.from('a,b\n') });
+      return row!.id;
+    };
+    const deadUpload = await imported('uploading', true); // its API died mid-upload
+    const stalled = await imported('running', true); // its workflow was terminated
+    const uploading = await imported('uploading', false);
+    const running = await imported('running', false);
+
     const result = await h.temporal.workflow.execute(purgeExpiredTokensWorkflow, {
       taskQueue: taskQueue(h.config, 'maintenance'),
       workflowId: `maintenance:purge-tokens:${randomUUID()}`,
     });
-    expect(result.importUploads).toBeGreaterThanOrEqual(1);
-    const left = await h.db
+    expect(result.abandonedImports).toBeGreaterThanOrEqual(2);
+    const ids = [deadUpload, stalled, uploading, running];
+    const imports = await h.db.select({ id: fanImports.id, status: fanImports.status }).from(fanImports).where(inArray(fanImports.id, ids));
+    expect(Object.fromEntries(imports.map((i) => [i.id, i.status]))).toEqual({
+      [stalled]: 'failed',
+      [uploading]: 'uploading',
+      [running]: 'running',
+    });
+    const pieces = await h.db
       .select({ importId: fanImportUploads.importId })
       .from(fanImportUploads)
-      .where(inArray(fanImportUploads.importId, [abandoned, running!.id, fresh]));
-    expect(left.map((r) => r.importId).sort()).toEqual([running!.id, fresh].sort());
+      .where(inArray(fanImportUploads.importId, ids));
+    expect(pieces.map((p) => p.importId).sort()).toEqual([uploading, running].sort());
   });
 
   it('is scheduled hourly by a Temporal Schedule that workers create once', async () => {

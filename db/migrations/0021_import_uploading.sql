@@ -1,0 +1,4 @@
+-- Pieces written before their import row existed (0019) have no import to belong to.
+DELETE FROM "fan_import_uploads" u WHERE NOT EXISTS (SELECT 1 FROM "fan_imports" i WHERE i."id" = u."import_id");--> statement-breakpoint
+ALTER TYPE "public"."import_status" ADD VALUE 'uploading' BEFORE 'queued';--> statement-breakpoint
+ALTER TABLE "fan_import_uploads" ADD CONSTRAINT "fan_import_uploads_import_id_fan_imports_id_fk" FOREIGN KEY ("import_id") REFERENCES "public"."fan_imports"("id") ON DELETE cascade ON UPDATE no action;
