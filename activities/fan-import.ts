@@ -61,17 +61,21 @@ interface Committed extends ImportCheckpoint {
 
 class TooManyCells extends Error {}
 
-/** Parsed records in file order, each with the byte offset just after it; or why parsing stopped. */
-type ParsedItem = { record: string[]; bytes: number } | { failure: CsvError | TooManyCells };
+/** Records parsed from one slice of the upload, each with the byte offset just after it; and why parsing stopped, if it did. */
+interface ParsedBatch {
+  records: { record: string[]; bytes: number }[];
+  failure?: CsvError | TooManyCells;
+}
 
 /**
- * The upload's records from `offset` (a record boundary). The parser is fed by hand and hands each
- * record over synchronously as it parses it (`on_record`), so that a parse error never loses the
- * records before it: a stream would discard those it still buffered when it errs, and which ones
- * depended on timing. Memory stays bounded: one slice of input and the records parsed from it.
+ * The upload's records from `offset` (a record boundary), a batch per slice of input. The parser
+ * is fed by hand and hands each record over synchronously as it parses it (`on_record`), so that a
+ * parse error never loses the records before it: a stream would discard those it still buffered
+ * when it errs, and which ones depended on timing. Memory stays bounded: one slice of input and
+ * the records parsed from it.
  */
-async function* parseRecords(db: Db, imp: { id: string; fileBytes: number }, offset: number): AsyncGenerator<ParsedItem> {
-  let parsed: { record: string[]; bytes: number }[] = [];
+async function* parseRecords(db: Db, imp: { id: string; fileBytes: number }, offset: number): AsyncGenerator<ParsedBatch> {
+  let parsed: ParsedBatch['records'] = [];
   let failure: unknown;
   const parser = parse({
     bom: offset === 0,
@@ -84,41 +88,40 @@ async function* parseRecords(db: Db, imp: { id: string; fileBytes: number }, off
     relax_quotes: true,
     skip_empty_lines: true,
     max_record_size: MAX_RECORD_CHARS,
-    cast: (value, { index }) => {
-      if (index >= MAX_RECORD_CELLS) throw new TooManyCells();
-      return value;
-    },
     on_record: (record: string[], { bytes }) => {
+      if (record.length > MAX_RECORD_CELLS) throw new TooManyCells();
       parsed.push({ record, bytes });
       return null; // taken here; nothing goes through the stream
     },
   });
+  // Cells of the record being parsed, from csv-parse's state, which its types do not show (the
+  // line-of-commas test in test/activities/fan-import.test.ts fails if that changes). One slice
+  // adds at most 64 Ki cells to it, so checking between slices bounds it.
+  const cellsInProgress = () => (parser as unknown as { state: { record: unknown[] } }).state.record.length;
   parser.on('error', (err) => {
     failure ??= err;
   });
   parser.resume(); // its readable side stays empty; this lets it end
-  // A parse error surfaces as the stream's error event, on a later tick than the records before it.
-  const drain = async function* (): AsyncGenerator<ParsedItem> {
+  // A parse error surfaces as the stream's error event, a tick after the records before it.
+  const batch = async (): Promise<ParsedBatch> => {
     await new Promise((resolve) => setImmediate(resolve));
-    const ready = parsed;
+    if (failure === undefined && cellsInProgress() > MAX_RECORD_CELLS) failure = new TooManyCells();
+    const records = parsed;
     parsed = [];
-    yield* ready;
-    if (failure !== undefined) {
-      if (failure instanceof CsvError || failure instanceof TooManyCells) yield { failure };
-      else throw failure;
-    }
+    if (failure === undefined) return { records };
+    if (failure instanceof CsvError || failure instanceof TooManyCells) return { records, failure };
+    throw failure;
   };
   try {
     for await (const slice of readUpload(db, imp.id, offset, imp.fileBytes)) {
       parser.write(slice);
-      for await (const item of drain()) {
-        yield item;
-        if ('failure' in item) return;
-      }
+      const next = await batch();
+      yield next;
+      if (next.failure) return;
     }
     parser.end();
     await finished(parser).catch(() => {}); // its error is `failure`
-    for await (const item of drain()) yield item;
+    yield await batch();
   } finally {
     parser.destroy();
   }
@@ -154,7 +157,7 @@ export function failsOnTheData(err: unknown): boolean {
 
 /** The upload's records from `offset` (a record boundary), in chunks. */
 async function* readChunks(
-  records: AsyncIterable<ParsedItem>,
+  batches: AsyncIterable<ParsedBatch>,
   offset: number,
   { withHeader, firstRow }: { withHeader: boolean; firstRow: number },
 ): AsyncGenerator<Chunk> {
@@ -162,26 +165,27 @@ async function* readChunks(
   let chars = 0;
   // The row number of the next record (the header is row 1).
   let row = withHeader ? 1 : firstRow;
-  for await (const item of records) {
-    if ('failure' in item) {
-      yield { ...chunk, atEnd: true, malformed: malformedReason(item.failure, row) };
+  for await (const batch of batches) {
+    for (const { record, bytes } of batch.records) {
+      chunk.endByte = offset + bytes;
+      row++;
+      if (withHeader) {
+        chunk.header = record;
+        withHeader = false;
+        continue;
+      }
+      chunk.records.push(record);
+      chars += record.length; // one for each cell, so that many empty cells count too
+      for (const cell of record) chars += cell.length;
+      if (chunk.records.length >= IMPORT_CHUNK_ROWS || chars >= IMPORT_CHUNK_CHARS) {
+        yield chunk;
+        chunk = { records: [], endByte: chunk.endByte, atEnd: false };
+        chars = 0;
+      }
+    }
+    if (batch.failure) {
+      yield { ...chunk, atEnd: true, malformed: malformedReason(batch.failure, row) };
       return;
-    }
-    const { record, bytes } = item;
-    chunk.endByte = offset + bytes;
-    row++;
-    if (withHeader) {
-      chunk.header = record;
-      withHeader = false;
-      continue;
-    }
-    chunk.records.push(record);
-    chars += record.length; // one for each cell, so that many empty cells count too
-    for (const cell of record) chars += cell.length;
-    if (chunk.records.length >= IMPORT_CHUNK_ROWS || chars >= IMPORT_CHUNK_CHARS) {
-      yield chunk;
-      chunk = { records: [], endByte: chunk.endByte, atEnd: false };
-      chars = 0;
     }
   }
   // A file of blank lines (or nothing but a byte order mark) has no header to map.

@@ -160,6 +160,13 @@ describe('fan import activity', () => {
       failureReason: `Row 3: more than ${MAX_RECORD_CELLS} cells; the rows before it were imported, none after it`,
       inserted: 1,
     });
+    // A short one, parsed whole within one slice of input.
+    const short = await storedImport(`Username\nalpha\nbeta\n${','.repeat(MAX_RECORD_CELLS + 5)}\n`);
+    await attempt(short.importId);
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, short.importId) })).toMatchObject({
+      failureReason: `Row 4: more than ${MAX_RECORD_CELLS} cells; the rows before it were imported, none after it`,
+      inserted: 2,
+    });
   });
 
   it('fails a file of blank lines for want of a header, and names row 1 for an unreadable header', async () => {
