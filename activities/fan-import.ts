@@ -8,6 +8,7 @@ import { finished } from 'node:stream/promises';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { CsvError, parse } from 'csv-parse';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import type { Db, Tx } from '../db/client.js';
 import { fanImportErrors, fanImports } from '../db/schema.js';
 import { mapHeader, parseFanRecord, type ColumnMap, type ParsedFan } from '../domain/fan-csv.js';
@@ -144,15 +145,35 @@ function malformedReason(err: CsvError | TooManyCells, row: number): string {
 // such as a deadlock (40), resources (53), operator intervention such as a restart (57), system (58).
 const OUTAGE_SQLSTATE = /^(08|40|53|57|58)/;
 
+/** The error at the bottom of a chain of causes (drizzle wraps the driver's error in its own). */
+function rootCause(err: unknown): unknown {
+  let e = err;
+  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  return e;
+}
+
 /**
- * An error that would fail again on the same rows: thrown by the code or refused by Postgres for the
- * data. A lost connection (postgres.js codes like CONNECTION_CLOSED or ECONNREFUSED) or an outage
- * class is not, whatever the attempt: an import waits out a database restart however long it takes.
+ * An error that would fail again on the same rows: thrown by the code, or refused by Postgres for
+ * the data. A lost connection (postgres.js codes like CONNECTION_CLOSED or ECONNREFUSED, system
+ * codes like EPIPE) or an outage SQLSTATE is not: an import waits out a database restart however
+ * long it takes.
  */
 export function failsOnTheData(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string') return true;
-  return /^[0-9A-Z]{5}$/.test(code) && !OUTAGE_SQLSTATE.test(code);
+  const root = rootCause(err);
+  if (root instanceof postgres.PostgresError) return !OUTAGE_SQLSTATE.test(root.code);
+  return typeof (root as { code?: unknown } | undefined)?.code !== 'string';
+}
+
+/**
+ * A failed attempt as the workflow's history and the logs keep it: the root cause's kind and the
+ * start of its message, never drizzle's wrapper, whose message carries the chunk's fans as query
+ * parameters.
+ */
+function sanitized(err: unknown, nonRetryable: boolean, context: string): ApplicationFailure {
+  const root = rootCause(err);
+  const kind = String((root as { code?: unknown } | undefined)?.code ?? (root instanceof Error ? root.name : 'Error'));
+  const message = `${context}: ${kind}: ${(root instanceof Error ? root.message : String(root)).slice(0, 200)}`;
+  return ApplicationFailure.create({ message, type: nonRetryable ? IMPORT_POISONED : kind, nonRetryable });
 }
 
 /** The upload's records from `offset` (a record boundary), in chunks. */
@@ -265,10 +286,10 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
       // the same chunk (a retry racing a slow first attempt) writes nothing.
       const [claimed] = await tx
         .update(fanImports)
-        // The last chunk takes the checkpoint to the end of the file (past any trailing blank lines).
+        // The last chunk of a file read to its end takes the checkpoint there (past any trailing blank lines).
         .set({
           columns,
-          byteOffset: chunk.atEnd ? sql`${fanImports.fileBytes}` : after.byteOffset,
+          byteOffset: chunk.atEnd && !chunk.malformed ? sql`${fanImports.fileBytes}` : after.byteOffset,
           processedRows: after.processedRows,
           updatedAt: sql`now()`,
         })
@@ -293,6 +314,19 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
     });
     if (chunk.atEnd && advanced) log.info('fan import ended', { importId: imp.id, malformed: chunk.malformed });
     return { ...after, done: chunk.atEnd, advanced };
+  }
+
+  /** Counts a failure on the data at the import's checkpoint; the count starts again where the checkpoint has moved. */
+  async function countDataFailure(importId: string): Promise<number> {
+    const [row] = await db
+      .update(fanImports)
+      .set({
+        dataFailures: sql`case when ${fanImports.dataFailuresAt} = ${fanImports.byteOffset} then ${fanImports.dataFailures} + 1 else 1 end`,
+        dataFailuresAt: sql`${fanImports.byteOffset}`,
+      })
+      .where(eq(fanImports.id, importId))
+      .returning({ failures: fanImports.dataFailures });
+    return row?.failures ?? 0;
   }
 
   return {
@@ -349,14 +383,12 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
         }
         await settle();
       } catch (err) {
-        // The same rows failing again and again (not an outage): the import fails for its owner.
-        if (ctx.info.attempt >= IMPORT_MAX_ATTEMPTS && failsOnTheData(err)) {
-          throw ApplicationFailure.nonRetryable(
-            `row ${last.processedRows + 2} and after failed ${ctx.info.attempt} attempts: ${err instanceof Error ? err.message : String(err)}`,
-            IMPORT_POISONED,
-          );
-        }
-        throw err;
+        const context = `import ${importId} after row ${last.processedRows + 1}`;
+        if (!failsOnTheData(err)) throw sanitized(err, false, context);
+        // The same rows failing on the data again and again: after IMPORT_MAX_ATTEMPTS in a row at
+        // one checkpoint, the import fails for its owner (workflows/fan-import.ts).
+        const failures = await countDataFailure(importId).catch(() => 0);
+        throw sanitized(err, failures >= IMPORT_MAX_ATTEMPTS, `${context} (failure ${failures} at these rows)`);
       } finally {
         await records.return(undefined); // closes the parser and the upload's reader
         await inFlight?.catch(() => {});

@@ -49,7 +49,7 @@ export interface MaintenanceDeps {
   db: Db;
   /** For the onboarding sweep's signals. */
   client: Client;
-  config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX' | 'PAYOUT_BALANCE_RETRY_SECONDS'>;
+  config: Pick<Config, 'TEMPORAL_TASK_QUEUE_PREFIX' | 'PAYOUT_BALANCE_RETRY_SECONDS' | 'REQUEST_TIMEOUT_MS'>;
 }
 
 /** Held payouts retried per run of the sweep. */
@@ -70,7 +70,8 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
       const idempotency = await db.execute(sql`delete from idempotency_keys where created_at < ${cutoff}`);
       // Rate-limit windows (domain/rate-limits.ts) last at most an hour: older ones count nothing.
       const counters = await db.execute(sql`delete from rate_limit_counters where window_start < now() - interval '2 hours'`);
-      const abandonedImports = await purgeAbandonedUploads(db, graceHours);
+      // An upload cannot outlast the API's request timeout: a row still `uploading` after two is one whose API died.
+      const abandonedImports = await purgeAbandonedUploads(db, { graceHours, uploadGraceSeconds: (2 * config.REQUEST_TIMEOUT_MS) / 1000 });
       return {
         emailTokens: email.count,
         refreshTokens: refresh.count,

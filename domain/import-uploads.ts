@@ -72,15 +72,21 @@ export async function deleteUpload(db: Db | Tx, importId: string): Promise<void>
 }
 
 /**
- * The hourly purge (`maintenance-purge-tokens`) of imports abandoned more than `graceHours` ago,
- * with their uploads: an upload whose API died mid-way (still `uploading`) is deleted; an import
- * queued or running that has not moved since (its workflow terminated, or no worker for that long)
- * ends failed; and no import that has ended keeps a piece of its file. Returns the imports touched.
+ * The hourly purge (`maintenance-purge-tokens`) of abandoned imports with their uploads: an upload
+ * whose API died mid-way (still `uploading` after `uploadGraceSeconds`) is deleted; an import
+ * queued or running that has not moved for `graceHours` (its workflow terminated, or no worker for
+ * that long) ends failed; and no import that has ended keeps a piece of its file. Returns the
+ * imports touched.
  */
-export async function purgeAbandonedUploads(db: Db, graceHours: number): Promise<number> {
+export async function purgeAbandonedUploads(
+  db: Db,
+  { graceHours, uploadGraceSeconds }: { graceHours: number; uploadGraceSeconds: number },
+): Promise<number> {
   const cutoff = sql`now() - make_interval(hours => ${graceHours})`;
   return db.transaction(async (tx) => {
-    const uploads = await tx.execute(sql`delete from fan_imports where status = 'uploading' and created_at < ${cutoff}`);
+    const uploads = await tx.execute(
+      sql`delete from fan_imports where status = 'uploading' and created_at < now() - make_interval(secs => ${uploadGraceSeconds})`,
+    );
     const stalled = await tx.execute(sql`
       update fan_imports set status = 'failed', completed_at = now(), updated_at = now(),
              failure_reason = 'The import stopped making progress; the rows before it stopped were imported. Upload the file again.'

@@ -143,8 +143,8 @@ const schema = z
     EXPORT_STATEMENT_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
     // Recurring campaigns fire at most once per this many seconds (`every`, and a cron's minutes).
     MIN_SCHEDULE_INTERVAL_SECONDS: z.coerce.number().int().positive().default(60),
-    // Open campaigns (scheduled, running, paused, or with a schedule) and open imports (queued,
-    // running) a creator may have at once; beyond: 409 too_many_open_campaigns / too_many_open_imports.
+    // Open campaigns (scheduled, running, paused, or with a schedule) and open imports (uploading,
+    // queued, running) a creator may have at once; beyond: 409 too_many_open_campaigns / too_many_open_imports.
     MAX_OPEN_CAMPAIGNS_PER_CREATOR: z.coerce.number().int().positive().default(50),
     MAX_OPEN_IMPORTS_PER_CREATOR: z.coerce.number().int().positive().default(3),
     // Largest CSV import accepted; files are streamed into Postgres (fan_import_uploads), never held in memory.

@@ -7,7 +7,7 @@ import { createAiActivities, type AiActivityDeps } from '../activities/ai.js';
 import { createPayoutActivities, type PayoutActivityDeps } from '../activities/payouts.js';
 import { createCampaignActivities, type CampaignDeps } from '../activities/campaign.js';
 import { createFanImportActivities } from '../activities/fan-import.js';
-import { createMaintenanceActivities } from '../activities/maintenance.js';
+import { createMaintenanceActivities, type MaintenanceDeps } from '../activities/maintenance.js';
 import { createSendQueueActivities, type SendQueueDeps } from '../activities/send-queue.js';
 import { createOnboardingActivities, type OnboardingActivityDeps } from '../activities/onboarding.js';
 import type { Client } from '@temporalio/client';
@@ -27,6 +27,7 @@ export interface WorkerDeps extends OnboardingActivityDeps {
     CampaignDeps['config'] &
     AiActivityDeps['config'] &
     PayoutActivityDeps['config'] &
+    MaintenanceDeps['config'] &
     Pick<Config, 'TEMPORAL_NAMESPACE' | 'TEMPORAL_TASK_QUEUE_PREFIX'>;
   /** A prebuilt bundle (tests bundle once per run); otherwise the workflows are bundled once at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, count, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, or, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
 import { storeUpload } from '../../domain/import-uploads.js';
@@ -18,13 +18,46 @@ import { bearerAuth, errorResponses } from '../schemas.js';
  * reads UTF-8 (a BOM of that is fine), and a parse resumed mid-file could not know the encoding.
  */
 async function* refuseUtf16(file: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let first = true;
+  let head = Buffer.alloc(0); // the first two bytes, however the body was cut
   for await (const bytes of file) {
-    if (first && bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)))
-      throw new ApiError(400, 'validation_failed', 'the file is UTF-16; export it as CSV in UTF-8');
-    first = false;
+    if (head.length < 2) {
+      head = Buffer.concat([head, bytes.subarray(0, 2 - head.length)]);
+      if (head.length === 2 && ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)))
+        throw new ApiError(400, 'validation_failed', 'the file is UTF-16; export it as CSV in UTF-8');
+    }
     yield bytes;
   }
+}
+
+/**
+ * Writes the import's row as `uploading` if the creator is under MAX_OPEN_IMPORTS_PER_CREATOR,
+ * counting uploads in flight, so that no creator streams more files into the database at once;
+ * under the creator's lock, so that parallel uploads cannot all pass the count. An `uploading` row
+ * older than two request timeouts is an upload whose API died (the hourly purge deletes it): it no
+ * longer counts.
+ */
+async function admitUpload(db: RouteDeps['db'], row: { id: string; creatorId: string }, config: RouteDeps['config']): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`fan-import-admit:${row.creatorId}`}, 0))`);
+    const [{ open } = { open: 0 }] = await tx
+      .select({ open: count() })
+      .from(fanImports)
+      .where(
+        and(
+          eq(fanImports.creatorId, row.creatorId),
+          or(
+            inArray(fanImports.status, ['queued', 'running']),
+            and(
+              eq(fanImports.status, 'uploading'),
+              sql`${fanImports.createdAt} > now() - make_interval(secs => ${(2 * config.REQUEST_TIMEOUT_MS) / 1000})`,
+            ),
+          ),
+        ),
+      );
+    if (open >= config.MAX_OPEN_IMPORTS_PER_CREATOR) return false;
+    await tx.insert(fanImports).values({ ...row, fileBytes: 0, status: 'uploading' });
+    return true;
+  });
 }
 
 /** Row errors returned with the status (all of them are kept in fan_import_errors). */
@@ -53,36 +86,24 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
-      // Uploads in flight count too (their rows are `uploading`), so a creator cannot stream more
-      // files into the database at once than this. A count, then the insert: concurrent uploads of
-      // one creator at the cap can overshoot it by their number (a bound on work, not an exact quota).
-      const [{ open } = { open: 0 }] = await db
-        .select({ open: count() })
-        .from(fanImports)
-        .where(and(eq(fanImports.creatorId, caller(request).userId), inArray(fanImports.status, ['uploading', 'queued', 'running'])));
-      if (open >= config.MAX_OPEN_IMPORTS_PER_CREATOR)
+      const importId = randomUUID();
+      const creatorId = caller(request).userId;
+      if (!(await admitUpload(db, { id: importId, creatorId }, config)))
         throw new ApiError(
           409,
           'too_many_open_imports',
           `at most ${config.MAX_OPEN_IMPORTS_PER_CREATOR} imports uploading, queued or running at once`,
-          {
-            max: config.MAX_OPEN_IMPORTS_PER_CREATOR,
-          },
+          { max: config.MAX_OPEN_IMPORTS_PER_CREATOR },
         );
-      const file = await request.file().catch(() => undefined);
-      if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
-      const importId = randomUUID();
-      const creatorId = caller(request).userId;
-      await db
-        .insert(fanImports)
-        .values({ id: importId, creatorId, fileName: file.filename.slice(0, 255), fileBytes: 0, status: 'uploading' });
       try {
+        const file = await request.file().catch(() => undefined);
+        if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
         const fileBytes = await storeUpload(db, importId, refuseUtf16(file.file));
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
         await db
           .update(fanImports)
-          .set({ status: 'queued', fileBytes, updatedAt: sql`now()` })
+          .set({ status: 'queued', fileName: file.filename.slice(0, 255), fileBytes, updatedAt: sql`now()` })
           .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')));
         await fanImport.start({ importId, creatorId });
       } catch (err) {

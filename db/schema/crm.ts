@@ -87,6 +87,10 @@ export const fanImports = pgTable(
     skipped: integer('skipped').notNull().default(0),
     errorCount: integer('error_count').notNull().default(0),
     failureReason: text('failure_reason'),
+    // Consecutive attempts that failed on the data at checkpoint `dataFailuresAt` (a poisoned chunk:
+    // workflows/fan-import.ts IMPORT_MAX_ATTEMPTS); outages and killed workers do not count.
+    dataFailures: integer('data_failures').notNull().default(0),
+    dataFailuresAt: bigint('data_failures_at', { mode: 'number' }),
     createdAt: createdAt(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
     // When a worker first took the import: the start of its rows-per-second figure.

@@ -129,7 +129,8 @@ export async function verify(
       const [f] = await sql<{ fans: number; handles: number }[]>`
         select count(*)::int as fans, count(distinct handle)::int as handles from fans where creator_id = ${i.creatorId} and deleted_at is null`;
       const imports = await sql<{ id: string; status: string; processed: number }[]>`
-        select id, status, processed_rows as processed from fan_imports where creator_id = ${i.creatorId}`;
+        -- an upload cut off by a kill (its row still 'uploading') was refused to the client, who sent it again
+        select id, status, processed_rows as processed from fan_imports where creator_id = ${i.creatorId} and status <> 'uploading'`;
       const done = imports.filter((x) => x.status === 'completed' && x.processed === i.rows);
       if (f!.fans !== i.rows || f!.handles !== i.rows || done.length < 1 || imports.some((x) => x.status !== 'completed')) {
         problems.push(
