@@ -148,32 +148,37 @@ const OUTAGE_SQLSTATE = /^(08|40|53|57|58)/;
 /** The error at the bottom of a chain of causes (drizzle wraps the driver's error in its own). */
 function rootCause(err: unknown): unknown {
   let e = err;
-  while (e instanceof Error && e.cause !== undefined) e = e.cause;
+  for (let depth = 0; depth < 10 && e instanceof Error && e.cause !== undefined; depth++) e = e.cause;
   return e;
 }
 
+// The driver's and the system's codes for a connection that failed or went away.
+const OUTAGE_CODE = /^(CONNECTION_|CONNECT_TIMEOUT$|ECONN|EPIPE$|ETIMEDOUT$|EHOSTUNREACH$|ENETUNREACH$|EAI_AGAIN$)/;
+
 /**
  * An error that would fail again on the same rows: thrown by the code, or refused by Postgres for
- * the data. A lost connection (postgres.js codes like CONNECTION_CLOSED or ECONNREFUSED, system
- * codes like EPIPE) or an outage SQLSTATE is not: an import waits out a database restart however
- * long it takes.
+ * the data. A lost connection (postgres.js codes like CONNECTION_CLOSED, system codes like
+ * ECONNREFUSED or EPIPE) or an outage SQLSTATE is not: an import waits out a database restart
+ * however long it takes.
  */
 export function failsOnTheData(err: unknown): boolean {
   const root = rootCause(err);
   if (root instanceof postgres.PostgresError) return !OUTAGE_SQLSTATE.test(root.code);
-  return typeof (root as { code?: unknown } | undefined)?.code !== 'string';
+  const code = (root as { code?: unknown } | undefined)?.code;
+  return !(typeof code === 'string' && OUTAGE_CODE.test(code));
 }
 
 /**
  * A failed attempt as the workflow's history and the logs keep it: the root cause's kind and the
- * start of its message, never drizzle's wrapper, whose message carries the chunk's fans as query
- * parameters.
+ * start of its message, never drizzle's wrapper (whose message carries the chunk's fans as query
+ * parameters), and for Postgres's data errors (classes 22, 23, which quote the value) only the code.
  */
-function sanitized(err: unknown, nonRetryable: boolean, context: string): ApplicationFailure {
+export function attemptFailure(err: unknown, nonRetryable: boolean, context: string): ApplicationFailure {
   const root = rootCause(err);
   const kind = String((root as { code?: unknown } | undefined)?.code ?? (root instanceof Error ? root.name : 'Error'));
-  const message = `${context}: ${kind}: ${(root instanceof Error ? root.message : String(root)).slice(0, 200)}`;
-  return ApplicationFailure.create({ message, type: nonRetryable ? IMPORT_POISONED : kind, nonRetryable });
+  const quotesData = root instanceof postgres.PostgresError && /^2[23]/.test(root.code);
+  const detail = quotesData ? '' : `: ${(root instanceof Error ? root.message : String(root)).slice(0, 200)}`;
+  return ApplicationFailure.create({ message: `${context}: ${kind}${detail}`, type: nonRetryable ? IMPORT_POISONED : kind, nonRetryable });
 }
 
 /** The upload's records from `offset` (a record boundary), in chunks. */
@@ -384,11 +389,15 @@ export function createFanImportActivities({ db, callBudgetMs = IMPORT_CALL_BUDGE
         await settle();
       } catch (err) {
         const context = `import ${importId} after row ${last.processedRows + 1}`;
-        if (!failsOnTheData(err)) throw sanitized(err, false, context);
+        if (!failsOnTheData(err)) throw attemptFailure(err, false, context);
         // The same rows failing on the data again and again: after IMPORT_MAX_ATTEMPTS in a row at
         // one checkpoint, the import fails for its owner (workflows/fan-import.ts).
-        const failures = await countDataFailure(importId).catch(() => 0);
-        throw sanitized(err, failures >= IMPORT_MAX_ATTEMPTS, `${context} (failure ${failures} at these rows)`);
+        const failures = await countDataFailure(importId).catch(() => undefined);
+        throw attemptFailure(
+          err,
+          (failures ?? 0) >= IMPORT_MAX_ATTEMPTS,
+          `${context} (failure ${failures ?? '(uncounted)'} at these rows)`,
+        );
       } finally {
         await records.return(undefined); // closes the parser and the upload's reader
         await inFlight?.catch(() => {});

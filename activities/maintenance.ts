@@ -4,7 +4,7 @@ import { and, asc, eq, inArray, isNull, lt, notExists, or, sql, type SQL } from 
 import type { AnyPgColumn } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.js';
 import { creatorProfiles, onboardingStatus, stripeEvents, users } from '../db/schema.js';
-import { purgeAbandonedUploads } from '../domain/import-uploads.js';
+import { purgeAbandonedUploads, uploadGraceSeconds } from '../domain/import-uploads.js';
 import { releaseStaleLlmReservations } from '../domain/llm-budget.js';
 import { heldNowPayable } from '../domain/payouts.js';
 import type { Config } from '../lib/config.js';
@@ -70,8 +70,7 @@ export function createMaintenanceActivities({ db, client, config }: MaintenanceD
       const idempotency = await db.execute(sql`delete from idempotency_keys where created_at < ${cutoff}`);
       // Rate-limit windows (domain/rate-limits.ts) last at most an hour: older ones count nothing.
       const counters = await db.execute(sql`delete from rate_limit_counters where window_start < now() - interval '2 hours'`);
-      // An upload cannot outlast the API's request timeout: a row still `uploading` after two is one whose API died.
-      const abandonedImports = await purgeAbandonedUploads(db, { graceHours, uploadGraceSeconds: (2 * config.REQUEST_TIMEOUT_MS) / 1000 });
+      const abandonedImports = await purgeAbandonedUploads(db, { graceHours, uploadGraceSeconds: uploadGraceSeconds(config) });
       return {
         emailTokens: email.count,
         refreshTokens: refresh.count,

@@ -7,6 +7,13 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
 import { fanImportUploads } from '../db/schema.js';
+import type { Config } from '../lib/config.js';
+
+/**
+ * An upload cannot outlast the API's request timeout: a row still `uploading` after two of them is
+ * one whose API died mid-way. It no longer counts towards the open-imports cap, and the purge deletes it.
+ */
+export const uploadGraceSeconds = (config: Pick<Config, 'REQUEST_TIMEOUT_MS'>) => (2 * config.REQUEST_TIMEOUT_MS) / 1000;
 
 /** Bytes per stored piece: one insert while uploading, one read while importing. */
 export const UPLOAD_PIECE_BYTES = 1 << 20;

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { and, asc, count, eq, inArray, or, sql } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
-import { storeUpload } from '../../domain/import-uploads.js';
+import { storeUpload, uploadGraceSeconds } from '../../domain/import-uploads.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
@@ -49,7 +49,7 @@ async function admitUpload(db: RouteDeps['db'], row: { id: string; creatorId: st
             inArray(fanImports.status, ['queued', 'running']),
             and(
               eq(fanImports.status, 'uploading'),
-              sql`${fanImports.createdAt} > now() - make_interval(secs => ${(2 * config.REQUEST_TIMEOUT_MS) / 1000})`,
+              sql`${fanImports.createdAt} > now() - make_interval(secs => ${uploadGraceSeconds(config)})`,
             ),
           ),
         ),
@@ -80,7 +80,7 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         consumes: ['multipart/form-data'],
         response: {
           202: Type.Object({ importId: Type.String(), status: Type.Literal('queued') }),
-          ...errorResponses(400, 401, 409, 413, 415, 503),
+          ...errorResponses(400, 401, 408, 409, 413, 415, 503),
         },
       },
     },
@@ -96,15 +96,20 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
           { max: config.MAX_OPEN_IMPORTS_PER_CREATOR },
         );
       try {
+        // A client gone while it waited to be admitted: request.file() would wait for it forever.
+        if (request.raw.destroyed) throw new ApiError(400, 'validation_failed', 'the upload was cut off');
         const file = await request.file().catch(() => undefined);
         if (file?.fieldname !== 'file') throw new ApiError(400, 'validation_failed', 'the upload needs one part named `file`');
         const fileBytes = await storeUpload(db, importId, refuseUtf16(file.file));
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        await db
+        const [queued] = await db
           .update(fanImports)
           .set({ status: 'queued', fileName: file.filename.slice(0, 255), fileBytes, updatedAt: sql`now()` })
-          .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')));
+          .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')))
+          .returning({ id: fanImports.id });
+        // Purged as abandoned meanwhile (an upload slower than two request timeouts): not an import.
+        if (!queued) throw new ApiError(408, 'request_timeout', 'the upload took too long; send it again');
         await fanImport.start({ importId, creatorId });
       } catch (err) {
         // Nothing is left behind for an upload the client is told failed: the row goes and its

@@ -9,6 +9,7 @@ import { createDb } from '../../db/client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import {
+  attemptFailure,
   createFanImportActivities,
   failsOnTheData,
   IMPORT_CHUNK_ROWS,
@@ -202,11 +203,39 @@ describe('fan import activity', () => {
     const raw = await h.sql`select 1 / 0`.catch((err: unknown) => err);
     const data = await h.db.execute(sql`select ${'not a number'}::int`).catch((err: unknown) => err);
     expect(failsOnTheData(outage)).toBe(false);
-    expect(failsOnTheData(Object.assign(new Error('deadlock detected'), { code: '40P01' }))).toBe(false);
+    // A statement cancelled on the server (57014, as an operator or a restart does it).
+    const cancelled = await h.sql
+      .begin(async (tx) => {
+        await tx`set local statement_timeout = 1`;
+        await tx`select pg_sleep(1)`;
+      })
+      .catch((err: unknown) => err);
+    expect(failsOnTheData(cancelled)).toBe(false);
     expect(failsOnTheData(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toBe(false);
     expect(failsOnTheData(raw)).toBe(true);
     expect(failsOnTheData(data)).toBe(true);
     expect(failsOnTheData(new RangeError('Invalid string length'))).toBe(true);
+    expect(failsOnTheData(Object.assign(new Error('Cannot create a string longer than …'), { code: 'ERR_STRING_TOO_LONG' }))).toBe(true);
+    // A failure keeps the root cause's code, not drizzle's message with the chunk's fans in it,
+    // nor the value a Postgres data error quotes.
+    const secret = await h.db.execute(sql`select ${'fan-secret@example.com'}::int`).catch((err: unknown) => err);
+    expect(String((secret as Error).message)).toContain('fan-secret'); // drizzle's own message has it
+    const failure = attemptFailure(secret, false, 'import x after row 2');
+    expect(failure.message).toBe('import x after row 2: 22P02');
+    expect(failure).toMatchObject({ type: '22P02', nonRetryable: false });
+  });
+
+  it('counts failures on the data at one checkpoint, and starts again where the checkpoint has moved', async () => {
+    const { importId } = await newImport(IMPORT_CHUNK_ROWS + 5);
+    await attempt(importId); // the first chunk commits: the checkpoint moves
+    await h.db
+      .update(fanImports)
+      .set({ dataFailures: IMPORT_MAX_ATTEMPTS - 1, dataFailuresAt: 0 })
+      .where(eq(fanImports.id, importId));
+    await h.db.delete(fanImportUploads).where(eq(fanImportUploads.importId, importId));
+    // Seven failures at the old checkpoint do not carry over to the new one.
+    expect(await attempt(importId).catch((e: unknown) => e)).toMatchObject({ nonRetryable: false });
+    expect(await h.db.query.fanImports.findFirst({ where: eq(fanImports.id, importId) })).toMatchObject({ dataFailures: 1 });
   });
 
   it('fails an import whose header has no Username column, and deletes its upload', async () => {
