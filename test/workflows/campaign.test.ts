@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection, WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CampaignActivities } from '../../activities/campaign.js';
 import type { CampaignTotals } from '../../domain/campaigns.js';
@@ -24,6 +24,7 @@ import {
 } from '../../workflows/campaign.js';
 import { CreatorId } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
+import { withBundledWorker } from '../support/time-skipping.js';
 
 let connection: Connection;
 let native: NativeConnection;
@@ -86,19 +87,8 @@ function stubs(campaign: { status: Status; snapshotted: boolean; queued: number;
   return { activities, calls };
 }
 
-async function withWorker<T>(
-  activities: CampaignActivities,
-  fn: (taskQueue: string) => Promise<T>,
-  taskQueue = `campaign-tq-${randomUUID()}`,
-): Promise<T> {
-  const worker = await Worker.create({
-    connection: native,
-    taskQueue,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    activities,
-  });
-  return worker.runUntil(fn(taskQueue));
-}
+const withWorker = <T>(activities: CampaignActivities, fn: (taskQueue: string) => Promise<T>, taskQueue = `campaign-tq-${randomUUID()}`) =>
+  withBundledWorker(native, activities, fn, taskQueue);
 
 const reopen = (taskQueue: string, workflowId: string) =>
   new WithStartWorkflowOperation(campaignRunWorkflow, {

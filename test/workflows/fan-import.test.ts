@@ -5,31 +5,20 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FanImportActivities } from '../../activities/fan-import.js';
-import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { fanImportWorkflow, IMPORT_MAX_ATTEMPTS, IMPORT_POISONED } from '../../workflows/fan-import.js';
+import { startTimeSkippingServer, withBundledWorker } from '../support/time-skipping.js';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
-  });
+  env = await startTimeSkippingServer();
 });
 afterAll(() => env?.teardown());
 
-async function withWorker<T>(activities: FanImportActivities, run: (taskQueue: string) => Promise<T>): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    activities,
-  });
-  return worker.runUntil(run(taskQueue));
-}
+const withWorker = <T>(activities: FanImportActivities, run: (taskQueue: string) => Promise<T>) =>
+  withBundledWorker(env.nativeConnection, activities, run);
 
 /** Runs the workflow against an import call that fails its first `failures` attempts, the last one as poisoned if `poisoned`. */
 async function run(failures: number, poisoned: boolean) {

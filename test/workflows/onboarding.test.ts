@@ -5,13 +5,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import type { OnboardingActivities } from '../../activities/onboarding.js';
 import type { StripeAccountState } from '../../domain/stripe-activation.js';
-import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import {
   createDashboardLinkUpdate,
@@ -28,6 +25,7 @@ import {
 import { passwordResetWorkflow } from '../../workflows/password-reset.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { waitFor } from '../support/wait.js';
+import { startTimeSkippingServer, withBundledWorker } from '../support/time-skipping.js';
 
 const LINK_TTL_MS = 30 * 60_000;
 
@@ -35,9 +33,7 @@ const LINK_TTL_MS = 30 * 60_000;
 // previous test left behind (with no worker any more) would fire during this test's sleeps.
 let env: TestWorkflowEnvironment;
 beforeEach(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
-  });
+  env = await startTimeSkippingServer();
   // The test server takes no --search-attribute flags; register them through the operator API.
   const { IndexedValueType } = temporal.api.enums.v1;
   await env.connection.operatorService.addSearchAttributes({
@@ -140,16 +136,8 @@ function recordingActivities() {
   return { activities, calls, projections, count, inputs, account, failures, facts };
 }
 
-async function withWorker<T>(activities: OnboardingActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    activities,
-  });
-  return worker.runUntil(fn(taskQueue));
-}
+const withWorker = <T>(activities: OnboardingActivities, fn: (taskQueue: string) => Promise<T>) =>
+  withBundledWorker(env.nativeConnection, activities, fn);
 
 async function startOnboardingWorkflow(taskQueue: string): Promise<WorkflowHandle<typeof onboardingWorkflow>> {
   const userId = randomUUID();

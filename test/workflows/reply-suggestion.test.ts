@@ -5,14 +5,12 @@
 // The approved reply goes through the real send queue of a harness (its workers, the sandbox).
 // Also: a reject Postgres refuses, a provider refusal kept as a code, and a missing row.
 import { randomUUID } from 'node:crypto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAiActivities, type AiActivities } from '../../activities/ai.js';
 import { messages, replySuggestions } from '../../db/schema.js';
-import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { inboundWebhookUrl } from '../../domain/platform-connections.js';
 import { createSuggestion, expireOnFanMessage, SUGGESTION_TTL_MS } from '../../domain/reply-suggestions.js';
 import { createReplySuggestionProcess } from '../../processes/reply-suggestion.js';
@@ -22,14 +20,12 @@ import { apiCalls, bearer, login, register, startHarness, type Harness } from '.
 import { llmOf } from '../support/llm.js';
 import { sandboxOf } from '../support/sandbox.js';
 import { waitFor } from '../support/wait.js';
+import { startTimeSkippingServer, withBundledWorker } from '../support/time-skipping.js';
 
 let env: TestWorkflowEnvironment;
 let h: Harness;
 beforeAll(async () => {
-  [env, h] = await Promise.all([
-    TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } }),
-    startHarness(),
-  ]);
+  [env, h] = await Promise.all([startTimeSkippingServer(), startHarness()]);
 });
 afterAll(async () => {
   await env?.teardown();
@@ -74,16 +70,7 @@ function realActivities(hold?: Promise<void>): AiActivities {
   };
 }
 
-async function run<T>(activities: AiActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-  const taskQueue = `tq-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: { codePath: inject('workflowBundlePath') },
-    activities,
-  });
-  return worker.runUntil(fn(taskQueue));
-}
+const run = <T>(activities: AiActivities, fn: (taskQueue: string) => Promise<T>) => withBundledWorker(env.nativeConnection, activities, fn);
 
 /**
  * Starts the workflow as processes/reply-suggestion.ts does, with the expiry 24 h from now in the

@@ -3,18 +3,15 @@
 // stamped with the server's (skipped) clock, so the window is checked in the workflow's own time.
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SendBatchResult, SendQueueActivities } from '../../activities/send-queue.js';
-import { temporalTestServerPath } from '../../dev/toolchain.js';
 import { sendQueueStateQuery, sendQueueWorkflow } from '../../workflows/send-queue.js';
+import { startTimeSkippingServer, withBundledWorker } from '../support/time-skipping.js';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
-  });
+  env = await startTimeSkippingServer();
 });
 afterAll(() => env?.teardown());
 
@@ -41,14 +38,7 @@ describe('send-queue workflow', () => {
         };
       },
     };
-    const taskQueue = `tq-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: { codePath: inject('workflowBundlePath') },
-      activities,
-    });
-    await worker.runUntil(async () => {
+    await withBundledWorker(env.nativeConnection, activities, async (taskQueue) => {
       const handle = await env.client.workflow.start(sendQueueWorkflow, {
         taskQueue,
         workflowId: `send-queue:${randomUUID()}`,
