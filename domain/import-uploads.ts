@@ -4,9 +4,9 @@
  * piece at a time (bounded memory); the worker reads it back from any byte offset, a piece at a
  * time; the import's end deletes it.
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../db/client.js';
-import { fanImportUploads } from '../db/schema.js';
+import { fanImports, fanImportUploads } from '../db/schema.js';
 import type { Config } from '../lib/config.js';
 
 /**
@@ -16,7 +16,7 @@ import type { Config } from '../lib/config.js';
 export const uploadGraceSeconds = (config: Pick<Config, 'REQUEST_TIMEOUT_MS'>) => (2 * config.REQUEST_TIMEOUT_MS) / 1000;
 
 /** Bytes per stored piece: one insert while uploading, one read while importing. */
-export const UPLOAD_PIECE_BYTES = 1 << 20;
+const UPLOAD_PIECE_BYTES = 1 << 20;
 
 /**
  * Stores `file` for the `uploading` import `importId`, piece by piece as it arrives; returns its
@@ -42,6 +42,47 @@ export async function storeUpload(db: Db, importId: string, file: AsyncIterable<
   }
   if (heldBytes > 0) await flush();
   return stored;
+}
+
+/**
+ * Writes the import's row as `uploading` if the creator has fewer than `maxOpen` imports uploading,
+ * queued or running, so that no creator streams more files into the database at once; under the
+ * creator's lock, so that parallel uploads cannot all pass the count. An `uploading` row older than
+ * `graceSeconds` is an upload whose API died (the hourly purge deletes it): it no longer counts.
+ */
+export async function admitUpload(
+  db: Db,
+  row: { id: string; creatorId: string },
+  { maxOpen, graceSeconds }: { maxOpen: number; graceSeconds: number },
+): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`fan-import-admit:${row.creatorId}`}, 0))`);
+    const [{ open } = { open: 0 }] = await tx
+      .select({ open: count() })
+      .from(fanImports)
+      .where(
+        and(
+          eq(fanImports.creatorId, row.creatorId),
+          or(
+            inArray(fanImports.status, ['queued', 'running']),
+            and(eq(fanImports.status, 'uploading'), sql`${fanImports.createdAt} > now() - make_interval(secs => ${graceSeconds})`),
+          ),
+        ),
+      );
+    if (open >= maxOpen) return false;
+    await tx.insert(fanImports).values({ ...row, fileBytes: 0, status: 'uploading' });
+    return true;
+  });
+}
+
+/** The upload is stored: the import is `queued` for its workflow. False when it was purged as abandoned meanwhile. */
+export async function markUploaded(db: Db, importId: string, file: { fileName: string; fileBytes: number }): Promise<boolean> {
+  const [queued] = await db
+    .update(fanImports)
+    .set({ status: 'queued', ...file, updatedAt: sql`now()` })
+    .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')))
+    .returning({ id: fanImports.id });
+  return queued !== undefined;
 }
 
 /**

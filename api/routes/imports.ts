@@ -4,10 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { and, asc, count, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { Type } from 'typebox';
 import { fanImportErrors, fanImports } from '../../db/schema.js';
-import { storeUpload, uploadGraceSeconds } from '../../domain/import-uploads.js';
+import { admitUpload, markUploaded, storeUpload, uploadGraceSeconds } from '../../domain/import-uploads.js';
 import type { RouteDeps } from '../app.js';
 import { caller } from '../authenticate.js';
 import { ApiError, notFound } from '../errors.js';
@@ -27,37 +27,6 @@ async function* refuseUtf16(file: AsyncIterable<Buffer>): AsyncGenerator<Buffer>
     }
     yield bytes;
   }
-}
-
-/**
- * Writes the import's row as `uploading` if the creator is under MAX_OPEN_IMPORTS_PER_CREATOR,
- * counting uploads in flight, so that no creator streams more files into the database at once;
- * under the creator's lock, so that parallel uploads cannot all pass the count. An `uploading` row
- * older than two request timeouts is an upload whose API died (the hourly purge deletes it): it no
- * longer counts.
- */
-async function admitUpload(db: RouteDeps['db'], row: { id: string; creatorId: string }, config: RouteDeps['config']): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`fan-import-admit:${row.creatorId}`}, 0))`);
-    const [{ open } = { open: 0 }] = await tx
-      .select({ open: count() })
-      .from(fanImports)
-      .where(
-        and(
-          eq(fanImports.creatorId, row.creatorId),
-          or(
-            inArray(fanImports.status, ['queued', 'running']),
-            and(
-              eq(fanImports.status, 'uploading'),
-              sql`${fanImports.createdAt} > now() - make_interval(secs => ${uploadGraceSeconds(config)})`,
-            ),
-          ),
-        ),
-      );
-    if (open >= config.MAX_OPEN_IMPORTS_PER_CREATOR) return false;
-    await tx.insert(fanImports).values({ ...row, fileBytes: 0, status: 'uploading' });
-    return true;
-  });
 }
 
 /** Row errors returned with the status (all of them are kept in fan_import_errors). */
@@ -88,7 +57,13 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
       if (!request.isMultipart()) throw new ApiError(415, 'unsupported_media_type', 'send multipart/form-data with a `file` part');
       const importId = randomUUID();
       const creatorId = caller(request).userId;
-      if (!(await admitUpload(db, { id: importId, creatorId }, config)))
+      if (
+        !(await admitUpload(
+          db,
+          { id: importId, creatorId },
+          { maxOpen: config.MAX_OPEN_IMPORTS_PER_CREATOR, graceSeconds: uploadGraceSeconds(config) },
+        ))
+      )
         throw new ApiError(
           409,
           'too_many_open_imports',
@@ -103,13 +78,9 @@ export const importRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { 
         const fileBytes = await storeUpload(db, importId, refuseUtf16(file.file));
         if (file.file.truncated) throw new ApiError(413, 'payload_too_large', `the file is larger than ${config.IMPORT_MAX_BYTES} bytes`);
         if (fileBytes === 0) throw new ApiError(400, 'validation_failed', 'the file is empty');
-        const [queued] = await db
-          .update(fanImports)
-          .set({ status: 'queued', fileName: file.filename.slice(0, 255), fileBytes, updatedAt: sql`now()` })
-          .where(and(eq(fanImports.id, importId), eq(fanImports.status, 'uploading')))
-          .returning({ id: fanImports.id });
         // Purged as abandoned meanwhile (an upload slower than two request timeouts): not an import.
-        if (!queued) throw new ApiError(408, 'request_timeout', 'the upload took too long; send it again');
+        if (!(await markUploaded(db, importId, { fileName: file.filename.slice(0, 255), fileBytes })))
+          throw new ApiError(408, 'request_timeout', 'the upload took too long; send it again');
         await fanImport.start({ importId, creatorId });
       } catch (err) {
         // Nothing is left behind for an upload the client is told failed: the row goes and its
